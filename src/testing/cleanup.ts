@@ -1,0 +1,6 @@
+/** `node dist/testing/cleanup.js RUN_ID`: removes what a test run left behind. */
+import { Engine } from '../engine/client.js';
+import { removeLabelled, RUN_ID } from './engine.js';
+
+const engine = await Engine.connect();
+await removeLabelled(engine, process.argv[2] ?? RUN_ID);
