@@ -1,0 +1,65 @@
+import type { Command } from 'commander';
+import type { ComposeOptions, ComposeProject } from '../compose/types.js';
+import type { Engine } from '../engine/client.js';
+import type { StateStore } from '../state/store.js';
+import { createOutput, type Output } from './output.js';
+
+/** Compose's global flags plus berth's own, as every command sees them. */
+export interface GlobalOptions {
+  file?: string[];
+  projectName?: string;
+  projectDirectory?: string;
+  envFile?: string[];
+  profile?: string[];
+  json?: boolean;
+  debug?: boolean;
+  color?: boolean;
+}
+
+export function globalOptions(command: Command): GlobalOptions {
+  return command.optsWithGlobals<GlobalOptions>();
+}
+
+export function composeOptions(options: GlobalOptions): ComposeOptions {
+  return {
+    files: options.file,
+    projectName: options.projectName,
+    projectDirectory: options.projectDirectory,
+    envFiles: options.envFile,
+    profiles: options.profile,
+  };
+}
+
+/** What a command needs, loaded lazily so each command pays only for what it uses. */
+export interface CommandContext {
+  options: GlobalOptions;
+  output: Output;
+  project(): Promise<ComposeProject>;
+  engine(): Promise<Engine>;
+  store(): Promise<StateStore>;
+}
+
+export function createContext(command: Command): CommandContext {
+  const options = globalOptions(command);
+  const output = createOutput({ json: options.json, color: options.color === false ? false : undefined });
+  let project: Promise<ComposeProject> | undefined;
+  let engine: Promise<Engine> | undefined;
+  let store: Promise<StateStore> | undefined;
+  return {
+    options,
+    output,
+    project: () => (project ??= import('../compose/load.js').then((m) => m.loadProject(composeOptions(options)))),
+    engine: () => (engine ??= import('../engine/client.js').then((m) => m.Engine.connect())),
+    store: () => (store ??= import('../state/store.js').then((m) => m.StateStore.open())),
+  };
+}
+
+/** Wraps a command action: builds the context and returns the exit code the action chose. */
+export function action<A extends unknown[]>(fn: (ctx: CommandContext, ...args: A) => Promise<number | void>) {
+  return async (...args: unknown[]) => {
+    const command = args[args.length - 1] as Command;
+    const ctx = createContext(command);
+    const code = await fn(ctx, ...(args.slice(0, -1) as A));
+    if (typeof code === 'number' && code !== 0) process.exitCode = code;
+  };
+}

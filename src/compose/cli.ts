@@ -1,0 +1,133 @@
+import { spawn, execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { BerthError, ExitCode } from '../lib/errors.js';
+import type { ComposeOptions } from './types.js';
+
+const execFileAsync = promisify(execFile);
+
+/** Which Compose CLI runs the project: the v2 plugin (`docker compose`) or v1 (`docker-compose`). */
+export interface ComposeCli {
+  kind: 'v1' | 'v2';
+  /** argv prefix, e.g. ['docker', 'compose'] or ['docker-compose']. */
+  command: string[];
+  version: string;
+}
+
+/** The selection flags Compose takes, from the options berth was given (pure). */
+export interface ComposeSelection {
+  files: string[];
+  projectName: string;
+  projectDirectory?: string;
+  envFiles?: string[];
+  profiles?: string[];
+}
+
+/**
+ * Global args for a Compose invocation (pure), so Compose sees the same project berth loaded.
+ * v1 takes --profile since 1.28 and --env-file since 1.25; both are placed before the subcommand.
+ */
+export function composeGlobalArgs(selection: ComposeSelection): string[] {
+  const args: string[] = [];
+  for (const file of selection.files) args.push('-f', file);
+  args.push('-p', selection.projectName);
+  if (selection.projectDirectory) args.push('--project-directory', selection.projectDirectory);
+  for (const envFile of selection.envFiles ?? []) args.push('--env-file', envFile);
+  for (const profile of selection.profiles ?? []) args.push('--profile', profile);
+  return args;
+}
+
+/** Scale-up of a service beside its running replicas, without touching dependencies (pure). */
+export function scaleUpArgs(cli: ComposeCli, service: string, replicas: number): string[] {
+  // v2 warns that --scale with `up` is fine; v1 has both --scale and --no-recreate too.
+  const args = ['up', '-d', '--no-deps', '--no-recreate', '--scale', `${service}=${replicas}`];
+  if (cli.kind === 'v1') args.push('--no-color');
+  args.push(service);
+  return args;
+}
+
+let detected: Promise<ComposeCli> | undefined;
+
+/** Finds `docker compose` (preferred) or `docker-compose`; BERTH_COMPOSE can force one ("docker compose"). */
+export function detectComposeCli(env: Record<string, string | undefined> = process.env): Promise<ComposeCli> {
+  detected ??= (async () => {
+    const forced = env.BERTH_COMPOSE?.trim();
+    const candidates = forced ? [forced.split(/\s+/)] : [['docker', 'compose'], ['docker-compose']];
+    for (const command of candidates) {
+      try {
+        const [bin, ...rest] = command;
+        const { stdout } = await execFileAsync(bin!, [...rest, 'version', '--short'], { timeout: 10_000 });
+        const version = stdout.trim().replace(/^v/, '');
+        if (!version) continue;
+        return { kind: version.startsWith('1.') ? 'v1' : 'v2', command, version } satisfies ComposeCli;
+      } catch {
+        // not this one
+      }
+    }
+    throw new BerthError('no Docker Compose found: install the compose plugin (docker compose) or docker-compose', { exitCode: ExitCode.engine });
+  })();
+  return detected;
+}
+
+export interface ComposeRunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs Compose with the project's selection flags. Output is captured; `onOutput` sees it live.
+ * A non-zero exit becomes a BerthError unless `allowFailure`.
+ */
+export async function runCompose(
+  cli: ComposeCli,
+  selection: ComposeSelection,
+  args: string[],
+  options: { env?: Record<string, string | undefined>; timeoutMs?: number; allowFailure?: boolean; onOutput?: (chunk: string) => void; signal?: AbortSignal } = {},
+): Promise<ComposeRunResult> {
+  const [bin, ...prefix] = cli.command;
+  const argv = [...prefix, ...composeGlobalArgs(selection), ...args];
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin!, argv, {
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      signal: options.signal,
+      timeout: options.timeoutMs,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d; options.onOutput?.(String(d)); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d; options.onOutput?.(String(d)); });
+    child.on('error', (error) => reject(new BerthError(`cannot run ${cli.command.join(' ')}: ${error.message}`, { exitCode: ExitCode.engine, cause: error })));
+    child.on('close', (code) => {
+      const result = { code: code ?? 1, stdout, stderr };
+      if (result.code !== 0 && !options.allowFailure) {
+        const last = stderr.trim().split('\n').filter(Boolean).pop() ?? `exit ${result.code}`;
+        reject(new BerthError(`${cli.command.join(' ')} ${args[0]} failed: ${last}`, { exitCode: ExitCode.engine }));
+      } else resolve(result);
+    });
+  });
+}
+
+/** The selection flags for a loaded project. */
+export function selectionOf(project: { name: string; files: string[]; workingDir: string; envFiles: string[]; profiles: string[] }): ComposeSelection {
+  return { files: project.files, projectName: project.name, projectDirectory: project.workingDir, envFiles: project.envFiles, profiles: project.profiles };
+}
+
+export type { ComposeOptions };
+
+/** Compose bound to one project: the right CLI, the right files, the same selection flags. */
+export interface ComposeRunner {
+  cli: ComposeCli;
+  selection: ComposeSelection;
+  /** Fields dropped for Compose v1 (empty on v2). */
+  dropped: string[];
+  run(args: string[], options?: Parameters<typeof runCompose>[3]): Promise<ComposeRunResult>;
+}
+
+export async function composeRunner(project: import('./types.js').ComposeProject): Promise<ComposeRunner> {
+  const cli = await detectComposeCli();
+  const { composeFilesFor } = await import('./render.js');
+  const { files, dropped } = composeFilesFor(cli, project);
+  const selection = { ...selectionOf(project), files };
+  return { cli, selection, dropped, run: (args, options) => runCompose(cli, selection, args, options) };
+}

@@ -1,0 +1,61 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import type { ComposeCli } from './cli.js';
+import type { ComposeProject } from './types.js';
+
+/**
+ * Fields of the current Compose Specification that Compose v1 (1.29) rejects. Engine 20.10
+ * ignores them anyway (start_interval needs API 1.44), so dropping them changes nothing there.
+ */
+const V1_UNSUPPORTED_TOP = ['name', 'include'];
+const V1_UNSUPPORTED_SERVICE = ['use_api_socket', 'develop', 'attach', 'annotations', 'post_start', 'pre_stop', 'gpus', 'label_file', 'provider', 'models'];
+const V1_UNSUPPORTED_HEALTHCHECK = ['start_interval'];
+
+/** Escapes `$` so Compose does not interpolate a second time what berth already did. */
+function escapeDollars(value: unknown): unknown {
+  if (typeof value === 'string') return value.replaceAll('$', '$$');
+  if (Array.isArray(value)) return value.map(escapeDollars);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeDollars(v)]));
+  return value;
+}
+
+/**
+ * The model as Compose v1 accepts it (pure): the interpolated, merged model without the fields
+ * v1 does not know. Returns the dropped fields so the caller can say so.
+ */
+export function downgradeForV1(model: Record<string, unknown>): { model: Record<string, unknown>; dropped: string[] } {
+  const dropped: string[] = [];
+  const out: Record<string, unknown> = structuredClone(model);
+  for (const key of V1_UNSUPPORTED_TOP) if (key in out) { delete out[key]; dropped.push(key); }
+  const services = (out.services ?? {}) as Record<string, Record<string, unknown>>;
+  for (const [name, service] of Object.entries(services)) {
+    for (const key of V1_UNSUPPORTED_SERVICE) if (key in service) { delete service[key]; dropped.push(`services.${name}.${key}`); }
+    const health = service.healthcheck as Record<string, unknown> | undefined;
+    for (const key of V1_UNSUPPORTED_HEALTHCHECK) if (health && key in health) { delete health[key]; dropped.push(`services.${name}.healthcheck.${key}`); }
+    const deps = service.depends_on;
+    if (deps && typeof deps === 'object' && !Array.isArray(deps)) {
+      for (const dep of Object.values(deps as Record<string, Record<string, unknown>>)) { delete dep.restart; delete dep.required; }
+    }
+  }
+  return { model: out, dropped };
+}
+
+/**
+ * The -f files to hand to Compose for this project. Compose v2 reads the user's files as they
+ * are. Compose v1 gets a rendering of berth's model when the files use fields it rejects, so one
+ * compose file serves both; the rendering is written under the temp dir, keyed by its content.
+ */
+export function composeFilesFor(cli: ComposeCli, project: ComposeProject): { files: string[]; dropped: string[] } {
+  if (cli.kind === 'v2') return { files: project.files, dropped: [] };
+  const { model, dropped } = downgradeForV1(project.model);
+  if (dropped.length === 0) return { files: project.files, dropped };
+  const text = `# rendered by berth for Compose v1 from ${project.files.join(', ')}\n${stringify(escapeDollars(model), { aliasDuplicateObjects: false })}`;
+  const dir = join(tmpdir(), `berth-${process.getuid?.() ?? 'user'}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, `${project.name}-${createHash('sha256').update(text).digest('hex').slice(0, 12)}.compose.yaml`);
+  writeFileSync(file, text, { mode: 0o600 });
+  return { files: [file], dropped };
+}

@@ -1,0 +1,92 @@
+import { mkdirSync } from 'node:fs';
+import { homedir, hostname, userInfo } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { BerthError } from '../lib/errors.js';
+import { MIGRATIONS } from './migrations.js';
+
+/**
+ * The state directory: BERTH_STATE_DIR; /var/lib/berth as root; else $XDG_STATE_HOME/berth
+ * (~/.local/state/berth).
+ */
+export function defaultStateDir(env: Record<string, string | undefined> = process.env, uid = process.getuid?.() ?? -1): string {
+  if (env.BERTH_STATE_DIR) return env.BERTH_STATE_DIR;
+  if (uid === 0) return '/var/lib/berth';
+  return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'berth');
+}
+
+/**
+ * The one state store of berth: SQLite in the state directory, with schema migrations.
+ * Holds deploy history, the backup catalog, the audit log and locks.
+ */
+export class StateStore {
+  readonly db: Database.Database;
+  readonly dir: string;
+
+  private constructor(db: Database.Database, dir: string) {
+    this.db = db;
+    this.dir = dir;
+  }
+
+  static open(dir = defaultStateDir()): StateStore {
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const db = new Database(join(dir, 'berth.db'));
+      // WAL lets a long-running agent and the CLI read and write side by side.
+      db.pragma('journal_mode = WAL');
+      db.pragma('busy_timeout = 5000');
+      db.pragma('foreign_keys = ON');
+      const store = new StateStore(db, dir);
+      store.migrate();
+      return store;
+    } catch (error) {
+      if (error instanceof BerthError) throw error;
+      throw new BerthError(`cannot open the state store in ${dir}: ${(error as Error).message}`, { hint: 'set BERTH_STATE_DIR to a writable directory', cause: error });
+    }
+  }
+
+  /** Applies the migrations not yet applied, each in its own transaction. */
+  private migrate(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    const applied = new Set(this.db.prepare('SELECT version FROM schema_migrations').all().map((r) => (r as { version: number }).version));
+    const newest = Math.max(0, ...applied);
+    if (newest > MIGRATIONS.length) {
+      throw new BerthError(`the state store in ${this.dir} was written by a newer berth (schema ${newest}); upgrade berth`);
+    }
+    for (const [index, migration] of MIGRATIONS.entries()) {
+      const version = index + 1;
+      if (applied.has(version)) continue;
+      this.db.transaction(() => {
+        this.db.exec(migration.sql);
+        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(version, migration.name, new Date().toISOString());
+      })();
+    }
+  }
+
+  get schemaVersion(): number {
+    return (this.db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0;
+  }
+
+  /** Appends to the audit log: who did what to which project. */
+  audit(entry: { project: string; action: string; detail?: unknown; user?: string }): void {
+    this.db
+      .prepare('INSERT INTO audit_log (at, user, host, project, action, detail) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(new Date().toISOString(), entry.user ?? currentUser(), hostName(), entry.project, entry.action, entry.detail === undefined ? null : JSON.stringify(entry.detail));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+
+export function currentUser(): string {
+  try {
+    return process.env.SUDO_USER || userInfo().username;
+  } catch {
+    return String(process.getuid?.() ?? 'unknown');
+  }
+}
+export function hostName(): string {
+  return hostname();
+}

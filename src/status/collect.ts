@@ -1,0 +1,34 @@
+import { listServiceContainers } from '../compose/containers.js';
+import type { Engine } from '../engine/client.js';
+import type { ContainerFacts } from './report.js';
+
+/**
+ * Reads the engine's facts about a project's containers: one list call, then one inspect per
+ * container and one per distinct image, all in parallel.
+ */
+export async function collectContainerFacts(engine: Engine, project: string, services?: string[]): Promise<ContainerFacts[]> {
+  const containers = await listServiceContainers(engine, project, { services, includeStopped: true });
+  const inspected = await Promise.all(containers.map((c) => engine.inspectContainer(c.id).catch(() => undefined)));
+  const imageIds = [...new Set(containers.map((c) => c.imageId))];
+  const images = new Map(await Promise.all(imageIds.map(async (id) => [id, await engine.inspectImage(id)] as const)));
+  return containers.map((c, i): ContainerFacts => {
+    const info = inspected[i];
+    const health = info?.State.Health?.Status;
+    return {
+      id: c.id,
+      name: c.name,
+      service: c.service,
+      number: c.number,
+      state: info?.State.Status ?? c.state,
+      // Exact statuses only: "unhealthy" must never read as "healthy".
+      health: health === 'healthy' || health === 'unhealthy' || health === 'starting' ? health : c.health,
+      image: info?.Config.Image ?? c.image,
+      imageId: c.imageId,
+      repoDigest: images.get(c.imageId)?.RepoDigests?.[0],
+      startedAt: info?.State.Running ? info.State.StartedAt : undefined,
+      restartCount: info?.RestartCount ?? 0,
+      exitCode: info && !info.State.Running ? info.State.ExitCode : undefined,
+      ports: c.ports,
+    };
+  });
+}
