@@ -1,7 +1,11 @@
 import type { Command } from 'commander';
+import { registerCompose } from './compose.js';
 import { registerStatus } from './status.js';
+import { registerUp } from './up.js';
 
 /** Every command of berth; each file registers one command (or one family). */
 export function registerCommands(program: Command): void {
   registerStatus(program);
+  registerUp(program);
+  registerCompose(program);
 }

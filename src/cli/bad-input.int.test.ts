@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, test } from 'node:test';
+import { runBerth, type CliResult } from '../testing/cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'berth-bad-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const fixture = fileURLToPath(new URL('../../src/status/fixtures/compose.yaml', import.meta.url));
+
+/** One clear line on stderr, no stack trace, a non-zero exit. */
+function assertOneLineError(result: CliResult, pattern: RegExp): void {
+  assert.notEqual(result.code, 0);
+  const lines = result.stderr.trim().split('\n').filter((l) => !l.startsWith('hint:'));
+  assert.equal(lines.length, 1, `one line expected, got:\n${result.stderr}`);
+  assert.match(lines[0]!, pattern);
+  assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+}
+
+test('a missing compose file', async () => {
+  const result = await runBerth(['-f', join(dir, 'nope.yaml'), 'status']);
+  assertOneLineError(result, /^berth: .*nope\.yaml/);
+  assert.equal(result.code, 2);
+});
+
+test('no compose file in the directory', async () => {
+  const result = await runBerth(['status'], { cwd: dir });
+  assertOneLineError(result, /^berth: no compose file found/);
+});
+
+test('invalid YAML points at file:line', async () => {
+  const file = join(dir, 'broken.yaml');
+  writeFileSync(file, 'services:\n  app:\n    image: [unclosed\n');
+  const result = await runBerth(['-f', file, 'status']);
+  assertOneLineError(result, /broken\.yaml:\d+:\d+/);
+});
+
+test('an unknown service', async () => {
+  const result = await runBerth(['-f', fixture, 'status', 'nope']);
+  assertOneLineError(result, /^berth: no such service: nope/);
+  assert.equal(result.code, 2);
+});
+
+test('an unreachable engine', async () => {
+  const result = await runBerth(['-f', fixture, 'status'], { env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+  assertOneLineError(result, /^berth: cannot reach the Docker engine at unix:\/\/\/nonexistent\/docker\.sock: no such socket/);
+  assert.equal(result.code, 3);
+});
+
+test('an unknown option is a usage error', async () => {
+  const result = await runBerth(['status', '--bogus']);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /unknown option '--bogus'/);
+});
+
+test('--debug shows the stack for the same error', async () => {
+  const result = await runBerth(['-f', join(dir, 'nope.yaml'), '--debug', 'status']);
+  assert.notEqual(result.code, 0);
+  assert.match(result.stderr, /\n\s+at /);
+});

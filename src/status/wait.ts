@@ -1,0 +1,44 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ComposeProject } from '../compose/types.js';
+import type { Engine } from '../engine/client.js';
+import { collectContainerFacts } from './collect.js';
+import { buildStatusReport, type StatusReport } from './report.js';
+
+/**
+ * Waits until the selected services run at their desired count and every container with a
+ * healthcheck is healthy. Gives up early when a container is unhealthy or has exited; the
+ * deadline is monotonic.
+ */
+export async function waitForHealthy(
+  engine: Engine,
+  project: ComposeProject,
+  services: string[],
+  options: { timeoutMs: number; pollMs?: number; onPoll?: (report: StatusReport) => void },
+): Promise<{ ok: boolean; report: StatusReport; reason?: string }> {
+  const deadline = performance.now() + options.timeoutMs;
+  for (;;) {
+    const facts = await collectContainerFacts(engine, project.name, services);
+    const report = buildStatusReport(project, services, facts, new Date());
+    options.onPoll?.(report);
+    const containers = report.services.flatMap((s) => s.containers);
+    const starting = containers.some((c) => c.state === 'running' && c.health === 'starting');
+    if (report.ok && !starting) return { ok: true, report };
+    const failed = containers.find((c) => c.health === 'unhealthy' || (c.state === 'exited' && c.exitCode !== 0));
+    if (failed) return { ok: false, report, reason: `${failed.name} is ${failed.problem ?? failed.state}` };
+    if (performance.now() >= deadline) {
+      const waiting = report.services.flatMap((s) => s.problems.map((p) => `${s.name}: ${p}`));
+      return { ok: false, report, reason: `timed out: ${waiting.join('; ') || 'containers still starting'}` };
+    }
+    await sleep(options.pollMs ?? 500);
+  }
+}
+
+/** Default wait: the longest healthcheck budget among the services, plus a margin. */
+export function healthBudgetMs(project: ComposeProject, services: string[]): number {
+  let budget = 30_000;
+  for (const name of services) {
+    const hc = project.services[name]?.healthcheck;
+    if (hc && !hc.disabled) budget = Math.max(budget, hc.startPeriodMs + hc.intervalMs * (hc.retries + 1) + 10_000);
+  }
+  return budget;
+}
