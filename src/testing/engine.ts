@@ -38,13 +38,29 @@ export function testName(prefix: string): string {
   return `berthtest_${prefix}_${RUN_ID}_${randomBytes(2).toString('hex')}`.toLowerCase().replace(/[^a-z0-9_-]/g, '');
 }
 
-/** Removes every container, network and volume labelled with this run id (or a given value). */
+/**
+ * Removes every container, network and volume labelled with this run id (or a given value), and
+ * whatever Compose created for test projects of this run (named by testName()).
+ */
 export async function removeLabelled(engine: Engine, value = RUN_ID): Promise<void> {
   const label = `${TEST_LABEL}=${value}`;
-  const containers = await engine.docker.listContainers({ all: true, filters: { label: [label] } });
+  const isTestProject = (labels: Record<string, string> | undefined) => {
+    const project = labels?.['com.docker.compose.project'] ?? '';
+    return project.startsWith('berthtest_') && project.includes(`_${value}_`);
+  };
+  const containers = [
+    ...(await engine.docker.listContainers({ all: true, filters: { label: [label] } })),
+    ...(await engine.docker.listContainers({ all: true, filters: { label: ['com.docker.compose.project'] } })).filter((c) => isTestProject(c.Labels)),
+  ];
   await Promise.all(containers.map((c) => engine.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
-  const networks = await engine.docker.listNetworks({ filters: { label: [label] } });
+  const networks = [
+    ...(await engine.docker.listNetworks({ filters: { label: [label] } })),
+    ...(await engine.docker.listNetworks({ filters: { label: ['com.docker.compose.project'] } })).filter((n) => isTestProject(n.Labels)),
+  ];
   await Promise.all(networks.map((n) => engine.docker.getNetwork(n.Id).remove().catch(() => undefined)));
-  const volumes = await engine.docker.listVolumes({ filters: { label: [label] } });
-  await Promise.all((volumes.Volumes ?? []).map((v) => engine.docker.getVolume(v.Name).remove({ force: true }).catch(() => undefined)));
+  const volumes = [
+    ...((await engine.docker.listVolumes({ filters: { label: [label] } })).Volumes ?? []),
+    ...((await engine.docker.listVolumes({ filters: { label: ['com.docker.compose.project'] } })).Volumes ?? []).filter((v) => isTestProject(v.Labels ?? undefined)),
+  ];
+  await Promise.all(volumes.map((v) => engine.docker.getVolume(v.Name).remove({ force: true }).catch(() => undefined)));
 }
