@@ -16,14 +16,18 @@ const berth = (...args) => ['bin/berth.js', ...args];
 
 const up = spawnSync(process.execPath, berth(...stack, 'up'), { env, stdio: 'inherit' });
 if (up.status !== 0) throw new Error('could not bring the example stack up');
+// The installed Compose as berth runs it (v1 gets berth's rendering of the file), for `compose ps`.
+const plan = JSON.parse(spawnSync(process.execPath, berth(...stack, '--json', 'up', '--dry-run'), { env, encoding: 'utf8' }).stdout);
+const composeCmd = plan.compose.slice(0, plan.compose.indexOf('up'));
 try {
   const runs = Number(process.env.BENCH_RUNS ?? 15);
-  const version = [], status = [], dockerPs = [];
+  const version = [], status = [], dockerPs = [], composePs = [];
   for (let i = 0; i < 3; i++) { time(process.execPath, berth('--version')); time(process.execPath, berth(...stack, 'status')); }
   for (let i = 0; i < runs; i++) {
     version.push(time(process.execPath, berth('--version')));
     status.push(time(process.execPath, berth(...stack, 'status')));
     dockerPs.push(time('docker', ['ps', '--filter', 'label=com.docker.compose.project=berth-bench']));
+    composePs.push(time(composeCmd[0], [...composeCmd.slice(1), 'ps']));
   }
   const result = {
     runs,
@@ -31,6 +35,10 @@ try {
     statusMedianMs: median(status),
     dockerPsMedianMs: median(dockerPs),
     statusVsDockerPs: median(status) / median(dockerPs),
+    // The installed Compose's own `ps` of the same project, for context.
+    composePsMedianMs: median(composePs),
+    statusVsComposePs: median(status) / median(composePs),
+    nodeStartupMs: median(Array.from({ length: 5 }, () => time(process.execPath, ['-e', '0']))),
     goals: { versionMedianMs: '< 150', statusVsDockerPs: '< 2.0' },
   };
   result.pass = result.versionMedianMs < 150 && result.statusVsDockerPs < 2;
