@@ -75,7 +75,7 @@ export class Engine {
   }
 
   async inspectContainer(id: string): Promise<Docker.ContainerInspectInfo> {
-    return this.call(`inspect container ${id.slice(0, 12)}`, () => this.docker.getContainer(id).inspect());
+    return this.call(`inspect container ${shortId(id)}`, () => this.docker.getContainer(id).inspect());
   }
 
   /** Inspects an image; undefined when it does not exist. */
@@ -145,6 +145,11 @@ function minVersion(a: string, b: string): string {
   const [a1 = 0, a2 = 0] = a.split('.').map(Number);
   const [b1 = 0, b2 = 0] = b.split('.').map(Number);
   return a1 < b1 || (a1 === b1 && a2 <= b2) ? a : b;
+}
+
+/** Container ids are shortened as docker ps does; names are kept. */
+export function shortId(id: string): string {
+  return /^[0-9a-f]{64}$/.test(id) ? id.slice(0, 12) : id;
 }
 
 export function statusCode(error: unknown): number | undefined {

@@ -1,0 +1,30 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Engine, MAX_API_VERSION } from './client.js';
+import { integrationEngine } from '../testing/engine.js';
+
+const { engine, skip } = await integrationEngine();
+
+describe('the engine client against the real daemon', { skip }, () => {
+  test('negotiates the API version down to the daemon (1.41 on Engine 20.10) and uses it', async () => {
+    const raw = await engine!.docker.version();
+    const expected = Number(raw.ApiVersion) < Number(MAX_API_VERSION) ? raw.ApiVersion : MAX_API_VERSION;
+    assert.equal(engine!.version.apiVersion, expected);
+    assert.equal(engine!.version.version, raw.Version);
+    // Every request goes out under the negotiated version prefix.
+    assert.equal((engine!.docker.modem as unknown as { version: string }).version, `v${expected}`);
+    await engine!.ping();
+  });
+
+  test('an engine error is one line saying what was attempted', async () => {
+    await assert.rejects(engine!.inspectContainer('berth-no-such-container-0000'), (error: Error) => {
+      assert.match(error.message, /^cannot inspect container berth-no-such-container-0000: No such container: berth-no-such-container-0000 \(engine answered 404\)$/);
+      return true;
+    });
+    assert.equal(await engine!.inspectImage('local/berth-no-such-image:0'), undefined);
+  });
+
+  test('an unreachable address fails at connect with one line', async () => {
+    await assert.rejects(Engine.connect({ host: 'tcp://127.0.0.1:1' }), /^BerthError: cannot reach the Docker engine at tcp:\/\/127\.0\.0\.1:1: connection refused/);
+  });
+});
