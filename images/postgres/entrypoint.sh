@@ -14,10 +14,10 @@ if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then POSTGRES_PASSWORD=$(cat "$POSTGRES
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   pwfile=$(mktemp)
   printf '%s\n' "${POSTGRES_PASSWORD:-postgres}" > "$pwfile"
-  initdb -D "$PGDATA" -U "$user" --pwfile="$pwfile" -A scram-sha-256 >/dev/null
+  # Local socket connections are trusted (as in the official image); TCP needs the password.
+  initdb -D "$PGDATA" -U "$user" --pwfile="$pwfile" --auth-local=trust --auth-host=scram-sha-256 >/dev/null
   rm -f "$pwfile"
   echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
-  echo "local all all trust" >> "$PGDATA/pg_hba.conf"
   if [ "$db" != postgres ]; then
     pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
     psql -U "$user" -d postgres -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$db\"" >/dev/null
