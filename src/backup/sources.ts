@@ -1,0 +1,198 @@
+/**
+ * What produces the bytes of a backup: database dumps run inside the db container (Engine API
+ * exec, no TTY) and volume archives read through the engine's archive API from a read-only
+ * helper container. Each writes NAME.partial files into a staging directory and verifies them.
+ */
+import { PassThrough, type Readable } from 'node:stream';
+import { createGzip } from 'node:zlib';
+import { createReadStream } from 'node:fs';
+import type { Engine } from '../engine/client.js';
+import { BerthError } from '../lib/errors.js';
+import { listTarGz, readHead, readTail, writePartial, type WrittenFile } from './artifact.js';
+import { execChecked, execInContainer } from './exec.js';
+import type { TargetFacts } from './plan.js';
+import type { BackupTarget } from './types.js';
+
+export const HELPER_IMAGE = process.env.BERTH_BACKUP_HELPER_IMAGE || 'local/busybox:latest';
+
+export interface StagedFile extends WrittenFile {
+  role: 'dump' | 'globals' | 'volume';
+  verifiedBy: string;
+  volume?: { name: string; mountPaths: string[]; entries: number };
+}
+
+export interface SourceContext {
+  engine: Engine;
+  target: BackupTarget;
+  facts: TargetFacts;
+  /** Staging directory on the destination's file system (local) or in the state dir (remote). */
+  dir: string;
+  progress(file: string, bytes: number, elapsedMs: number): void;
+  /** Extra labels for helper containers (tests label theirs). */
+  helperLabels?: Record<string, string>;
+}
+
+export interface SourceResult {
+  files: StagedFile[];
+  server?: { version: string; image: string };
+}
+
+/**
+ * The password never passes through berth: it is read inside the container, from the
+ * configured file or from the variables the official images use.
+ */
+const PG_WRAPPER = [
+  'if [ -n "${BERTH_PASSWORD_FILE:-}" ]; then PGPASSWORD="$(cat "$BERTH_PASSWORD_FILE")"; export PGPASSWORD;',
+  'elif [ -z "${PGPASSWORD:-}" ] && [ -n "${POSTGRES_PASSWORD:-}" ]; then PGPASSWORD="$POSTGRES_PASSWORD"; export PGPASSWORD; fi;',
+  'exec "$@"',
+].join(' ');
+
+const MYSQL_WRAPPER = [
+  'if [ -n "${BERTH_PASSWORD_FILE:-}" ]; then MYSQL_PWD="$(cat "$BERTH_PASSWORD_FILE")"; export MYSQL_PWD;',
+  'elif [ -z "${MYSQL_PWD:-}" ]; then',
+  '  if [ "$BERTH_DB_USER" = root ]; then p="${MARIADB_ROOT_PASSWORD:-${MYSQL_ROOT_PASSWORD:-}}"; else p="${MARIADB_PASSWORD:-${MYSQL_PASSWORD:-}}"; fi;',
+  '  if [ -n "$p" ]; then MYSQL_PWD="$p"; export MYSQL_PWD; fi;',
+  'fi;',
+  'tool="$1"; shift;',
+  'case "$tool" in',
+  '  dump) if command -v mariadb-dump >/dev/null 2>&1; then exec mariadb-dump "$@"; else exec mysqldump "$@"; fi;;',
+  '  client) if command -v mariadb >/dev/null 2>&1; then exec mariadb "$@"; else exec mysql "$@"; fi;;',
+  'esac',
+].join(' ');
+
+export function postgresCommand(...args: string[]): string[] {
+  return ['sh', '-c', PG_WRAPPER, 'berth-pg', ...args];
+}
+
+export function mysqlCommand(tool: 'dump' | 'client', ...args: string[]): string[] {
+  return ['sh', '-c', MYSQL_WRAPPER, 'berth-mysql', tool, ...args];
+}
+
+export function dbEnv(target: BackupTarget): string[] {
+  return [`BERTH_DB_USER=${target.user ?? ''}`, ...(target.passwordFile ? [`BERTH_PASSWORD_FILE=${target.passwordFile}`] : [])];
+}
+
+/** Streams a command's stdout into NAME.partial; fails when the command exits non-zero. */
+async function dumpToFile(ctx: SourceContext, name: string, cmd: string[], what: string): Promise<WrittenFile> {
+  const containerId = ctx.facts.container!.id;
+  const pipe = new PassThrough({ highWaterMark: 1 << 20 });
+  pipe.on('error', () => undefined);
+  const writing = writePartial(ctx.dir, name, pipe, [], (bytes, ms) => ctx.progress(name, bytes, ms));
+  writing.catch(() => undefined);
+  let execError: unknown;
+  let exitCode = 0;
+  let stderr = '';
+  try {
+    const result = await execInContainer(ctx.engine, containerId, cmd, { stdout: pipe, env: dbEnv(ctx.target) });
+    exitCode = result.exitCode;
+    stderr = result.stderr;
+  } catch (error) {
+    execError = error;
+  }
+  pipe.end();
+  const written = await writing.catch((error: NodeJS.ErrnoException) => {
+    throw new BerthError(`cannot write ${name}${PARTIAL_HINT}: ${error.code === 'ENOSPC' ? 'no space left on the destination' : error.message}`, { cause: error });
+  });
+  if (execError) throw execError;
+  if (exitCode !== 0) {
+    const last = stderr.split('\n').filter(Boolean).slice(-2).join(' / ');
+    throw new BerthError(`${what} in ${ctx.facts.container!.name} failed (exit ${exitCode})${last ? `: ${last}` : ''}`);
+  }
+  return written;
+}
+
+const PARTIAL_HINT = '';
+
+export async function backupPostgres(ctx: SourceContext): Promise<SourceResult> {
+  const { target, engine } = ctx;
+  const containerId = ctx.facts.container!.id;
+  const env = dbEnv(target);
+  const version = (await execChecked(engine, containerId, postgresCommand('psql', '-U', target.user!, '-d', target.database!, '-Atc', 'SHOW server_version'), 'reading the Postgres version', { env })).stdout.trim();
+  const dumpName = `${target.database}.pgdump`;
+  const dump = await dumpToFile(ctx, dumpName, postgresCommand('pg_dump', '-Fc', '-U', target.user!, '-d', target.database!), `pg_dump of ${target.database}`);
+  const globals = await dumpToFile(ctx, 'globals.sql', postgresCommand('pg_dumpall', '--globals-only', '-U', target.user!, '-l', target.database!), 'pg_dumpall --globals-only');
+  const dumpCheck = await verifyPostgresDump(engine, containerId, dump.partialPath, env);
+  const tail = (await readTail(globals.partialPath, 256)).toString('utf8');
+  if (!tail.includes('PostgreSQL database cluster dump complete')) throw new BerthError('globals.sql is incomplete: no "dump complete" line');
+  return {
+    server: { version: `PostgreSQL ${version}`, image: ctx.facts.container!.image },
+    files: [
+      { ...dump, role: 'dump', verifiedBy: dumpCheck },
+      { ...globals, role: 'globals', verifiedBy: 'ends with "PostgreSQL database cluster dump complete"' },
+    ],
+  };
+}
+
+/** pg_restore --list of the file, streamed into a container that has pg_restore. */
+export async function verifyPostgresDump(engine: Engine, containerId: string, path: string, env: string[] = []): Promise<string> {
+  const head = await readHead(path, 5);
+  if (head.toString('latin1') !== 'PGDMP') throw new BerthError('the dump is not a pg_dump custom-format archive (no PGDMP header)');
+  const result = await execInContainer(engine, containerId, ['pg_restore', '--list'], { stdin: createReadStream(path), env });
+  if (result.exitCode !== 0) throw new BerthError(`pg_restore --list rejects the dump: ${result.stderr.split('\n').slice(-1)[0] ?? `exit ${result.exitCode}`}`);
+  const entries = result.stdout.split('\n').filter((l) => l.trim() && !l.startsWith(';')).length;
+  if (entries === 0) throw new BerthError('pg_restore --list shows no entries: the dump is empty');
+  return `pg_restore --list: ${entries} entries`;
+}
+
+export async function backupMysql(ctx: SourceContext): Promise<SourceResult> {
+  const { target, engine } = ctx;
+  const containerId = ctx.facts.container!.id;
+  const env = dbEnv(target);
+  const version = (await execChecked(engine, containerId, mysqlCommand('client', '-u', target.user!, '-N', '-B', '-e', 'SELECT VERSION()'), 'reading the MySQL/MariaDB version', { env })).stdout.trim();
+  const name = `${target.database ?? 'all-databases'}.sql`;
+  const scope = target.database ? ['--databases', target.database] : ['--all-databases'];
+  const dump = await dumpToFile(ctx, name, mysqlCommand('dump', '-u', target.user!, '--single-transaction', '--routines', '--triggers', '--hex-blob', ...scope), `dump of ${target.database ?? 'all databases'}`);
+  const verifiedBy = await verifyMysqlDump(dump.partialPath);
+  return { server: { version: /mariadb/i.test(version) ? `MariaDB ${version}` : `MySQL ${version}`, image: ctx.facts.container!.image }, files: [{ ...dump, role: 'dump', verifiedBy }] };
+}
+
+export async function verifyMysqlDump(path: string): Promise<string> {
+  const head = (await readHead(path, 64)).toString('utf8');
+  if (!/^-- (MariaDB|MySQL) dump/.test(head)) throw new BerthError('the dump does not start with a mysqldump/mariadb-dump header');
+  const tail = (await readTail(path, 512)).toString('utf8');
+  if (!tail.includes('-- Dump completed')) throw new BerthError('the dump is truncated: no "-- Dump completed" line');
+  return 'header and "-- Dump completed" line present';
+}
+
+/** A created (never started) helper container mounting the volume at /volume. */
+export async function createHelper(engine: Engine, volume: string, readOnly: boolean, labels: Record<string, string> = {}, cmd: string[] = ['true']) {
+  return engine.call(`create a helper container for volume ${volume}`, () =>
+    engine.docker.createContainer({
+      Image: HELPER_IMAGE,
+      Cmd: cmd,
+      Labels: { 'berth.role': 'backup-helper', ...labels },
+      NetworkDisabled: true,
+      HostConfig: { Binds: [`${volume}:/volume${readOnly ? ':ro' : ''}`] },
+    }),
+  );
+}
+
+/** Archives every volume of the target (the caller stops and restarts containers around this). */
+export async function backupVolumes(ctx: SourceContext, compressionLevel = 6): Promise<SourceResult> {
+  const files: StagedFile[] = [];
+  for (const volume of ctx.facts.volumes) {
+    const name = `${volume.name}.tar.gz`;
+    const helper = await createHelper(ctx.engine, volume.name, true, ctx.helperLabels);
+    let written: WrittenFile;
+    try {
+      const tar = (await ctx.engine.call(`read volume ${volume.name}`, () => helper.getArchive({ path: '/volume' }))) as unknown as Readable;
+      written = await writePartial(ctx.dir, name, tar, [createGzip({ level: compressionLevel })], (bytes, ms) => ctx.progress(name, bytes, ms)).catch((error: NodeJS.ErrnoException) => {
+        throw new BerthError(`cannot write ${name}: ${error.code === 'ENOSPC' ? 'no space left on the destination' : error.message}`, { cause: error });
+      });
+    } finally {
+      await helper.remove({ force: true }).catch(() => undefined);
+    }
+    files.push({ ...written, role: 'volume', verifiedBy: '', volume: { name: volume.name, mountPaths: [...new Set(volume.users.map((u) => u.mountPath).filter(Boolean))], entries: 0 } });
+  }
+  return { files };
+}
+
+/** Gunzips and lists each volume archive. */
+export async function verifyVolumeFiles(files: StagedFile[]): Promise<void> {
+  for (const file of files) {
+    const listing = await listTarGz(file.partialPath);
+    if (listing.entries < 1) throw new BerthError(`${file.name} holds no entries`);
+    file.verifiedBy = `tar listing: ${listing.entries} entries (${listing.files} files, ${listing.dirs} directories, ${listing.bytes} bytes)`;
+    if (file.volume) file.volume.entries = listing.entries;
+  }
+}

@@ -1,0 +1,79 @@
+/** Helpers for backup integration tests and the benchmark: containers, projects, waits. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { BackupTargetConfig, ComposeProject, ProjectBerthConfig, ServiceModel } from '../compose/types.js';
+import type { Engine } from '../engine/client.js';
+import { ComposeLabel } from '../compose/containers.js';
+import { execInContainer } from './exec.js';
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `berth-${prefix}-`));
+}
+
+export interface ServiceSpec {
+  backup?: BackupTargetConfig;
+  environment?: Record<string, string>;
+  dependsOn?: string[];
+}
+
+/** A hand-built compose model (the loader is not needed to test backups). */
+export function makeProject(name: string, services: Record<string, ServiceSpec>, backup: Partial<ProjectBerthConfig['backup']> = {}, volumes: Record<string, unknown> = {}): ComposeProject {
+  const models: Record<string, ServiceModel> = {};
+  for (const [service, spec] of Object.entries(services)) {
+    models[service] = {
+      name: service, raw: {}, image: undefined, hasBuild: false, replicas: 1, containerName: undefined, networkMode: undefined, networks: {}, ports: [],
+      dependsOn: Object.fromEntries((spec.dependsOn ?? []).map((d) => [d, { condition: 'service_started' as const, restart: false, required: true }])),
+      healthcheck: undefined, labels: {}, environment: spec.environment ?? {}, profiles: [], init: undefined, stopSignal: undefined, stopGracePeriodMs: 10_000, restart: undefined,
+      berth: { rollout: {}, ...(spec.backup ? { backup: spec.backup } : {}) },
+    };
+  }
+  return {
+    name, workingDir: tmpdir(), files: [], envFiles: [], profiles: [], model: { services: {}, volumes }, services: models, inactiveServices: [],
+    berth: { deploy: { preHooks: [], postHooks: [] }, backup: { destinations: {}, retention: {}, ...backup }, check: { rules: {} } },
+    warnings: [], locate: () => undefined,
+  };
+}
+
+export function composeLabels(project: string, service: string, number = 1): Record<string, string> {
+  return { [ComposeLabel.project]: project, [ComposeLabel.service]: service, [ComposeLabel.number]: String(number), [ComposeLabel.oneoff]: 'False' };
+}
+
+export async function startContainer(engine: Engine, spec: { name: string; image: string; env?: string[]; labels: Record<string, string>; binds?: string[]; cmd?: string[]; tmpfs?: Record<string, string> }) {
+  const container = await engine.docker.createContainer({
+    name: spec.name,
+    Image: spec.image,
+    Env: spec.env,
+    Labels: spec.labels,
+    Cmd: spec.cmd,
+    HostConfig: { Binds: spec.binds, Tmpfs: spec.tmpfs },
+  });
+  await container.start();
+  return container;
+}
+
+export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await sleep(250);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export async function sql(engine: Engine, id: string, kind: 'postgres' | 'mysql', query: string, db = 'app', user = 'app'): Promise<string> {
+  const cmd = kind === 'postgres' ? ['psql', '-U', user, '-d', db, '-v', 'ON_ERROR_STOP=1', '-Atc', query] : ['mariadb', '-u', 'root', '-N', '-B', db, '-e', query];
+  const result = await execInContainer(engine, id, cmd);
+  if (result.exitCode !== 0) throw new Error(`${kind} query failed: ${result.stderr}`);
+  return result.stdout.trim();
+}
+
+export async function waitPostgres(engine: Engine, id: string, db = 'app', user = 'app'): Promise<void> {
+  // pg_isready answers during the init restart too: also require a real query to work.
+  await waitFor('postgres', async () => (await execInContainer(engine, id, ['pg_isready', '-U', user, '-d', db])).exitCode === 0 && (await sql(engine, id, 'postgres', 'SELECT 1', db, user)) === '1');
+}
+
+export async function waitMariadb(engine: Engine, id: string): Promise<void> {
+  await waitFor('mariadb', async () => (await execInContainer(engine, id, ['mariadb', '-u', 'root', '-N', '-e', 'SELECT 1'])).stdout.trim() === '1');
+}
