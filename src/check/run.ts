@@ -1,0 +1,172 @@
+/**
+ * Runs the rules: finds and parses the services' Dockerfiles, applies every rule, resolves model
+ * paths to file:line:column, then applies levels, ignores and inline directives.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import type { ComposeProject, ModelPath, SourceLocation } from '../compose/types.js';
+import { isDisabledInline, isIgnored, parseInlineDirectives, type CheckConfig, type InlineDirectives } from './config.js';
+import { parseDockerfile } from './dockerfile.js';
+import { composeRules } from './rules/compose.js';
+import { dockerfileRules } from './rules/dockerfile.js';
+import type { CheckContext, Finding, Rule, RuleHit, ServiceDockerfile, Severity } from './types.js';
+
+export const allRules: Rule[] = [...composeRules, ...dockerfileRules];
+
+export function ruleById(id: string): Rule | undefined {
+  return allRules.find((r) => r.id === id);
+}
+
+/** Reads a file's text; undefined when it cannot be read. Injected so rules stay testable. */
+export type ReadText = (path: string) => string | undefined;
+
+export const readTextFile: ReadText = (path) => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+};
+
+/** Parses the Dockerfile of every service with a local build context that we can read. */
+export function collectDockerfiles(project: ComposeProject, read: ReadText = readTextFile): Map<string, ServiceDockerfile> {
+  const out = new Map<string, ServiceDockerfile>();
+  for (const s of Object.values(project.services)) {
+    const build = s.raw.build;
+    if (build === undefined) continue;
+    const b = (typeof build === 'string' ? { context: build } : build) as Record<string, unknown>;
+    const context = String(b.context ?? '.');
+    if (/^[a-z]+:\/\//i.test(context) || context.startsWith('git@')) continue; // remote context
+    const contextDir = isAbsolute(context) ? context : resolve(project.workingDir, context);
+    let file: string;
+    let text: string | undefined;
+    if (typeof b.dockerfile_inline === 'string') {
+      file = join(contextDir, 'Dockerfile (inline)');
+      text = b.dockerfile_inline;
+    } else {
+      const name = String(b.dockerfile ?? 'Dockerfile');
+      file = isAbsolute(name) ? name : join(contextDir, name);
+      text = read(file);
+    }
+    if (text === undefined) continue;
+    const dockerfile = parseDockerfile(text);
+    const targetName = typeof b.target === "string" ? b.target.toLowerCase() : undefined;
+    const target = targetName ? dockerfile.stages.findIndex((st) => st.name === targetName) : -1;
+    out.set(s.name, {
+      service: s.name,
+      file,
+      dockerfile,
+      stageIndex: target >= 0 ? target : dockerfile.stages.length - 1,
+      readContextFile: (p) => read(resolve(contextDir, p.replace(/^\//, ''))),
+    });
+  }
+  return out;
+}
+
+/** The location of `path`, or of its nearest ancestor that the model can locate. */
+export function locatePath(project: ComposeProject, path: ModelPath): SourceLocation | undefined {
+  for (let n = path.length; n > 0; n--) {
+    const loc = project.locate(path.slice(0, n));
+    if (loc) return loc;
+  }
+  return undefined;
+}
+
+export interface LintOptions {
+  config?: CheckConfig;
+  read?: ReadText;
+  /** Only these rules (ids); default all. */
+  only?: string[];
+}
+
+export interface LintResult {
+  findings: Finding[];
+  /** Findings dropped by ignores and inline directives (count per rule), for honesty in reports. */
+  suppressed: number;
+  rulesRun: number;
+  files: string[];
+}
+
+/** Lints a compose project: compose rules and the Dockerfiles of its services. */
+export function lintProject(project: ComposeProject, options: LintOptions = {}): LintResult {
+  const read = options.read ?? readTextFile;
+  const dockerfiles = collectDockerfiles(project, read);
+  const ctx: CheckContext = { project, dockerfiles };
+  const raw: Finding[] = [];
+  const active = allRules.filter((r) => (options.only ? options.only.includes(r.id) : true) && levelOf(r, options.config) !== 'off');
+  for (const rule of active) {
+    if (rule.scope !== 'compose') continue;
+    for (const hit of rule.check(ctx)) raw.push(toFinding(rule, hit, options.config, hit.path ? locatePath(project, hit.path) : hit.location));
+  }
+  // Each Dockerfile once, however many services build from it.
+  const byFile = new Map<string, ServiceDockerfile[]>();
+  for (const df of dockerfiles.values()) byFile.set(df.file, [...(byFile.get(df.file) ?? []), df]);
+  for (const [file, users] of byFile) {
+    const first = users[0]!;
+    const services = users.map((u) => project.services[u.service]!);
+    for (const rule of active) {
+      if (rule.scope !== 'dockerfile') continue;
+      // Compose settings that cover a Dockerfile finding for every service using it.
+      if (rule.id === 'df-healthcheck' && services.every((s) => s.healthcheck || isOneOffLike(s))) continue;
+      if (rule.id === 'df-user' && services.every((s) => s.raw.user !== undefined)) continue;
+      if (rule.id === 'df-exec-form' || rule.id === 'df-npm-start') {
+        if (services.every((s) => s.raw.command !== undefined && s.raw.entrypoint !== undefined)) continue;
+      }
+      for (const hit of rule.check(file, first.dockerfile, first.readContextFile)) raw.push(toFinding(rule, { service: users.length === 1 ? first.service : undefined, ...hit }, options.config, hit.location));
+    }
+  }
+  return { ...filterFindings(raw, options.config, read), rulesRun: active.length, files: [...project.files, ...byFile.keys()] };
+}
+
+const isOneOffLike = (s: { profiles: string[]; restart?: string }) => s.profiles.length > 0 && (s.restart ?? 'no') === 'no';
+
+/** Lints one Dockerfile on its own (berth check dockerfile). */
+export function lintDockerfile(file: string, options: LintOptions = {}): LintResult {
+  const read = options.read ?? readTextFile;
+  const text = read(file);
+  if (text === undefined) return { findings: [], suppressed: 0, rulesRun: 0, files: [] };
+  const dockerfile = parseDockerfile(text);
+  const dir = dirname(file);
+  const active = dockerfileRules.filter((r) => (options.only ? options.only.includes(r.id) : true) && levelOf(r, options.config) !== 'off');
+  const raw = active.flatMap((rule) => rule.check(file, dockerfile, (p) => read(resolve(dir, p.replace(/^\//, '')))).map((hit) => toFinding(rule, hit, options.config, hit.location)));
+  return { ...filterFindings(raw, options.config, read), rulesRun: active.length, files: [file] };
+}
+
+function levelOf(rule: Rule, config?: CheckConfig) {
+  return config?.rules[rule.id] ?? rule.severity;
+}
+
+function toFinding(rule: Rule, hit: RuleHit, config: CheckConfig | undefined, location: SourceLocation | undefined): Finding {
+  const level = levelOf(rule, config);
+  return {
+    rule: rule.id,
+    family: rule.family,
+    severity: (level === 'off' ? rule.severity : level) as Severity,
+    message: hit.message,
+    ...(location ? { location } : {}),
+    ...(hit.path ? { path: hit.path } : {}),
+    ...(hit.service ? { service: hit.service } : {}),
+    ...(hit.fix && rule.fixable ? { fix: hit.fix } : {}),
+  };
+}
+
+function filterFindings(raw: Finding[], config: CheckConfig | undefined, read: ReadText): { findings: Finding[]; suppressed: number } {
+  const directives = new Map<string, InlineDirectives>();
+  const directivesOf = (file: string) => {
+    let d = directives.get(file);
+    if (!d) { d = parseInlineDirectives(read(file) ?? ''); directives.set(file, d); }
+    return d;
+  };
+  const findings = raw.filter((f) => {
+    if (config && isIgnored(config, f)) return false;
+    if (f.location && isDisabledInline(directivesOf(f.location.file), f.rule, f.location.line)) return false;
+    return true;
+  });
+  findings.sort((a, b) => (a.location?.file ?? '').localeCompare(b.location?.file ?? '') || (a.location?.line ?? 0) - (b.location?.line ?? 0) || (a.location?.column ?? 0) - (b.location?.column ?? 0) || a.rule.localeCompare(b.rule));
+  return { findings, suppressed: raw.length - findings.length };
+}
+
+export function relativeTo(base: string, file: string): string {
+  const r = relative(base, file);
+  return r.startsWith('..') ? file : r;
+}
