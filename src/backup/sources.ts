@@ -147,8 +147,9 @@ export async function backupMysql(ctx: SourceContext): Promise<SourceResult> {
 }
 
 export async function verifyMysqlDump(path: string): Promise<string> {
-  const head = (await readHead(path, 64)).toString('utf8');
-  if (!/^-- (MariaDB|MySQL) dump/.test(head)) throw new BerthError('the dump does not start with a mysqldump/mariadb-dump header');
+  // Newer MariaDB dumps open with a "sandbox mode" comment line before the header.
+  const head = (await readHead(path, 256)).toString('utf8');
+  if (!/^(\/\*M![^\n]*\n)?-- (MariaDB|MySQL) dump/.test(head)) throw new BerthError('the dump does not start with a mysqldump/mariadb-dump header');
   const tail = (await readTail(path, 512)).toString('utf8');
   if (!tail.includes('-- Dump completed')) throw new BerthError('the dump is truncated: no "-- Dump completed" line');
   return 'header and "-- Dump completed" line present';

@@ -40,14 +40,14 @@ export function composeLabels(project: string, service: string, number = 1): Rec
   return { [ComposeLabel.project]: project, [ComposeLabel.service]: service, [ComposeLabel.number]: String(number), [ComposeLabel.oneoff]: 'False' };
 }
 
-export async function startContainer(engine: Engine, spec: { name: string; image: string; env?: string[]; labels: Record<string, string>; binds?: string[]; cmd?: string[]; tmpfs?: Record<string, string> }) {
+export async function startContainer(engine: Engine, spec: { name: string; image: string; env?: string[]; labels: Record<string, string>; binds?: string[]; cmd?: string[]; tmpfs?: Record<string, string>; init?: boolean }) {
   const container = await engine.docker.createContainer({
     name: spec.name,
     Image: spec.image,
     Env: spec.env,
     Labels: spec.labels,
     Cmd: spec.cmd,
-    HostConfig: { Binds: spec.binds, Tmpfs: spec.tmpfs },
+    HostConfig: { Binds: spec.binds, Tmpfs: spec.tmpfs, Init: spec.init },
   });
   await container.start();
   return container;

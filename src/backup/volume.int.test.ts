@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { StateStore } from '../state/store.js';
+import { integrationEngine, removeLabelled, RUN_ID, TEST_LABEL, testName } from '../testing/engine.js';
+import { execInContainer } from './exec.js';
+import { restoreBackup, verifyBackup } from './restore.js';
+import { runBackups } from './run.js';
+import { composeLabels, makeProject, startContainer, tempDir } from './testkit.js';
+
+const { engine, skip } = await integrationEngine();
+const label = { [TEST_LABEL]: RUN_ID };
+
+after(async () => {
+  if (engine) await removeLabelled(engine);
+});
+
+/** Content, numeric owner and mode of every path in the volume, as one sorted listing. */
+async function snapshot(containerId: string): Promise<string> {
+  const script = 'cd /data && for f in $(find . | sort); do if [ -f "$f" ]; then s=$(md5sum "$f" | cut -c1-32); else s=-; fi; echo "$f $(stat -c "%u:%g %a %F" "$f") $s"; done';
+  const result = await execInContainer(engine!, containerId, ['sh', '-c', script]);
+  assert.equal(result.exitCode, 0, result.stderr);
+  return result.stdout;
+}
+
+test('volume: round trip keeps content, numeric owners and modes; writers stopped only for the snapshot', { skip, timeout: 120_000 }, async () => {
+  const name = testName('volbk');
+  const backupDir = tempDir('vol-backups');
+  const store = StateStore.open(tempDir('vol-state'));
+  try {
+    const volume = `${name}_files`;
+    await engine!.docker.createVolume({ Name: volume, Labels: label });
+    const app = await startContainer(engine!, { name: `${name}_app_1`, image: 'local/debian:bookworm', cmd: ['sleep', 'infinity'], init: true, binds: [`${volume}:/data`], labels: { ...label, ...composeLabels(name, 'app') } });
+    const seed = [
+      'mkdir -p /data/a/b /data/private && echo hello > /data/a/hello.txt && head -c 300000 /dev/urandom > /data/a/b/random.bin',
+      'echo secret > /data/private/key && chown -R 1234:5678 /data/private && chmod 700 /data/private && chmod 600 /data/private/key',
+      'echo x > /data/setuid && chmod 4755 /data/setuid && chown 999:999 /data/a/hello.txt && ln -s a/hello.txt /data/link && touch "/data/with space"',
+    ].join(' && ');
+    assert.equal((await execInContainer(engine!, app.id, ['sh', '-c', seed])).exitCode, 0);
+    const before = await snapshot(app.id);
+    assert.match(before, /\.\/private 1234:5678 700 directory/);
+
+    const project = makeProject(name, { app: { backup: { type: 'volume', volumes: ['files'], stopContainers: true } } }, { destinations: { local: { type: 'local', path: backupDir } } }, { files: {} });
+    const events: Array<{ type: string; containers?: string[] }> = [];
+    const report = await runBackups({ engine: engine!, store, project, helperLabels: label, onEvent: (e) => events.push(e) });
+    assert.equal(report.ok, true, JSON.stringify(report.results.map((r) => r.error)));
+    const result = report.results[0]!;
+    assert.deepEqual(events.find((e) => e.type === 'stopped')?.containers, [`${name}_app_1`]);
+    assert.ok(events.findIndex((e) => e.type === 'restarted') > events.findIndex((e) => e.type === 'stopped'));
+    assert.equal((await app.inspect()).State.Running, true, 'the app runs again after the snapshot');
+    assert.deepEqual(readdirSync(join(backupDir, name, 'app', result.id!)).sort(), [`${volume}.tar.gz`, 'manifest.json']);
+    const manifestFile = result.plan && (await verifyBackup({ engine: engine!, store, project, id: result.id! }));
+    assert.equal(manifestFile.ok, true, JSON.stringify(manifestFile));
+
+    // Destroy the content, then restore.
+    await execInContainer(engine!, app.id, ['sh', '-c', 'rm -rf /data/* && echo junk > /data/junk']);
+    const restored = await restoreBackup({ engine: engine!, store, project, id: result.id!, yes: true, helperLabels: label });
+    assert.equal(restored.ok, true, JSON.stringify(restored));
+    assert.equal(restored.safetyBackup?.status, 'verified');
+    assert.deepEqual(restored.stopped, [`${name}_app_1`]);
+    assert.equal((await app.inspect()).State.Running, true);
+    assert.equal(await snapshot(app.id), before);
+  } finally {
+    store.close();
+  }
+});
