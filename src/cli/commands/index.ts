@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { registerAgent } from './agent.js';
+import { registerBackup } from './backup.js';
 import { registerCompose } from './compose.js';
 import { registerStatus } from './status.js';
 import { registerUp } from './up.js';
@@ -8,4 +10,5 @@ export function registerCommands(program: Command): void {
   registerStatus(program);
   registerUp(program);
   registerCompose(program);
+  registerBackup(program); registerAgent(program);
 }
