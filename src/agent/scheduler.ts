@@ -108,7 +108,13 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   for (const t of targets) parseSchedule(t.name, t.schedule!);
   const recovered = await recoverInterrupted(engine, store, project);
   if (recovered.length) log({ event: 'recovered', containers: recovered.map((r) => r.name) });
-  const runTarget = async (target: string) => {
+  const inFlight = new Set<Promise<void>>();
+  const runTarget = (target: string): Promise<void> => {
+    const run = runTargetNow(target).finally(() => inFlight.delete(run));
+    inFlight.add(run);
+    return run;
+  };
+  const runTargetNow = async (target: string) => {
     log({ event: 'backup-start', target });
     try {
       const report = await runBackups({
@@ -151,7 +157,9 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     trigger: (target) => runTarget(target),
     stop: async () => {
       for (const j of jobs) j.cron.stop();
-      if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
+      // A run in progress finishes (its containers are restarted, its files committed or removed).
+      await Promise.allSettled([...inFlight]);
+      if (server && server.listening) await new Promise<void>((resolve) => server!.close(() => resolve()));
     },
   };
 }
