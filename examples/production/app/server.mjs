@@ -4,8 +4,6 @@ import { hostname } from 'node:os';
 import { createGraceful } from 'berth/graceful';
 
 const version = process.env.APP_VERSION ?? 'dev';
-// BAD_VERSION=1 builds a version that never becomes ready (for rollback tests and demos).
-const broken = process.env.APP_BROKEN === '1';
 
 const server = http.createServer((req, res) => {
   res.setHeader('content-type', 'application/json');
@@ -13,11 +11,9 @@ const server = http.createServer((req, res) => {
   res.end(JSON.stringify({ version, host: hostname() }));
 });
 
-const graceful = createGraceful(server, {
-  drainDelayMs: 2000,
-  hardDeadlineMs: 25_000,
-  checks: broken ? { startup: async () => { throw new Error('this version never becomes ready'); } } : {},
-});
+const graceful = createGraceful(server, { drainDelayMs: 2000 });
+
+// APP_BROKEN=1 makes a version that never becomes ready: for rollback demos and tests.
+if (process.env.APP_BROKEN === '1') graceful.setReady(false);
 
 server.listen(3000, () => console.log(`app ${version} listening on :3000`));
-export { graceful };
