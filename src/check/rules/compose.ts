@@ -86,7 +86,7 @@ export const composeRules: ComposeRule[] = [
     title: '`sh -c` must exec the app',
     rationale: 'With `sh -c "..."` the shell is PID 1; it does not forward SIGTERM to the app, which is killed after the grace period instead of shutting down cleanly.',
     advice: 'End the script with `exec your-app ...`, or use exec form without a shell.',
-    check: eachService((s) => (['entrypoint', 'command'] as const).flatMap((key) => {
+    check: longRunning((s) => (['entrypoint', 'command'] as const).flatMap((key) => {
       const cmd = commandWords(s.raw[key]);
       const script = cmd && shellScript(cmd.words);
       if (script === undefined || scriptExecs(script)) return [];
@@ -205,7 +205,7 @@ export const composeRules: ComposeRule[] = [
     title: 'Do not mount the Docker socket',
     rationale: 'The Docker socket is root on the host: anyone who controls the container can start a privileged container. `:ro` does not help — the API is still fully usable.',
     advice: 'Give the service a socket proxy (tecnativa/docker-socket-proxy with POST=0 on an internal network) instead of the socket.',
-    check: eachService((s) => (isSocketProxy(s) || isTraefik(s) ? [] : mounts(s).filter((m) => isDockerSocket(m.source)).map((m) => ({ message: `service "${s.name}" mounts the Docker socket (${m.source})${m.readOnly ? '; :ro does not make the API read-only' : ''}`, path: svc(s.name, 'volumes', m.index) })))),
+    check: eachService((s) => (isSocketProxy(s) || isTraefik(s) ? [] : mounts(s).filter((m) => m.type === 'bind' && (isDockerSocket(m.source) || /^\/(var\/)?run\/?$/.test(m.source ?? ''))).map((m) => ({ message: isDockerSocket(m.source) ? `service "${s.name}" mounts the Docker socket (${m.source})${m.readOnly ? '; :ro does not make the API read-only' : ''}` : `service "${s.name}" mounts ${m.source}, which contains the Docker socket`, path: svc(s.name, 'volumes', m.index) })))),
   },
   {
     id: 'traefik-socket', family: 'socket', severity: 'error', scope: 'compose',

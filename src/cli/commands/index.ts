@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { registerAgent } from './agent.js';
 import { registerBackup } from './backup.js';
+import { registerCheck } from './check.js';
 import { registerCompose } from './compose.js';
 import { registerStatus } from './status.js';
 import { registerUp } from './up.js';
@@ -10,5 +11,6 @@ export function registerCommands(program: Command): void {
   registerStatus(program);
   registerUp(program);
   registerCompose(program);
+  registerCheck(program);
   registerBackup(program); registerAgent(program);
 }
