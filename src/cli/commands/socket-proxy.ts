@@ -1,0 +1,71 @@
+import type { Command } from 'commander';
+import { BerthError, ExitCode } from '../../lib/errors.js';
+import { action } from '../context.js';
+
+interface SocketProxyOptions {
+  listen?: string[];
+  socket?: string;
+  policy?: string;
+  compat?: boolean;
+  metrics?: string;
+  idleTimeout?: string;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+export function registerSocketProxy(program: Command): void {
+  program
+    .command('socket-proxy')
+    .description('Docker socket proxy: drop-in for Tecnativa docker-socket-proxy env variables, strict endpoint and body policy')
+    .option('--listen <addr>', 'listen on HOST:PORT, :PORT or unix:///path (repeatable; default [::]:2375, 0.0.0.0:2375 with DISABLE_IPV6=1)', collect)
+    .option('--socket <path>', 'the Docker socket (default SOCKET_PATH or /var/run/docker.sock)')
+    .option('--policy <file>', 'policy file (YAML or JSON): rules per endpoint and client network, body policy')
+    .option('--compat', "Tecnativa-exact rules: HAProxy truthiness (CONTAINERS=true is OFF), section prefixes, POST gates everything, no body policy unless BODY_POLICY=1")
+    .option('--metrics <addr>', 'serve Prometheus metrics on HOST:PORT/metrics')
+    .option('--idle-timeout <seconds>', "close streams idle this long (emulates Tecnativa's 10m cut; default never)")
+    .addHelpText('after', `
+Environment (Tecnativa's): CONTAINERS IMAGES NETWORKS VOLUMES EXEC INFO SERVICES TASKS NODES SWARM
+SECRETS CONFIGS PLUGINS SYSTEM BUILD COMMIT DISTRIBUTION AUTH SESSION GRPC (default 0), EVENTS PING
+VERSION (default 1), POST, ALLOW_START ALLOW_STOP ALLOW_RESTARTS, SOCKET_PATH, LOG_LEVEL, DISABLE_IPV6.
+Strict mode only: ALLOW_ARCHIVE ALLOW_EXPORT ALLOW_ATTACH ALLOW_IMAGES_GET ALLOW_UNLOCKKEY.
+
+Every request is logged as one JSON line on stdout (credentials redacted).
+
+Examples:
+  CONTAINERS=1 NETWORKS=1 berth socket-proxy                     read-only access for Traefik on :2375
+  CONTAINERS=1 POST=1 berth socket-proxy --compat                exactly what Tecnativa's image does
+  berth socket-proxy --listen 127.0.0.1:2375 --policy policy.yaml --metrics 127.0.0.1:9102
+  berth socket-proxy --listen unix:///run/berth/docker.sock --socket /var/run/docker.sock`)
+    .action(
+      action(async (ctx, opts: SocketProxyOptions) => {
+        const { loadProxyConfig, startSocketProxy, PolicyError } = await import('../../socket-proxy/index.js');
+        let loaded;
+        try {
+          loaded = loadProxyConfig({
+            compat: opts.compat,
+            policy: opts.policy,
+            listen: opts.listen,
+            socketPath: opts.socket,
+            metrics: opts.metrics,
+            idleTimeoutMs: opts.idleTimeout === undefined ? undefined : Number(opts.idleTimeout) * 1000,
+          });
+        } catch (error) {
+          if (error instanceof PolicyError || (error as NodeJS.ErrnoException).code === 'ENOENT') {
+            throw new BerthError(`socket-proxy: ${(error as Error).message}`, { exitCode: ExitCode.usage });
+          }
+          throw error;
+        }
+        for (const warning of loaded.warnings) process.stderr.write(`berth socket-proxy: warning: ${warning}\n`);
+        const proxy = await startSocketProxy(loaded.config);
+        const started = { listening: proxy.addresses, socket: loaded.config.socketPath, mode: loaded.mode, metrics: proxy.metricsAddress };
+        if (ctx.output.json) process.stderr.write(`${JSON.stringify(started)}\n`);
+        else process.stderr.write(`berth socket-proxy (${loaded.mode}) listening on ${proxy.addresses.join(', ')} → ${loaded.config.socketPath}${proxy.metricsAddress ? `, metrics on ${proxy.metricsAddress}/metrics` : ''}\n`);
+        await new Promise<void>((resolve) => {
+          const stop = () => { void proxy.close().then(resolve); };
+          process.once('SIGTERM', stop);
+          process.once('SIGINT', stop);
+        });
+        return ExitCode.ok;
+      }),
+    );
+}

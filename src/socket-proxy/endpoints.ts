@@ -1,0 +1,163 @@
+/**
+ * The Docker Engine API endpoints (API 1.41, Engine 20.10) as the daemon's router defines them.
+ * Strict mode allows endpoints from this list only; anything else is denied as unknown.
+ */
+
+/** Body kinds the body policy inspects. */
+export type BodyKind = 'container-create' | 'container-update' | 'exec-create' | 'service' | 'volume-create' | 'plugin-privileges' | 'swarm-join';
+
+/** A gate in strict env mode that must be named explicitly (these stay closed with their section on). */
+export type ClosedGate = 'ALLOW_ARCHIVE' | 'ALLOW_EXPORT' | 'ALLOW_ATTACH' | 'ALLOW_IMAGES_GET' | 'ALLOW_UNLOCKKEY' | 'DEBUG';
+
+export interface Endpoint {
+  /** `METHOD /pattern`, e.g. `POST /containers/{id}/start`: the name policy files use. */
+  id: string;
+  method: string;
+  pattern: string;
+  /** First route segment: the Tecnativa section (`_ping` for /_ping). */
+  section: string;
+  regex: RegExp;
+  /** Closed unless named explicitly. */
+  closed?: ClosedGate;
+  body?: BodyKind;
+  /** May hijack the connection (Upgrade: tcp / raw stream). */
+  hijack?: boolean;
+  /** Long-lived streaming responses. */
+  stream?: boolean;
+}
+
+type Spec = [method: string, pattern: string, extra?: Partial<Pick<Endpoint, 'closed' | 'body' | 'hijack' | 'stream'>>];
+
+const SPECS: Spec[] = [
+  ['GET', '/_ping'], ['HEAD', '/_ping'],
+  ['GET', '/version'], ['GET', '/info'], ['GET', '/events', { stream: true }], ['GET', '/system/df'],
+  ['POST', '/auth'],
+  ['GET', '/containers/json'],
+  ['POST', '/containers/create', { body: 'container-create' }],
+  ['POST', '/containers/prune'],
+  ['GET', '/containers/{id}/json'],
+  ['GET', '/containers/{id}/top'],
+  ['GET', '/containers/{id}/changes'],
+  ['GET', '/containers/{id}/logs', { stream: true }],
+  ['GET', '/containers/{id}/stats', { stream: true }],
+  ['GET', '/containers/{id}/export', { closed: 'ALLOW_EXPORT' }],
+  ['GET', '/containers/{id}/archive', { closed: 'ALLOW_ARCHIVE' }],
+  ['HEAD', '/containers/{id}/archive', { closed: 'ALLOW_ARCHIVE' }],
+  ['PUT', '/containers/{id}/archive', { closed: 'ALLOW_ARCHIVE' }],
+  ['GET', '/containers/{id}/attach/ws', { closed: 'ALLOW_ATTACH', hijack: true }],
+  ['POST', '/containers/{id}/attach', { closed: 'ALLOW_ATTACH', hijack: true }],
+  ['POST', '/containers/{id}/start'],
+  ['POST', '/containers/{id}/stop'],
+  ['POST', '/containers/{id}/restart'],
+  ['POST', '/containers/{id}/kill'],
+  ['POST', '/containers/{id}/pause'],
+  ['POST', '/containers/{id}/unpause'],
+  ['POST', '/containers/{id}/wait', { stream: true }],
+  ['POST', '/containers/{id}/resize'],
+  ['POST', '/containers/{id}/rename'],
+  ['POST', '/containers/{id}/update', { body: 'container-update' }],
+  ['POST', '/containers/{id}/exec', { body: 'exec-create' }],
+  ['DELETE', '/containers/{id}'],
+  ['GET', '/exec/{id}/json'],
+  ['POST', '/exec/{id}/start', { hijack: true, stream: true }],
+  ['POST', '/exec/{id}/resize'],
+  ['POST', '/commit'],
+  ['GET', '/images/json'],
+  ['GET', '/images/search'],
+  ['GET', '/images/get', { closed: 'ALLOW_IMAGES_GET' }],
+  ['GET', '/images/{name}/get', { closed: 'ALLOW_IMAGES_GET' }],
+  ['GET', '/images/{name}/history'],
+  ['GET', '/images/{name}/json'],
+  ['POST', '/images/create', { stream: true }],
+  ['POST', '/images/load', { stream: true }],
+  ['POST', '/images/prune'],
+  ['POST', '/images/{name}/push', { stream: true }],
+  ['POST', '/images/{name}/tag'],
+  ['DELETE', '/images/{name}'],
+  ['POST', '/build', { stream: true }], ['POST', '/build/prune'], ['POST', '/build/cancel'],
+  ['POST', '/session', { hijack: true }],
+  ['POST', '/grpc', { hijack: true }],
+  ['GET', '/distribution/{name}/json'],
+  ['GET', '/volumes'],
+  ['GET', '/volumes/{id}'],
+  ['POST', '/volumes/create', { body: 'volume-create' }],
+  ['POST', '/volumes/prune'],
+  ['DELETE', '/volumes/{id}'],
+  ['GET', '/networks'],
+  ['GET', '/networks/{id}'],
+  ['POST', '/networks/create'],
+  ['POST', '/networks/{id}/connect'],
+  ['POST', '/networks/{id}/disconnect'],
+  ['POST', '/networks/prune'],
+  ['DELETE', '/networks/{id}'],
+  ['GET', '/swarm'],
+  ['GET', '/swarm/unlockkey', { closed: 'ALLOW_UNLOCKKEY' }],
+  ['POST', '/swarm/init'],
+  ['POST', '/swarm/join', { body: 'swarm-join' }],
+  ['POST', '/swarm/leave'],
+  ['POST', '/swarm/update'],
+  ['POST', '/swarm/unlock'],
+  ['GET', '/services'],
+  ['GET', '/services/{id}'],
+  ['GET', '/services/{id}/logs', { stream: true }],
+  ['POST', '/services/create', { body: 'service' }],
+  ['POST', '/services/{id}/update', { body: 'service' }],
+  ['DELETE', '/services/{id}'],
+  ['GET', '/tasks'],
+  ['GET', '/tasks/{id}'],
+  ['GET', '/tasks/{id}/logs', { stream: true }],
+  ['GET', '/nodes'],
+  ['GET', '/nodes/{id}'],
+  ['POST', '/nodes/{id}/update'],
+  ['DELETE', '/nodes/{id}'],
+  ['GET', '/secrets'], ['GET', '/secrets/{id}'], ['POST', '/secrets/create'], ['POST', '/secrets/{id}/update'], ['DELETE', '/secrets/{id}'],
+  ['GET', '/configs'], ['GET', '/configs/{id}'], ['POST', '/configs/create'], ['POST', '/configs/{id}/update'], ['DELETE', '/configs/{id}'],
+  ['GET', '/plugins'],
+  ['GET', '/plugins/privileges'],
+  ['GET', '/plugins/{name}/json'],
+  ['POST', '/plugins/pull', { body: 'plugin-privileges', stream: true }],
+  ['POST', '/plugins/create'],
+  ['POST', '/plugins/{name}/enable'],
+  ['POST', '/plugins/{name}/disable'],
+  ['POST', '/plugins/{name}/push', { stream: true }],
+  ['POST', '/plugins/{name}/upgrade', { body: 'plugin-privileges', stream: true }],
+  ['POST', '/plugins/{name}/set', { body: 'plugin-privileges' }],
+  ['DELETE', '/plugins/{name}'],
+  ['GET', '/debug/pprof/{name}', { closed: 'DEBUG' }],
+  ['GET', '/debug/vars', { closed: 'DEBUG' }],
+];
+
+function compile(pattern: string): RegExp {
+  // {id}: one segment. {name}: image/plugin references, which contain slashes (the daemon's {name:.*}).
+  const source = pattern
+    .split('/')
+    .map((part) => (part === '{id}' ? '[^/]+' : part === '{name}' ? '[^/]+(?:/[^/]+)*' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .join('/');
+  return new RegExp(`^${source}$`);
+}
+
+export const ENDPOINTS: readonly Endpoint[] = SPECS.map(([method, pattern, extra]) => ({
+  id: `${method} ${pattern}`,
+  method,
+  pattern,
+  section: pattern.split('/')[1]!,
+  regex: compile(pattern),
+  ...extra,
+}));
+
+const BY_ID = new Map(ENDPOINTS.map((e) => [e.id, e]));
+
+export function endpointById(id: string): Endpoint | undefined {
+  return BY_ID.get(id.trim().replace(/\s+/, ' '));
+}
+
+/** The endpoint a canonical route (no version prefix) and method address, if any. */
+export function matchEndpoint(method: string, route: string): Endpoint | undefined {
+  for (const e of ENDPOINTS) if (e.method === method && e.regex.test(route)) return e;
+  return undefined;
+}
+
+/** Same as matchEndpoint but ignores the method: which endpoint the route names (for HEAD→GET etc). */
+export function matchRoute(route: string): Endpoint[] {
+  return ENDPOINTS.filter((e) => e.regex.test(route));
+}

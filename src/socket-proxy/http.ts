@@ -1,0 +1,230 @@
+/**
+ * Strict HTTP/1.1 framing, written against the bytes: node:http normalizes and tolerates things
+ * (duplicate headers, bare LF, obs-fold) that are smuggling vectors for a filtering proxy.
+ */
+
+export const MAX_HEAD_BYTES = 64 * 1024;
+export const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE']);
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Header values: visible ASCII, SP, HTAB; obs-text (>= 0x80) is refused too.
+const FIELD_VALUE = /^[\t\x20-\x7e]*$/;
+
+export class HttpError extends Error {
+  constructor(readonly status: number, message: string) { super(message); }
+}
+
+export interface RequestHead {
+  method: string;
+  target: string;
+  version: '1.0' | '1.1';
+  /** Header lines in order, names as sent, values trimmed. */
+  headers: [string, string][];
+  /** Body framing. */
+  framing: { kind: 'none' } | { kind: 'length'; length: number } | { kind: 'chunked' };
+  keepAlive: boolean;
+  /** Lowercased Upgrade protocol, if the client asked for one. */
+  upgrade?: string;
+  expectContinue: boolean;
+  /** Bytes of the head including the final CRLFCRLF. */
+  headLength: number;
+}
+
+/** Returns the index just past the head's CRLFCRLF, or -1 when incomplete. Throws on bare LF. */
+export function findHeadEnd(buf: Buffer, limit = MAX_HEAD_BYTES): number {
+  const end = buf.indexOf('\r\n\r\n', 0, 'latin1');
+  const scanTo = end < 0 ? buf.length : end;
+  // A bare LF (not preceded by CR) anywhere in the head is refused: parsers disagree on it.
+  for (let i = buf.indexOf(10); i >= 0 && i < scanTo; i = buf.indexOf(10, i + 1)) {
+    if (i === 0 || buf[i - 1] !== 13) throw new HttpError(400, 'bare LF in request head');
+  }
+  if (end < 0) {
+    if (buf.length > limit) throw new HttpError(431, 'request head too large');
+    return -1;
+  }
+  if (end + 4 > limit) throw new HttpError(431, 'request head too large');
+  return end + 4;
+}
+
+export function parseRequestHead(buf: Buffer, headLength: number): RequestHead {
+  const text = buf.toString('latin1', 0, headLength - 4);
+  const lines = text.split('\r\n');
+  const requestLine = lines[0] ?? '';
+  if (requestLine.startsWith('PRI * HTTP/2')) throw new HttpError(400, 'HTTP/2 is not relayed');
+  const parts = requestLine.split(' ');
+  if (parts.length !== 3) throw new HttpError(400, 'malformed request line');
+  const [method, target, proto] = parts as [string, string, string];
+  if (!TOKEN.test(method)) throw new HttpError(400, 'malformed method');
+  if (!METHODS.has(method)) throw new HttpError(405, `method ${method} is not allowed`);
+  if (proto !== 'HTTP/1.1' && proto !== 'HTTP/1.0') throw new HttpError(proto.startsWith('HTTP/2') ? 400 : 505, `unsupported protocol ${proto}`);
+  const headers: [string, string][] = [];
+  let contentLength: number | undefined;
+  let chunked = false;
+  let transferEncodingSeen = false;
+  let hosts = 0;
+  const connection: string[] = [];
+  let upgrade: string | undefined;
+  let expectContinue = false;
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line === '') throw new HttpError(400, 'empty header line');
+    if (line[0] === ' ' || line[0] === '\t') throw new HttpError(400, 'obsolete line folding in headers');
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw new HttpError(400, 'malformed header line');
+    const name = line.slice(0, colon);
+    if (!TOKEN.test(name)) throw new HttpError(400, `malformed header name ${JSON.stringify(name)}`);
+    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+    if (!FIELD_VALUE.test(value)) throw new HttpError(400, `control or non-ASCII byte in header ${name}`);
+    const lower = name.toLowerCase();
+    switch (lower) {
+      case 'content-length':
+        if (contentLength !== undefined) throw new HttpError(400, 'duplicate Content-Length');
+        if (!/^\d{1,15}$/.test(value)) throw new HttpError(400, 'invalid Content-Length');
+        contentLength = Number(value);
+        continue;
+      case 'transfer-encoding':
+        if (transferEncodingSeen) throw new HttpError(400, 'duplicate Transfer-Encoding');
+        transferEncodingSeen = true;
+        if (value.toLowerCase() !== 'chunked') throw new HttpError(501, `Transfer-Encoding ${JSON.stringify(value)} is not supported (only chunked)`);
+        chunked = true;
+        continue;
+      case 'host':
+        hosts++;
+        break;
+      case 'connection':
+        connection.push(...value.toLowerCase().split(',').map((s) => s.trim()).filter(Boolean));
+        continue;
+      case 'upgrade':
+        if (upgrade !== undefined) throw new HttpError(400, 'duplicate Upgrade');
+        upgrade = value.toLowerCase();
+        continue;
+      case 'expect':
+        if (value.toLowerCase() !== '100-continue') throw new HttpError(417, 'unsupported Expect');
+        expectContinue = true;
+        continue;
+      case 'keep-alive': case 'proxy-connection': case 'te': case 'trailer': case 'http2-settings':
+        continue;
+    }
+    headers.push([name, value]);
+  }
+  if (contentLength !== undefined && chunked) throw new HttpError(400, 'both Content-Length and Transfer-Encoding');
+  if (hosts > 1) throw new HttpError(400, 'duplicate Host');
+  if (proto === 'HTTP/1.0' && chunked) throw new HttpError(400, 'chunked with HTTP/1.0');
+  const keepAlive = proto === 'HTTP/1.1' ? !connection.includes('close') : connection.includes('keep-alive');
+  if (upgrade !== undefined && !connection.includes('upgrade')) upgrade = undefined; // not an upgrade request without Connection: upgrade
+  return {
+    method, target, version: proto === 'HTTP/1.1' ? '1.1' : '1.0', headers, keepAlive, upgrade, expectContinue, headLength,
+    framing: chunked ? { kind: 'chunked' } : contentLength !== undefined && contentLength > 0 ? { kind: 'length', length: contentLength } : { kind: 'none' },
+  };
+}
+
+/** Serializes the head we forward: canonical request line, kept headers, our own framing. */
+export function serializeRequestHead(head: RequestHead, target: string, framing: { length?: number; chunked?: boolean }, upgrade?: string): Buffer {
+  let out = `${head.method} ${target} HTTP/1.1\r\n`;
+  let host = false;
+  for (const [name, value] of head.headers) {
+    if (name.toLowerCase() === 'host') host = true;
+    out += `${name}: ${value}\r\n`;
+  }
+  if (!host) out += 'Host: docker\r\n';
+  if (framing.chunked) out += 'Transfer-Encoding: chunked\r\n';
+  else if (framing.length !== undefined && (framing.length > 0 || head.method === 'POST' || head.method === 'PUT')) out += `Content-Length: ${framing.length}\r\n`;
+  if (upgrade) out += `Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n`;
+  out += '\r\n';
+  return Buffer.from(out, 'latin1');
+}
+
+/**
+ * Incremental chunked-body decoder (RFC 9112 §7.1), strict: hex sizes only (no sign, no
+ * 0x, bounded length), chunk extensions tolerated only as `;token[=value]`, CRLF everywhere,
+ * trailers refused. Feed bytes; it returns decoded data and how many input bytes it consumed.
+ */
+export class ChunkedDecoder {
+  private state: 'size' | 'data' | 'data-crlf' | 'trailer' | 'done' = 'size';
+  private remaining = 0;
+  private line = '';
+  done = false;
+
+  /** Consumes from buf; returns [decoded pieces, bytes consumed]. Stops at the end of the body. */
+  feed(buf: Buffer): { data: Buffer[]; consumed: number } {
+    const data: Buffer[] = [];
+    let i = 0;
+    while (i < buf.length && this.state !== 'done') {
+      if (this.state === 'data') {
+        const n = Math.min(this.remaining, buf.length - i);
+        data.push(buf.subarray(i, i + n));
+        i += n;
+        this.remaining -= n;
+        if (this.remaining === 0) { this.state = 'data-crlf'; this.line = ''; }
+        continue;
+      }
+      // line-oriented states
+      const byte = buf[i++]!;
+      if (byte === 10) {
+        if (!this.line.endsWith('\r')) throw new HttpError(400, 'bare LF in chunked body');
+        const line = this.line.slice(0, -1);
+        this.line = '';
+        if (this.state === 'size') {
+          const m = /^([0-9A-Fa-f]{1,12})(?:;[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:=(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"[^"\\]*"))?)*$/.exec(line);
+          if (!m) throw new HttpError(400, 'invalid chunk size');
+          this.remaining = parseInt(m[1]!, 16);
+          this.state = this.remaining === 0 ? 'trailer' : 'data';
+        } else if (this.state === 'data-crlf') {
+          if (line !== '') throw new HttpError(400, 'chunk data longer than its size');
+          this.state = 'size';
+        } else if (this.state === 'trailer') {
+          if (line !== '') throw new HttpError(400, 'trailers are not accepted');
+          this.state = 'done';
+          this.done = true;
+        }
+        continue;
+      }
+      if (this.state === 'data-crlf' && byte !== 13) throw new HttpError(400, 'chunk data longer than its size');
+      this.line += String.fromCharCode(byte);
+      if (this.line.length > 4096) throw new HttpError(400, 'chunk line too long');
+    }
+    return { data, consumed: i };
+  }
+}
+
+export function encodeChunk(data: Buffer): Buffer[] {
+  return data.length ? [Buffer.from(`${data.length.toString(16)}\r\n`, 'latin1'), data, Buffer.from('\r\n', 'latin1')] : [];
+}
+
+/** The daemon's response head, parsed just enough to find where the response ends. */
+export interface ResponseHead {
+  status: number;
+  headLength: number;
+  framing: { kind: 'none' } | { kind: 'length'; length: number } | { kind: 'chunked' } | { kind: 'close' };
+  close: boolean;
+  contentType: string;
+}
+
+export function parseResponseHead(buf: Buffer, headLength: number, requestMethod: string): ResponseHead {
+  const text = buf.toString('latin1', 0, headLength - 4);
+  const lines = text.split(/\r?\n/);
+  const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0] ?? '');
+  if (!m) throw new HttpError(502, 'malformed response from the daemon');
+  const status = Number(m[1]);
+  let length: number | undefined;
+  let chunked = false;
+  let close = lines[0]!.startsWith('HTTP/1.0');
+  let contentType = '';
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    if (name === 'content-length') {
+      if (length !== undefined && length !== Number(value)) throw new HttpError(502, 'conflicting Content-Length from the daemon');
+      length = Number(value);
+    } else if (name === 'transfer-encoding') chunked = value.toLowerCase().split(',').map((s) => s.trim()).includes('chunked');
+    else if (name === 'connection') close = value.toLowerCase().split(',').map((s) => s.trim()).includes('close');
+    else if (name === 'content-type') contentType = value.toLowerCase();
+  }
+  let framing: ResponseHead['framing'];
+  if (requestMethod === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200)) framing = { kind: 'none' };
+  else if (chunked) framing = { kind: 'chunked' };
+  else if (length !== undefined && Number.isFinite(length)) framing = { kind: 'length', length };
+  else framing = { kind: 'close' };
+  return { status, headLength, framing, close: close || framing.kind === 'close', contentType };
+}

@@ -1,0 +1,76 @@
+/** Pull-style reading and backpressured writing over node:net sockets. */
+import type { Socket } from 'node:net';
+
+const HIGH_WATER = 256 * 1024;
+
+/** Buffers a socket's data and hands it out on demand; pauses the socket while data waits. */
+export class SocketReader {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private ended = false;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+      if (this.buffered >= HIGH_WATER) socket.pause();
+      this.notify();
+    });
+    socket.on('end', () => { this.ended = true; this.notify(); });
+    socket.on('close', () => { this.ended = true; this.notify(); });
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  /** Whether bytes are waiting. */
+  get pending(): number { return this.buffered; }
+  get isEnded(): boolean { return this.ended && this.chunks.length === 0; }
+
+  /** The next chunk, or null at end of stream. */
+  async next(): Promise<Buffer | null> {
+    while (this.chunks.length === 0) {
+      if (this.ended) return null;
+      await new Promise<void>((resolve) => { this.wake = resolve; });
+    }
+    const chunk = this.chunks.shift()!;
+    this.buffered -= chunk.length;
+    if (this.buffered < HIGH_WATER && this.socket.isPaused()) this.socket.resume();
+    return chunk;
+  }
+
+  /** Puts bytes back to be read first. */
+  unshift(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.chunks.unshift(chunk);
+    this.buffered += chunk.length;
+  }
+
+  /** Everything buffered now, without waiting. */
+  drainBuffered(): Buffer[] {
+    const out = this.chunks;
+    this.chunks = [];
+    this.buffered = 0;
+    if (this.socket.isPaused()) this.socket.resume();
+    return out;
+  }
+}
+
+export class ClosedError extends Error {}
+
+/** Writes and waits for 'drain' when the socket's buffer is full; rejects if it closes first. */
+export function write(socket: Socket, data: Buffer | string): Promise<void> | undefined {
+  if (socket.destroyed || !socket.writable) return Promise.reject(new ClosedError('socket closed'));
+  if (socket.write(data)) return undefined;
+  return new Promise<void>((resolve, reject) => {
+    const done = (error?: Error) => { socket.off('drain', onDrain); socket.off('close', onClose); error ? reject(error) : resolve(); };
+    const onDrain = () => done();
+    const onClose = () => done(new ClosedError('socket closed'));
+    socket.on('drain', onDrain);
+    socket.on('close', onClose);
+  });
+}

@@ -1,0 +1,413 @@
+/**
+ * The proxy server on node:net: parses each request strictly, decides with the policy, and
+ * forwards a re-serialized request (canonical target, our framing, the judged body bytes) to the
+ * daemon's socket. Responses stream back with backpressure; hijacks tunnel only after the
+ * daemon answered 101 (or its raw-stream 200 on exec/attach).
+ */
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { createAudit, startMetrics, type Audit } from './audit.js';
+import { judgeBody } from './body.js';
+import { ChunkedDecoder, encodeChunk, findHeadEnd, HttpError, parseRequestHead, parseResponseHead, serializeRequestHead, type RequestHead } from './http.js';
+import { SocketReader, write } from './io.js';
+import { canonicalTarget } from './path.js';
+import type { Policy, Verdict } from './policy.js';
+
+export interface SocketProxyConfig {
+  /** Where to listen: `HOST:PORT`, `:PORT`, `tcp://HOST:PORT`, `unix:///path` or an absolute path. */
+  listen: string[];
+  /** The daemon's socket. */
+  socketPath: string;
+  policy: Policy;
+  /** Close streams idle this long (ms); 0 = never (default). Emulates Tecnativa's HAProxy timeouts. */
+  idleTimeoutMs?: number;
+  /** Prometheus metrics listener `HOST:PORT`. */
+  metrics?: string;
+  /** Audit sink; default stdout JSON lines. */
+  audit?: Audit;
+  logLevel?: string;
+  /** Time allowed to send a complete request head (ms). Default 30 s. */
+  headTimeoutMs?: number;
+}
+
+export interface RunningProxy {
+  /** The first listener's address (`127.0.0.1:PORT` or the unix socket path). */
+  address: string;
+  addresses: string[];
+  metricsAddress?: string;
+  audit: Audit;
+  close(): Promise<void>;
+}
+
+interface ListenSpec { kind: 'tcp'; host: string; port: number } 
+type Listen = ListenSpec | { kind: 'unix'; path: string };
+
+export function parseListen(spec: string): Listen {
+  if (spec.startsWith('unix://')) return { kind: 'unix', path: spec.slice('unix://'.length) };
+  if (spec.startsWith('/')) return { kind: 'unix', path: spec };
+  const s = spec.replace(/^tcp:\/\//, '');
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(s);
+  if (!m) throw new Error(`bad listen address ${JSON.stringify(spec)} (HOST:PORT, :PORT, unix:///path)`);
+  return { kind: 'tcp', host: m[1] ?? (m[2] || '::'), port: Number(m[3]) };
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 405: 'Method Not Allowed', 408: 'Request Timeout', 413: 'Payload Too Large', 417: 'Expectation Failed', 431: 'Request Header Fields Too Large', 501: 'Not Implemented', 502: 'Bad Gateway', 505: 'HTTP Version Not Supported' };
+
+function errorResponse(status: number, message: string): Buffer {
+  const body = JSON.stringify({ message: `berth socket-proxy: ${message}` }) + '\n';
+  return Buffer.from(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, 'latin1');
+}
+
+export async function startSocketProxy(config: SocketProxyConfig): Promise<RunningProxy> {
+  const audit = config.audit ?? createAudit({ level: config.logLevel });
+  const connections = new Set<Socket>();
+  const servers: Server[] = [];
+  const addresses: string[] = [];
+  for (const spec of config.listen) {
+    const listen = parseListen(spec);
+    const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+      connections.add(socket);
+      socket.on('close', () => connections.delete(socket));
+      socket.on('error', () => undefined);
+      void handleConnection(socket, config, audit).catch(() => socket.destroy());
+    });
+    if (listen.kind === 'unix') {
+      if (existsSync(listen.path) && lstatSync(listen.path).isSocket()) unlinkSync(listen.path);
+      await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(listen.path, () => resolve()); });
+      chmodSync(listen.path, 0o660);
+      addresses.push(listen.path);
+    } else {
+      await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(listen.port, listen.host, () => resolve()); });
+      const a = server.address();
+      if (a && typeof a === 'object') addresses.push(`${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`);
+    }
+    servers.push(server);
+  }
+  let metrics: Awaited<ReturnType<typeof startMetrics>> | undefined;
+  if (config.metrics) {
+    const m = parseListen(config.metrics);
+    if (m.kind !== 'tcp') throw new Error('the metrics listener must be HOST:PORT');
+    metrics = await startMetrics(audit.registry, m.host, m.port);
+  }
+  return {
+    address: addresses[0] ?? '',
+    addresses,
+    metricsAddress: metrics?.address,
+    audit,
+    async close() {
+      for (const s of connections) s.destroy();
+      await Promise.all([...servers, ...(metrics ? [metrics.server] : [])].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    },
+  };
+}
+
+function clientAddress(socket: Socket): string {
+  const a = socket.remoteAddress;
+  if (!a) return 'unix';
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
+async function readHead(reader: SocketReader, socket: Socket, timeoutMs: number): Promise<{ buf: Buffer; end: number } | null> {
+  let buf: Buffer = Buffer.alloc(0);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    for (;;) {
+      const chunk = await reader.next();
+      if (!chunk) {
+        if (buf.length) throw new HttpError(400, 'connection closed inside a request head');
+        return null;
+      }
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      const end = findHeadEnd(buf);
+      if (end >= 0) {
+        reader.unshift(buf.subarray(end));
+        return { buf: buf.subarray(0, end), end };
+      }
+      timer ??= setTimeout(() => socket.destroy(), timeoutMs);
+    }
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
+
+class Upstream {
+  readonly socket: Socket;
+  readonly reader: SocketReader;
+  private ready: Promise<void>;
+  constructor(path: string) {
+    this.socket = connect({ path, allowHalfOpen: true });
+    this.socket.setNoDelay(true);
+    this.socket.on('error', () => undefined);
+    this.reader = new SocketReader(this.socket);
+    this.ready = new Promise((resolve, reject) => {
+      this.socket.once('connect', resolve);
+      this.socket.once('error', reject);
+    });
+  }
+  connected(): Promise<void> { return this.ready; }
+  get usable(): boolean { return !this.socket.destroyed && this.socket.writable && !this.reader.isEnded; }
+}
+
+async function handleConnection(client: Socket, config: SocketProxyConfig, audit: Audit): Promise<void> {
+  client.setNoDelay(true);
+  const reader = new SocketReader(client);
+  const who = clientAddress(client);
+  let upstream: Upstream | undefined;
+  const idle = config.idleTimeoutMs ?? 0;
+  const finish = () => { upstream?.socket.destroy(); };
+  client.on('close', finish);
+
+  /** Refuse a request: answer, stop reading it, close softly (keeps reading so the answer is not lost to a RST). */
+  const refuse = async (status: number, message: string) => {
+    client.write(errorResponse(status, message));
+    client.end();
+    reader.drainBuffered();
+    const timer = setTimeout(() => client.destroy(), 2000);
+    client.once('close', () => clearTimeout(timer));
+    finish();
+  };
+
+  for (;;) {
+    let headRead: Awaited<ReturnType<typeof readHead>>;
+    try {
+      headRead = await readHead(reader, client, config.headTimeoutMs ?? 30_000);
+    } catch (error) {
+      const status = error instanceof HttpError ? error.status : 400;
+      audit.record({ client: who, method: '-', path: '-', verdict: 'error', rule: 'framing', reason: (error as Error).message, status, durationMs: 0 });
+      return refuse(status, (error as Error).message);
+    }
+    if (!headRead) { client.end(); finish(); return; }
+    const started = process.hrtime.bigint();
+    const ms = () => Number(process.hrtime.bigint() - started) / 1e6;
+    let head: RequestHead;
+    try {
+      head = parseRequestHead(headRead.buf, headRead.end);
+    } catch (error) {
+      const status = error instanceof HttpError ? error.status : 400;
+      const line = headRead.buf.toString('latin1', 0, Math.min(200, headRead.buf.indexOf('\r\n'))).split(' ');
+      audit.record({ client: who, method: line[0] ?? '-', path: line[1] ?? '-', verdict: 'error', rule: 'framing', reason: (error as Error).message, status, durationMs: ms() });
+      return refuse(status, (error as Error).message);
+    }
+    const headersForLog = Object.fromEntries(head.headers.map(([n, v]) => [n.toLowerCase(), v]));
+    const log = (verdict: 'allow' | 'deny' | 'error', rule: string, status: number, reason?: string, path = head.target) =>
+      audit.record({ client: who, method: head.method, path, verdict, rule, reason, status, durationMs: ms(), headers: headersForLog, upgrade: head.upgrade !== undefined || undefined });
+
+    const target = canonicalTarget(head.target);
+    if (!target.ok) { log('deny', 'path', 400, target.reason); return refuse(400, target.reason); }
+    const verdict: Verdict = config.policy.decide({ method: head.method, route: target.route, client: who });
+    if (!verdict.allow) { log('deny', verdict.rule, 403, verdict.reason, target.path); return refuse(403, `${verdict.reason} (rule ${verdict.rule})`); }
+
+    // Upgrades: only the daemon's own hijack (Upgrade: tcp) on hijacking endpoints; never h2c.
+    let upgrade: string | undefined;
+    if (head.upgrade !== undefined) {
+      const hijack = verdict.endpoint?.hijack === true;
+      const ok = hijack && (head.upgrade === 'tcp' || (head.upgrade === 'websocket' && verdict.endpoint?.pattern.endsWith('/attach/ws')));
+      if (!ok) { log('deny', 'upgrade', 400, `Upgrade: ${head.upgrade} is not relayed here`, target.path); return refuse(400, `Upgrade: ${head.upgrade} is not relayed${head.upgrade === 'h2c' ? ' (no HTTP/2)' : ''}`); }
+      upgrade = head.upgrade;
+    }
+
+    // Bodies the policy inspects are read completely (bounded), judged, and exactly those bytes forwarded.
+    let judgedBody: Buffer | undefined;
+    const inspect = verdict.inspect && config.policy.body;
+    if (inspect && head.framing.kind !== 'none') {
+      const limit = config.policy.body!.maxBodyBytes;
+      if (head.framing.kind === 'length' && head.framing.length > limit) { log('deny', 'body:size', 413, `body of ${head.framing.length} bytes exceeds ${limit}`, target.path); return refuse(413, `request body larger than ${limit} bytes is not inspected, so not forwarded`); }
+      if (head.expectContinue) client.write('HTTP/1.1 100 Continue\r\n\r\n');
+      try {
+        judgedBody = await readWholeBody(reader, head, limit);
+      } catch (error) {
+        const status = error instanceof HttpError ? error.status : 400;
+        log('deny', status === 413 ? 'body:size' : 'framing', status, (error as Error).message, target.path);
+        return refuse(status, (error as Error).message);
+      }
+    }
+    if (inspect) {
+      const v = judgeBody(verdict.inspect!, judgedBody ?? Buffer.alloc(0), config.policy.body!);
+      if (!v.allow) { log('deny', v.rule, 403, v.reason, target.path); return refuse(403, `${v.reason} (rule ${v.rule})`); }
+    } else if (head.expectContinue) client.write('HTTP/1.1 100 Continue\r\n\r\n');
+
+    // Forward.
+    if (!upstream || !upstream.usable) {
+      upstream?.socket.destroy();
+      upstream = new Upstream(config.socketPath);
+      try { await upstream.connected(); } catch (error) {
+        log('error', 'upstream', 502, (error as Error).message, target.path);
+        return refuse(502, `cannot reach the daemon at ${config.socketPath}: ${(error as Error).message}`);
+      }
+    }
+    const up = upstream;
+    const framing = judgedBody !== undefined ? { length: judgedBody.length } : head.framing.kind === 'length' ? { length: head.framing.length } : head.framing.kind === 'chunked' ? { chunked: true } : { length: 0 };
+    const forwardedHead = serializeRequestHead(head, target.target, framing, upgrade);
+    const idleApplies = idle > 0 && verdict.endpoint?.section !== 'events' && !target.route.startsWith('/events');
+    if (idleApplies) client.setTimeout(idle, () => { client.destroy(); up.socket.destroy(); });
+
+    let bodyDone = false;
+    const bodyForward = (async () => {
+      if (judgedBody !== undefined) {
+        await write(up.socket, judgedBody.length ? Buffer.concat([forwardedHead, judgedBody]) : forwardedHead);
+      } else {
+        await write(up.socket, forwardedHead);
+        await streamBody(reader, up.socket, head);
+      }
+      bodyDone = true;
+    })();
+    bodyForward.catch(() => { client.destroy(); up.socket.destroy(); });
+
+    let outcome: { status: number; close: boolean; tunnel: boolean; endClient?: boolean };
+    try {
+      outcome = await relayResponse(up, client, head, verdict, upgrade !== undefined);
+    } catch (error) {
+      log('error', verdict.rule, 502, (error as Error).message, target.path);
+      client.destroy();
+      up.socket.destroy();
+      return;
+    }
+    if (outcome.tunnel) {
+      try { await bodyForward; } catch { return; }
+      log('allow', verdict.rule, outcome.status, undefined, target.path);
+      client.setTimeout(idleApplies ? idle : 0);
+      return tunnel(reader, client, up);
+    }
+    client.setTimeout(0);
+    log('allow', verdict.rule, outcome.status, undefined, target.path);
+    if (!bodyDone) { client.end(); up.socket.destroy(); return; } // the daemon answered before taking the whole body
+    if (outcome.close) { up.socket.destroy(); upstream = undefined; }
+    if (!head.keepAlive || outcome.endClient) { client.end(); finish(); return; }
+  }
+}
+
+async function readWholeBody(reader: SocketReader, head: RequestHead, limit: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let total = 0;
+  if (head.framing.kind === 'length') {
+    let remaining = head.framing.length;
+    while (remaining > 0) {
+      const chunk = await reader.next();
+      if (!chunk) throw new HttpError(400, 'connection closed inside the request body');
+      const take = chunk.subarray(0, remaining);
+      reader.unshift(chunk.subarray(take.length));
+      parts.push(take);
+      remaining -= take.length;
+    }
+    return Buffer.concat(parts);
+  }
+  const decoder = new ChunkedDecoder();
+  while (!decoder.done) {
+    const chunk = await reader.next();
+    if (!chunk) throw new HttpError(400, 'connection closed inside the chunked request body');
+    const { data, consumed } = decoder.feed(chunk);
+    reader.unshift(chunk.subarray(consumed));
+    for (const d of data) {
+      total += d.length;
+      if (total > limit) throw new HttpError(413, `request body larger than ${limit} bytes is not inspected, so not forwarded`);
+      parts.push(d);
+    }
+  }
+  return Buffer.concat(parts);
+}
+
+/** Streams an uninspected body: exactly Content-Length bytes, or validated chunks re-encoded. */
+async function streamBody(reader: SocketReader, up: Socket, head: RequestHead): Promise<void> {
+  if (head.framing.kind === 'none') return;
+  if (head.framing.kind === 'length') {
+    let remaining = head.framing.length;
+    while (remaining > 0) {
+      const chunk = await reader.next();
+      if (!chunk) throw new HttpError(400, 'connection closed inside the request body');
+      const take = chunk.subarray(0, remaining);
+      reader.unshift(chunk.subarray(take.length));
+      remaining -= take.length;
+      await write(up, take);
+    }
+    return;
+  }
+  const decoder = new ChunkedDecoder();
+  while (!decoder.done) {
+    const chunk = await reader.next();
+    if (!chunk) throw new HttpError(400, 'connection closed inside the chunked request body');
+    const { data, consumed } = decoder.feed(chunk);
+    reader.unshift(chunk.subarray(consumed));
+    const out = data.flatMap(encodeChunk);
+    if (out.length) await write(up, Buffer.concat(out));
+  }
+  await write(up, '0\r\n\r\n');
+}
+
+/** Relays one response. Returns whether to tunnel (hijack) afterwards. */
+async function relayResponse(up: Upstream, client: Socket, head: RequestHead, verdict: Verdict, upgradeRequested: boolean): Promise<{ status: number; close: boolean; tunnel: boolean; endClient?: boolean }> {
+  for (;;) {
+    let buf: Buffer = Buffer.alloc(0);
+    let end = -1;
+    while (end < 0) {
+      const chunk = await up.reader.next();
+      if (!chunk) throw new Error('the daemon closed the connection before answering');
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      const i = buf.indexOf('\r\n\r\n', 0, 'latin1');
+      if (i >= 0) end = i + 4;
+      else if (buf.length > 256 * 1024) throw new Error('response head from the daemon too large');
+    }
+    up.reader.unshift(buf.subarray(end));
+    const response = parseResponseHead(buf, end, head.method);
+    if (response.status === 101) {
+      if (!upgradeRequested) throw new Error('the daemon switched protocols without an upgrade request');
+      await write(client, buf.subarray(0, end));
+      return { status: 101, close: true, tunnel: true };
+    }
+    if (response.status >= 100 && response.status < 200) {
+      if (!head.expectContinue) await write(client, buf.subarray(0, end)); // 100 Continue we already sent ourselves
+      continue;
+    }
+    // The daemon's raw-stream hijack without Upgrade: 200 with no framing on exec start / attach.
+    if (response.framing.kind === 'close' && verdict.endpoint?.hijack && response.status === 200 && /vnd\.docker\.(raw|multiplexed)-stream/.test(response.contentType)) {
+      await write(client, buf.subarray(0, end));
+      return { status: 200, close: true, tunnel: true };
+    }
+    await write(client, buf.subarray(0, end));
+    const framing = response.framing;
+    if (framing.kind === 'length') {
+      let remaining = framing.length;
+      while (remaining > 0) {
+        const chunk = await up.reader.next();
+        if (!chunk) throw new Error('the daemon closed the connection inside a response');
+        const take = chunk.subarray(0, remaining);
+        up.reader.unshift(chunk.subarray(take.length));
+        remaining -= take.length;
+        await write(client, take);
+      }
+    } else if (framing.kind === 'chunked') {
+      const scanner = new ChunkedDecoder();
+      while (!scanner.done) {
+        const chunk = await up.reader.next();
+        if (!chunk) throw new Error('the daemon closed the connection inside a response');
+        const { consumed } = scanner.feed(chunk);
+        up.reader.unshift(chunk.subarray(consumed));
+        await write(client, chunk.subarray(0, consumed));
+      }
+    } else if (framing.kind === 'close') {
+      for (;;) {
+        const chunk = await up.reader.next();
+        if (!chunk) break;
+        await write(client, chunk);
+      }
+      return { status: response.status, close: true, tunnel: false, endClient: true };
+    }
+    return { status: response.status, close: response.close, tunnel: false };
+  }
+}
+
+/** Raw bidirectional relay after a hijack, half-closes passed through, backpressure both ways. */
+async function tunnel(reader: SocketReader, client: Socket, up: Upstream): Promise<void> {
+  const pump = async (from: SocketReader, to: Socket) => {
+    for (;;) {
+      const chunk = await from.next();
+      if (!chunk) { if (!to.destroyed) to.end(); return; }
+      await write(to, chunk);
+    }
+  };
+  try {
+    await Promise.all([pump(reader, up.socket), pump(up.reader, client)]);
+  } catch {
+    client.destroy();
+    up.socket.destroy();
+  }
+}
