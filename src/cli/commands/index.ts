@@ -3,6 +3,9 @@ import { registerAgent } from './agent.js';
 import { registerBackup } from './backup.js';
 import { registerCheck } from './check.js';
 import { registerCompose } from './compose.js';
+import { registerHistory } from './history.js';
+import { registerRollback } from './rollback.js';
+import { registerRollout } from './rollout.js';
 import { registerStatus } from './status.js';
 import { registerUp } from './up.js';
 
@@ -11,6 +14,7 @@ export function registerCommands(program: Command): void {
   registerStatus(program);
   registerUp(program);
   registerCompose(program);
+  registerRollout(program); registerRollback(program); registerHistory(program);
   registerCheck(program);
   registerBackup(program); registerAgent(program);
 }

@@ -1,0 +1,42 @@
+import type { Command } from 'commander';
+import { formatDuration } from '../../lib/duration.js';
+import { ExitCode } from '../../lib/errors.js';
+import { action } from '../context.js';
+import { table } from '../output.js';
+
+export function registerHistory(program: Command): void {
+  program
+    .command('history')
+    .description('rollouts, deploys and rollbacks of the project: who, when, images before and after, result')
+    .argument('[service]', 'only this service')
+    .option('--limit <n>', 'newest N records', '20')
+    .addHelpText('after', `
+Examples:
+  berth history
+  berth history app --json
+  berth rollback app --to 12     bring back the image deploy #12 installed`)
+    .action(
+      action(async (ctx, service: string | undefined, opts: { limit: string }) => {
+        const { listDeploys } = await import('../../rollout/history.js');
+        const project = await ctx.project();
+        const records = listDeploys(await ctx.store(), project.name, { service, limit: Number(opts.limit) || 20 });
+        if (ctx.output.json) {
+          ctx.output.data(records);
+          return ExitCode.ok;
+        }
+        if (!records.length) {
+          ctx.output.line(`no deploys of ${service ?? project.name} recorded yet`);
+          return ExitCode.ok;
+        }
+        const { paint } = ctx.output;
+        const short = (id: string | null) => (id ? id.replace('sha256:', '').slice(0, 12) : '-');
+        const rows = [['ID', 'WHEN', 'SERVICE', 'KIND', 'RESULT', 'IMAGE', 'BEFORE', 'AFTER', 'TOOK', 'BY']];
+        for (const r of records) {
+          const result = r.result === 'succeeded' ? paint.green(r.result) : r.result === 'running' ? paint.yellow(r.result) : paint.red(r.result);
+          rows.push([String(r.id), r.startedAt.slice(0, 19).replace('T', ' '), r.service, r.kind, result, r.imageAfter ?? '-', short(r.digestBefore), short(r.digestAfter), r.durationMs === null ? '-' : formatDuration(r.durationMs), `${r.user}@${r.host}`]);
+        }
+        ctx.output.line(table(rows));
+        return ExitCode.ok;
+      }),
+    );
+}

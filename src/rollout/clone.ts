@@ -1,0 +1,95 @@
+/**
+ * A new replica as a copy of an existing one (pure): the container's own config, HostConfig and
+ * Compose labels, with the new image, the next container-number, and berth's rollout label. What
+ * the old container inherited from its old image (env, cmd, labels, healthcheck...) is left out so
+ * the new image's own values apply, unless the compose model set it.
+ */
+import type Docker from 'dockerode';
+import { ComposeLabel } from '../compose/containers.js';
+import { ROLLOUT_LABEL } from './plan.js';
+
+type ImageConfig = { Env?: string[]; Cmd?: string[] | null; Entrypoint?: string[] | string | null; Labels?: Record<string, string> | null; WorkingDir?: string; User?: string; Healthcheck?: unknown; ExposedPorts?: Record<string, unknown> | null; Volumes?: Record<string, unknown> | null; StopSignal?: string } | undefined;
+
+export interface CloneInput {
+  source: Docker.ContainerInspectInfo;
+  /** Config of the image the source runs (to tell inherited values from set ones). */
+  sourceImage: ImageConfig;
+  image: string;
+  name: string;
+  number: number;
+  rolloutId: string;
+  /** Keys the compose model sets in `environment` (they stay even when equal to the image's). */
+  modelEnvKeys: string[];
+  /** Whether the model sets command / entrypoint / healthcheck / working_dir / user / stop_signal. */
+  modelSets: { command: boolean; entrypoint: boolean; healthcheck: boolean; workingDir: boolean; user: boolean; stopSignal: boolean };
+  /** Service aliases to give at creation (control mode only); default none. */
+  aliases?: string[];
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+
+export function cloneCreateOptions(input: CloneInput): Docker.ContainerCreateOptions {
+  const { source, sourceImage } = input;
+  const config = source.Config as Docker.ContainerInspectInfo['Config'] & { Healthcheck?: unknown; StopSignal?: string; StopTimeout?: number };
+  const imageEnv = new Set(sourceImage?.Env ?? []);
+  const modelKeys = new Set(input.modelEnvKeys);
+  const env = (config.Env ?? []).filter((entry) => !imageEnv.has(entry) || modelKeys.has(entry.split('=')[0]!));
+  const imageLabels = sourceImage?.Labels ?? {};
+  const labels: Record<string, string> = {};
+  for (const [k, v] of Object.entries(config.Labels ?? {})) {
+    if (k in imageLabels && imageLabels[k] === v && !k.startsWith('com.docker.compose.')) continue;
+    labels[k] = v;
+  }
+  labels[ComposeLabel.number] = String(input.number);
+  labels[ROLLOUT_LABEL] = input.rolloutId;
+  const inherited = <T>(value: T, imageValue: unknown, setByModel: boolean): T | undefined => (setByModel || !same(value, imageValue) ? value : undefined);
+  const hostConfig = structuredClone(source.HostConfig) as Docker.HostConfig & Record<string, unknown>;
+  const networks = Object.keys(source.NetworkSettings?.Networks ?? {});
+  const first = hostConfig.NetworkMode && networks.includes(hostConfig.NetworkMode) ? hostConfig.NetworkMode : networks[0];
+  const options: Docker.ContainerCreateOptions = {
+    name: input.name,
+    Image: input.image,
+    Hostname: undefined,
+    User: inherited(config.User, sourceImage?.User, input.modelSets.user) || undefined,
+    Env: env,
+    Cmd: inherited(config.Cmd ?? undefined, sourceImage?.Cmd, input.modelSets.command) ?? undefined,
+    Entrypoint: inherited(config.Entrypoint ?? undefined, sourceImage?.Entrypoint, input.modelSets.entrypoint) ?? undefined,
+    WorkingDir: inherited(config.WorkingDir, sourceImage?.WorkingDir, input.modelSets.workingDir) || undefined,
+    Labels: labels,
+    Tty: config.Tty,
+    OpenStdin: config.OpenStdin,
+    StdinOnce: config.StdinOnce,
+    AttachStdin: false,
+    AttachStdout: false,
+    AttachStderr: false,
+    Domainname: config.Domainname || undefined,
+    ExposedPorts: config.ExposedPorts ?? undefined,
+    Volumes: (config.Volumes as Record<string, object> | null) ?? undefined,
+    StopSignal: inherited(config.StopSignal, sourceImage?.StopSignal, input.modelSets.stopSignal),
+    StopTimeout: config.StopTimeout,
+    Healthcheck: inherited(config.Healthcheck, sourceImage?.Healthcheck, input.modelSets.healthcheck) as Docker.ContainerCreateOptions['Healthcheck'],
+    HostConfig: hostConfig,
+  };
+  if (first) {
+    const endpoint = source.NetworkSettings.Networks[first] as { IPAMConfig?: unknown; Links?: string[] | null } | undefined;
+    options.NetworkingConfig = {
+      EndpointsConfig: { [first]: { Aliases: input.aliases ?? [], Links: endpoint?.Links ?? undefined } as Docker.EndpointSettings },
+    };
+  }
+  for (const key of Object.keys(options) as Array<keyof typeof options>) if (options[key] === undefined) delete options[key];
+  return options;
+}
+
+/** The aliases a replica gets on a network once it joins: the source's, minus what named the source itself. */
+export function serviceAliases(sourceAliases: string[] | null | undefined, source: { id: string; name: string }, newName: string): string[] {
+  const own = new Set([source.id.slice(0, 12), source.name]);
+  const out = (sourceAliases ?? []).filter((a) => !own.has(a));
+  // Compose v2 puts the container name among the aliases; keep that for the new one.
+  if ((sourceAliases ?? []).includes(source.name)) out.push(newName);
+  return [...new Set(out)];
+}
+
+/** The aliases an old replica keeps while draining: only the ones that name itself. */
+export function ownAliases(aliases: string[] | null | undefined, self: { id: string; name: string }): string[] {
+  return (aliases ?? []).filter((a) => a === self.name || a === self.id.slice(0, 12));
+}

@@ -1,0 +1,187 @@
+/**
+ * A rollout from start to end: the project's deploy lock, reconcile + plan, execution, history,
+ * and the automatic rollback when the new replicas fail the monitor window.
+ */
+import { randomBytes } from 'node:crypto';
+import type { ComposeRunner } from '../compose/cli.js';
+import type { ComposeProject } from '../compose/types.js';
+import type { Engine } from '../engine/client.js';
+import { BerthError, ExitCode, errorMessage } from '../lib/errors.js';
+import { acquireLock } from '../state/locks.js';
+import type { StateStore } from '../state/store.js';
+import { collectServiceState } from './collect.js';
+import { executePlan, RolloutFailure, type RolloutEvent, type ServiceOutcome } from './execute.js';
+import { finishDeploy, getDeploy, keepTag, listDeploys, markInterrupted, startDeploy, tagKeep, type DeployKind, type DeployResult } from './history.js';
+import { describeStep, planRollout, type RolloutOptions, type RolloutPlan } from './plan.js';
+
+export interface RolloutDeps {
+  project: ComposeProject;
+  engine: Engine;
+  store: StateStore;
+  compose: () => Promise<ComposeRunner>;
+}
+
+export interface RolloutRequest extends Omit<RolloutOptions, 'rolloutId'> {
+  services: string[];
+  kind?: DeployKind;
+  dryRun?: boolean;
+  lockWaitMs?: number;
+  /** After a failed monitor window, leave the new replicas (default: roll back). */
+  noRollback?: boolean;
+  /** Image refs to roll to instead of the model's (rollback). */
+  targets?: Record<string, string>;
+  signal?: AbortSignal;
+  onEvent?: (event: RolloutEvent) => void;
+}
+
+export interface ServiceResult {
+  service: string;
+  result: DeployResult | 'unchanged';
+  deployId?: number;
+  imageBefore?: string;
+  imageAfter: string;
+  digestBefore?: string;
+  digestAfter?: string;
+  durationMs: number;
+  phases: Record<string, number>;
+  replicas: number;
+  error?: string;
+  healthLog?: string[];
+  logs?: string[];
+  rolledBackTo?: string;
+}
+
+export interface RolloutResult {
+  ok: boolean;
+  exitCode: number;
+  rolloutId: string;
+  plan: RolloutPlan;
+  services: ServiceResult[];
+}
+
+export function newRolloutId(): string {
+  return `${new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '')}-${randomBytes(3).toString('hex')}`;
+}
+
+export async function planFor(deps: RolloutDeps, req: RolloutRequest, rolloutId: string, unfinished: Map<string, number> = new Map()): Promise<RolloutPlan> {
+  const compose = await deps.compose();
+  const states = [];
+  for (const service of req.services) {
+    states.push(await collectServiceState(deps.engine, deps.project, service, { composeKind: compose.cli.kind, targetRef: req.targets?.[service], unfinishedDesired: unfinished.get(service) }));
+  }
+  return planRollout(deps.project, states, { ...req, rolloutId });
+}
+
+export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promise<RolloutResult> {
+  const rolloutId = newRolloutId();
+  const emit = req.onEvent ?? (() => undefined);
+  if (req.dryRun) {
+    const plan = await planFor(deps, req, rolloutId);
+    return { ok: true, exitCode: ExitCode.ok, rolloutId, plan, services: [] };
+  }
+  const lock = await acquireLock(deps.store, `deploy:${deps.project.name}`, { purpose: `${req.kind ?? 'rollout'} ${req.services.join(' ')}`, waitMs: req.lockWaitMs ?? deps.project.berth.deploy.lockWaitMs ?? 0 });
+  try {
+    // Under the lock no other rollout of this project runs: 'running' records are from a berth that died.
+    const unfinished = new Map<string, number>();
+    for (const r of markInterrupted(deps.store, deps.project.name)) {
+      const desired = Number(r.detail?.desired);
+      if (!unfinished.has(r.service) && Number.isFinite(desired) && desired > 0) unfinished.set(r.service, desired);
+      emit({ type: 'note', service: r.service, text: `deploy #${r.id} of ${r.service} (${r.startedAt}) did not finish: reconciling` });
+    }
+    const plan = await planFor(deps, req, rolloutId, unfinished);
+    const results: ServiceResult[] = [];
+    let exitCode: number = ExitCode.ok;
+    for (const s of plan.services) {
+      const started = performance.now();
+      if (s.skip) {
+        emit({ type: 'note', service: s.service, text: `${s.service}: ${s.skip}` });
+        results.push({ service: s.service, result: 'unchanged', imageAfter: s.image, durationMs: 0, phases: {}, replicas: s.desired });
+        continue;
+      }
+      const digestAfter = (await deps.engine.inspectImage(s.image))?.Id;
+      const deployId = startDeploy(deps.store, {
+        project: deps.project.name,
+        service: s.service,
+        kind: req.kind ?? 'rollout',
+        imageBefore: s.imageIdBefore ? imageRefOf(s.imageIdBefore) : undefined,
+        digestBefore: s.imageIdBefore,
+        imageAfter: s.image,
+        digestAfter,
+        detail: { rolloutId, desired: s.desired, steps: s.steps.length },
+      });
+      const log: string[] = [];
+      const onEvent = (e: RolloutEvent) => {
+        if (e.type === 'step' && e.phase !== 'start') log.push(`${e.phase === 'done' ? 'ok' : 'FAILED'} ${describeStep(e.step)}${e.error ? `: ${e.error}` : ''}`);
+        if (e.type === 'note') log.push(e.text);
+        emit(e);
+      };
+      // Keep both images from pruning while they are rollback targets.
+      if (s.imageIdBefore) await tagKeep(deps.engine, s.imageIdBefore, keepTag(deps.project.name, s.service, deployId, 'before')).catch(() => undefined);
+      if (digestAfter) await tagKeep(deps.engine, digestAfter, keepTag(deps.project.name, s.service, deployId, 'after')).catch(() => undefined);
+      const base = { service: s.service, deployId, imageBefore: s.imageIdBefore ? imageRefOf(s.imageIdBefore) : undefined, digestBefore: s.imageIdBefore, imageAfter: s.image, digestAfter, replicas: s.desired };
+      try {
+        const [outcome] = await executePlan(deps.engine, deps.project, { ...plan, services: [s] }, { signal: req.signal, onEvent, compose: deps.compose });
+        const durationMs = performance.now() - started;
+        finishDeploy(deps.store, deployId, { result: 'succeeded', durationMs, detail: { phases: outcome!.phases, joined: outcome!.joined }, log: log.join('\n') });
+        results.push({ ...base, result: 'succeeded', durationMs, phases: outcome!.phases });
+      } catch (error) {
+        const failure = error instanceof RolloutFailure ? error : undefined;
+        const outcome: ServiceOutcome | undefined = failure?.outcome;
+        const interrupted = failure?.exitCode === ExitCode.interrupted;
+        let result: DeployResult = interrupted ? 'interrupted' : 'failed';
+        let rolledBackTo: string | undefined;
+        // A failure after cut-over (the monitor window): bring the previous image back the same way.
+        const afterCutOver = Boolean(outcome?.error?.startsWith('monitor'));
+        if (!interrupted && afterCutOver && !req.noRollback && s.imageIdBefore) {
+          const back = keepTag(deps.project.name, s.service, deployId, 'before').ref;
+          emit({ type: 'note', service: s.service, text: `${s.service}: rolling back to ${back}` });
+          try {
+            const backPlan = await planFor(deps, { ...req, services: [s.service], targets: { [s.service]: back }, monitorMs: 0, force: false }, `${rolloutId}-rollback`);
+            await executePlan(deps.engine, deps.project, backPlan, { signal: req.signal, onEvent, compose: deps.compose });
+            result = 'rolled-back';
+            rolledBackTo = back;
+          } catch (rollbackError) {
+            log.push(`rollback failed: ${errorMessage(rollbackError)}`);
+            emit({ type: 'note', service: s.service, text: `rollback of ${s.service} failed: ${errorMessage(rollbackError)}` });
+          }
+        } else if (!interrupted && outcome && !afterCutOver) {
+          // Before cut-over the new replicas were removed; the old ones never stopped serving.
+          result = 'rolled-back';
+        }
+        const durationMs = performance.now() - started;
+        const message = errorMessage(error);
+        finishDeploy(deps.store, deployId, { result, durationMs, detail: { phases: outcome?.phases, error: message, healthLog: outcome?.healthLog, logs: outcome?.logs, removedNew: outcome?.removedNew, rolledBackTo }, log: log.join('\n') });
+        results.push({ ...base, result, durationMs, phases: outcome?.phases ?? {}, error: message, healthLog: outcome?.healthLog, logs: outcome?.logs, rolledBackTo });
+        exitCode = failure?.exitCode ?? (error instanceof BerthError ? error.exitCode : ExitCode.degraded);
+        break; // later services (dependents) wait for a fix
+      }
+    }
+    return { ok: exitCode === ExitCode.ok, exitCode, rolloutId, plan, services: results };
+  } finally {
+    lock.release();
+  }
+}
+
+/** Image IDs are stored as the reference berth can run again. */
+function imageRefOf(imageId: string): string {
+  return imageId;
+}
+
+/**
+ * The image a rollback brings back: `--to ID` is the image deploy ID installed; by default the image
+ * that ran before the newest successful deploy of the service. The keep tag is used so the target
+ * survives image pruning.
+ */
+export function rollbackTarget(store: StateStore, project: string, service: string, to?: number): { ref: string; imageId: string; deployId: number } {
+  if (to !== undefined) {
+    const record = getDeploy(store, to);
+    if (!record || record.project !== project || record.service !== service) {
+      throw new BerthError(`no deploy #${to} of ${service} in ${project}`, { exitCode: ExitCode.usage, hint: `berth history ${service} lists them` });
+    }
+    if (!record.digestAfter) throw new BerthError(`deploy #${to} recorded no image`, { exitCode: ExitCode.usage });
+    return { ref: keepTag(project, service, record.id, 'after').ref, imageId: record.digestAfter, deployId: record.id };
+  }
+  const last = listDeploys(store, project, { service, limit: 200 }).find((r) => r.result === 'succeeded' && r.digestBefore && r.digestBefore !== r.digestAfter);
+  if (!last) throw new BerthError(`no earlier image of ${service} to roll back to`, { exitCode: ExitCode.usage, hint: 'berth history shows what berth has deployed' });
+  return { ref: keepTag(project, service, last.id, 'before').ref, imageId: last.digestBefore!, deployId: last.id };
+}
