@@ -134,9 +134,10 @@ function editFor(root: Node, text: string, intent: FixIntent): { start: number; 
       if (seq === undefined || (isScalar(seq) && seq.value === null)) return editFor(root, text, { kind: 'add-key', path: parentPath, key, value: [intent.value] });
       if (!isSeq(seq) || !seq.range) throw new Refusal(`${key} is not a list`);
       if (seq.flow) {
-        const close = text.lastIndexOf(']', seq.range[1]);
-        if (close < seq.range[0]) throw new Refusal(`cannot find the end of ${key}`);
-        return { start: close, end: close, text: seq.items.length ? `, ${item}` : item };
+        const last = seq.items[seq.items.length - 1] as Node | undefined;
+        if (last?.range) return { start: last.range[1], end: last.range[1], text: `, ${item}` };
+        const open = text.indexOf('[', seq.range[0]);
+        return { start: open + 1, end: open + 1, text: item };
       }
       const first = seq.items[0] as Node | undefined;
       const dash = lineStart(text, first!.range![0]);
