@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ChunkedDecoder, findHeadEnd, HttpError, parseRequestHead } from './http.js';
+
+const head = (text: string) => {
+  const buf = Buffer.from(text, 'latin1');
+  const end = findHeadEnd(buf);
+  assert.ok(end > 0, 'complete head');
+  return parseRequestHead(buf, end);
+};
+const rejects = (text: string, status?: number) => {
+  assert.throws(() => head(text), (e: unknown) => e instanceof HttpError && (status === undefined || e.status === status), JSON.stringify(text));
+};
+
+test('request heads: framing and connection semantics', () => {
+  const h = head('POST /containers/create HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nX-Registry-Auth: abc\r\n\r\n');
+  assert.deepEqual(h.framing, { kind: 'length', length: 5 });
+  assert.equal(h.keepAlive, true);
+  assert.equal(head('GET / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n').framing.kind, 'chunked');
+  assert.equal(head('GET / HTTP/1.0\r\n\r\n').keepAlive, false);
+  assert.equal(head('POST /exec/x/start HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n').upgrade, 'tcp');
+});
+
+test('smuggling vectors are refused', () => {
+  rejects('POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n', 400);
+  rejects('POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n', 400);
+  rejects('POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n', 400);
+  rejects('POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n', 400);
+  rejects('POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n', 501);
+  rejects('POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n', 400);
+  rejects('GET / HTTP/1.1\r\nX-A: 1\r\n folded\r\n\r\n', 400);
+  rejects('GET / HTTP/1.1\r\nX-A : 1\r\n\r\n', 400);
+  rejects('GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 400);
+  rejects('get / HTTP/1.1\r\n\r\n', 405);
+  rejects('PATCH / HTTP/1.1\r\n\r\n', 405);
+  rejects('GET  / HTTP/1.1\r\n\r\n', 400);
+  rejects('PRI * HTTP/2.0\r\n\r\n', 400);
+  rejects('GET / HTTP/2.0\r\n\r\n', 400);
+  rejects('GET / HTTP/1.1\r\nX: a\x01b\r\n\r\n', 400);
+  assert.throws(() => findHeadEnd(Buffer.from('GET / HTTP/1.1\nHost: x\r\n\r\n')), HttpError);
+});
+
+test('chunked decoder: strict sizes, CRLF, no trailers, stops at the end', () => {
+  const d = new ChunkedDecoder();
+  const input = Buffer.from('5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\nGET /next HTTP/1.1\r\n');
+  const { data, consumed } = d.feed(input);
+  assert.equal(Buffer.concat(data).toString(), 'hello world');
+  assert.equal(d.done, true);
+  assert.equal(input.subarray(consumed).toString(), 'GET /next HTTP/1.1\r\n');
+  for (const bad of ['-5\r\nhello\r\n', '0x5\r\nhello\r\n', ' 5\r\nhello\r\n', '5\nhello\r\n', '5\r\nhelloXX\r\n', '0\r\nX-Trailer: 1\r\n\r\n', 'fffffffffffffff\r\n']) {
+    assert.throws(() => new ChunkedDecoder().feed(Buffer.from(bad)), HttpError, JSON.stringify(bad));
+  }
+  // byte-at-a-time feeding gives the same result
+  const slow = new ChunkedDecoder();
+  let out = '';
+  for (const b of Buffer.from('3\r\nabc\r\n0\r\n\r\n')) out += Buffer.concat(slow.feed(Buffer.from([b])).data).toString();
+  assert.equal(out, 'abc');
+  assert.equal(slow.done, true);
+});
