@@ -1,0 +1,108 @@
+// Tecnativa's behaviour table with the real docker CLI, in compat and in strict mode.
+import { spawn } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { integrationEngine, removeLabelled, RUN_ID, TEST_LABEL, testName } from '../testing/engine.js';
+import { dockerCli, startTestProxy, type TestProxy } from './testkit.js';
+
+const { engine, skip } = await integrationEngine();
+const label = `${TEST_LABEL}=${RUN_ID}`;
+const proxies: TestProxy[] = [];
+const proxy = async (env: Record<string, string>, compat: boolean) => {
+  const p = await startTestProxy(env, { compat });
+  proxies.push(p);
+  return p;
+};
+let containerId = '';
+
+before(async () => {
+  if (skip) return;
+  const name = testName('spcompat');
+  const r = await dockerCli(undefined, ['run', '-d', '--name', name, '--label', label, 'local/busybox:latest', 'sh', '-c', 'echo hello-from-log; sleep 300']);
+  assert.equal(r.code, 0, r.stderr);
+  containerId = r.stdout.trim();
+});
+after(async () => {
+  await Promise.all(proxies.map((p) => p.close()));
+  if (engine) await removeLabelled(engine);
+});
+
+for (const compat of [true, false]) {
+  describe(`behaviour table (${compat ? 'compat' : 'strict'} mode)`, () => {
+    test('defaults: docker version allowed, everything else denied', { skip }, async () => {
+      const p = await proxy({}, compat);
+      const version = await dockerCli(p.dockerHost, ['version', '--format', '{{.Server.APIVersion}}']);
+      assert.equal(version.code, 0, version.stderr);
+      assert.equal(version.stdout.trim(), '1.41');
+      for (const args of [['ps'], ['images'], ['info'], ['network', 'ls'], ['volume', 'ls'], ['inspect', containerId]]) {
+        const r = await dockerCli(p.dockerHost, args);
+        assert.notEqual(r.code, 0, `docker ${args.join(' ')} should be denied`);
+        assert.match(r.stderr + r.stdout, /berth socket-proxy|403|Forbidden|denied/i, args.join(' '));
+      }
+      // Negative control: the same command works on the raw socket.
+      assert.equal((await dockerCli(undefined, ['ps'])).code, 0);
+    });
+
+    test('CONTAINERS=1: logs and inspect allowed; run, rm and restart denied (daemon state unchanged)', { skip }, async () => {
+      const p = await proxy({ CONTAINERS: '1' }, compat);
+      const logs = await dockerCli(p.dockerHost, ['logs', containerId]);
+      assert.equal(logs.code, 0, logs.stderr);
+      assert.match(logs.stdout, /hello-from-log/);
+      const inspect = await dockerCli(p.dockerHost, ['inspect', '--format', '{{.Id}}', containerId]);
+      assert.equal(inspect.stdout.trim(), containerId);
+      const startedAt = (await engine!.docker.getContainer(containerId).inspect()).State.StartedAt;
+      const runName = testName('sprun');
+      const run = await dockerCli(p.dockerHost, ['run', '--rm', '--name', runName, '--label', label, 'local/busybox:latest', 'true']);
+      assert.notEqual(run.code, 0);
+      assert.match(run.stderr, /berth socket-proxy/);
+      const rm = await dockerCli(p.dockerHost, ['rm', '-f', containerId]);
+      assert.notEqual(rm.code, 0);
+      const restart = await dockerCli(p.dockerHost, ['restart', containerId]);
+      assert.notEqual(restart.code, 0);
+      const after = await engine!.docker.getContainer(containerId).inspect();
+      assert.equal(after.State.Running, true, 'container still running');
+      assert.equal(after.State.StartedAt, startedAt, 'container not restarted');
+      assert.equal((await engine!.docker.listContainers({ all: true, filters: { name: [runName] } })).length, 0, 'no container created');
+    });
+
+    test('POST=1 NETWORKS=1: network ls, create and rm allowed', { skip }, async () => {
+      const p = await proxy({ POST: '1', NETWORKS: '1' }, compat);
+      const name = testName('spnet');
+      assert.equal((await dockerCli(p.dockerHost, ['network', 'ls'])).code, 0);
+      const create = await dockerCli(p.dockerHost, ['network', 'create', '--label', label, name]);
+      assert.equal(create.code, 0, create.stderr);
+      assert.equal((await engine!.docker.listNetworks({ filters: { name: [name] } })).length, 1);
+      const rm = await dockerCli(p.dockerHost, ['network', 'rm', name]);
+      assert.equal(rm.code, 0, rm.stderr);
+      assert.equal((await engine!.docker.listNetworks({ filters: { name: [name] } })).length, 0);
+      assert.notEqual((await dockerCli(p.dockerHost, ['ps'])).code, 0, 'containers still denied');
+    });
+
+    test('CONTAINERS=1 EXEC=1 POST=1: docker exec works', { skip }, async () => {
+      const p = await proxy({ CONTAINERS: '1', EXEC: '1', POST: '1' }, compat);
+      const r = await dockerCli(p.dockerHost, ['exec', containerId, 'sh', '-c', 'echo exec-$((40+2))']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim(), 'exec-42');
+      const stdin = await new Promise<string>((resolve, reject) => {
+        const child = dockerSpawn(p.dockerHost, ['exec', '-i', containerId, 'sh', '-c', 'cat; echo done']);
+        let out = '';
+        child.stdout!.on('data', (d: Buffer) => (out += d));
+        child.on('error', reject);
+        child.on('close', () => resolve(out));
+        child.stdin!.end('piped-through\n');
+      });
+      assert.equal(stdin, 'piped-through\ndone\n');
+    });
+  });
+}
+
+test('compat mode keeps HAProxy truthiness: CONTAINERS=true is OFF', { skip }, async () => {
+  const p = await proxy({ CONTAINERS: 'true' }, true);
+  assert.notEqual((await dockerCli(p.dockerHost, ['ps'])).code, 0);
+  const strict = await proxy({ CONTAINERS: 'true' }, false);
+  assert.equal((await dockerCli(strict.dockerHost, ['ps'])).code, 0);
+});
+
+function dockerSpawn(dockerHost: string, args: string[]) {
+  return spawn('docker', args, { env: { ...process.env, DOCKER_HOST: dockerHost }, stdio: ['pipe', 'pipe', 'inherit'] });
+}

@@ -1,0 +1,61 @@
+/** Helpers for the socket proxy's integration tests and benchmark (not shipped behaviour). */
+import { connect } from 'node:net';
+import { execFile } from 'node:child_process';
+import { createAudit, type Audit } from './audit.js';
+import { loadProxyConfig, startSocketProxy, type ProxyOptions, type RunningProxy } from './index.js';
+import type { AuditEntry } from './audit.js';
+
+export const DOCKER_SOCKET = '/var/run/docker.sock';
+
+export interface TestProxy extends RunningProxy {
+  port: number;
+  entries: AuditEntry[];
+  dockerHost: string;
+}
+
+/** Starts a proxy on 127.0.0.1:0 with the given env (no process env), recording audit entries. */
+export async function startTestProxy(env: Record<string, string>, options: Omit<ProxyOptions, 'env' | 'listen'> = {}): Promise<TestProxy> {
+  const loaded = loadProxyConfig({ ...options, env, listen: ['127.0.0.1:0'] });
+  const base = createAudit({ destination: false });
+  const entries: AuditEntry[] = [];
+  const audit: Audit = { ...base, record: (e) => { entries.push(e); base.record(e); } };
+  const proxy = await startSocketProxy({ ...loaded.config, audit });
+  const port = Number(proxy.address.split(':').pop());
+  return { ...proxy, port, entries, dockerHost: `tcp://127.0.0.1:${port}` };
+}
+
+/** Runs the docker CLI against DOCKER_HOST; never throws, returns code and output. */
+export function dockerCli(dockerHost: string | undefined, args: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env = { ...process.env };
+  if (dockerHost) env.DOCKER_HOST = dockerHost; else delete env.DOCKER_HOST;
+  return new Promise((resolve) => {
+    execFile('docker', args, { env, timeout: timeoutMs, encoding: 'utf8' }, (error, stdout, stderr) => {
+      const code = error ? (typeof (error as NodeJS.ErrnoException).code === 'number' ? Number((error as NodeJS.ErrnoException).code) : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/**
+ * Sends raw bytes to a TCP port or unix socket and collects what comes back until the peer
+ * closes or `idleMs` passes without data.
+ */
+export function rawExchange(to: { port: number } | { path: string }, data: Buffer | string, idleMs = 1500): Promise<{ text: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const socket = 'port' in to ? connect({ host: '127.0.0.1', port: to.port }) : connect({ path: to.path });
+    const chunks: Buffer[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    let closed = false;
+    const done = () => { clearTimeout(timer); socket.destroy(); resolve({ text: Buffer.concat(chunks).toString('latin1'), closed }); };
+    const arm = () => { clearTimeout(timer); timer = setTimeout(done, idleMs); };
+    socket.on('connect', () => { socket.write(data); arm(); });
+    socket.on('data', (c) => { chunks.push(c); arm(); });
+    socket.on('end', () => { closed = true; done(); });
+    socket.on('error', () => { closed = true; done(); });
+  });
+}
+
+/** Status codes of every response in a raw exchange, in order. */
+export function statuses(text: string): number[] {
+  return [...text.matchAll(/HTTP\/1\.[01] (\d{3})/g)].map((m) => Number(m[1]));
+}
