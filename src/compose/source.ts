@@ -114,7 +114,7 @@ function convert(node: unknown, doc: Document, at: (offset: number | undefined) 
       const keyNode = pair.key as Node | null;
       const keyValue = isScalar(keyNode) ? keyNode.value : keyNode;
       const keyLoc = at((keyNode as Node | null)?.range?.[0]);
-      if (keyValue === '<<' && isScalar(keyNode) && (isAlias(pair.value) || isSeq(pair.value) || isMap(pair.value))) {
+      if (isScalar(keyNode) && (keyValue === '<<' || typeof keyValue === 'symbol' || keyNode.source === '<<') && (isAlias(pair.value) || isSeq(pair.value) || isMap(pair.value))) {
         // YAML merge key: explicit keys win over merged ones, earlier merge sources over later ones.
         const sources = isSeq(pair.value) ? pair.value.items : [pair.value];
         for (const source of sources) {
@@ -124,7 +124,7 @@ function convert(node: unknown, doc: Document, at: (offset: number | undefined) 
         }
         continue;
       }
-      const key = keyValue === null || keyValue === undefined ? 'null' : String(keyValue);
+      const key = keyValue === null || keyValue === undefined ? 'null' : typeof keyValue === 'symbol' ? '<<' : String(keyValue);
       entries.set(key, convert(pair.value, doc, at, keyLoc, depth + 1));
     }
     for (const source of merged) for (const [key, value] of source.entries) if (!entries.has(key)) entries.set(key, value);
