@@ -399,9 +399,10 @@ export const composeRules: ComposeRule[] = [
     advice: 'Use compose `secrets:` and the image\'s `_FILE` variables (POSTGRES_PASSWORD_FILE=/run/secrets/db_password).',
     check: eachService((s) => Object.entries(s.environment).flatMap(([k, v]) => {
       if (v === null || v === '' || /_FILE$/i.test(k)) return [];
-      if (!/(PASSWORD|PASSWD|PASS$|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIALS?)(_|$)/i.test(k)) return [];
+      const inUrl = /^[a-z][a-z0-9+.-]*:\/\/[^/:@\s]+:[^@\s/]+@/i.test(v);
+      if (!inUrl && !/(PASSWORD|PASSWD|PASS$|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIALS?|MASTER_?KEY|APP_KEY)(_|$)/i.test(k)) return [];
       if (/^\/run\/secrets\//.test(v) || /^(true|false|0|1)$/i.test(v)) return [];
-      return [{ message: `service "${s.name}": ${k} holds a secret in plain text`, path: svc(s.name, 'environment', Array.isArray(s.raw.environment) ? (s.raw.environment as string[]).findIndex((e) => String(e).startsWith(`${k}=`)) : k) }];
+      return [{ message: `service "${s.name}": ${k} holds ${inUrl ? 'a password inside a URL' : 'a secret'} in plain text`, path: svc(s.name, 'environment', Array.isArray(s.raw.environment) ? (s.raw.environment as string[]).findIndex((e) => String(e).startsWith(`${k}=`)) : k) }];
     })),
   },
   {
