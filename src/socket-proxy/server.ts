@@ -251,12 +251,22 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
       }
       bodyDone = true;
     })();
-    bodyForward.catch(() => { client.destroy(); up.socket.destroy(); });
+    let responseStarted = false;
+    bodyForward.catch((error) => {
+      // A framing error inside a streamed body: the daemon got only the valid part; drop it and,
+      // if it has not answered yet, tell the client why.
+      up.socket.destroy();
+      if (!responseStarted && error instanceof HttpError) {
+        log('deny', 'framing', error.status, error.message, target.path);
+        void refuse(error.status, error.message);
+      } else client.destroy();
+    });
 
     let outcome: { status: number; close: boolean; tunnel: boolean; endClient?: boolean };
     try {
-      outcome = await relayResponse(up, client, head, verdict, upgrade !== undefined);
+      outcome = await relayResponse(up, client, head, verdict, upgrade !== undefined, () => { responseStarted = true; });
     } catch (error) {
+      if (!responseStarted && !bodyDone) return; // the body's framing failed and was answered above
       log('error', verdict.rule, 502, (error as Error).message, target.path);
       client.destroy();
       up.socket.destroy();
@@ -334,7 +344,7 @@ async function streamBody(reader: SocketReader, up: Socket, head: RequestHead): 
 }
 
 /** Relays one response. Returns whether to tunnel (hijack) afterwards. */
-async function relayResponse(up: Upstream, client: Socket, head: RequestHead, verdict: Verdict, upgradeRequested: boolean): Promise<{ status: number; close: boolean; tunnel: boolean; endClient?: boolean }> {
+async function relayResponse(up: Upstream, client: Socket, head: RequestHead, verdict: Verdict, upgradeRequested: boolean, started: () => void): Promise<{ status: number; close: boolean; tunnel: boolean; endClient?: boolean }> {
   for (;;) {
     let buf: Buffer = Buffer.alloc(0);
     let end = -1;
@@ -347,6 +357,7 @@ async function relayResponse(up: Upstream, client: Socket, head: RequestHead, ve
       else if (buf.length > 256 * 1024) throw new Error('response head from the daemon too large');
     }
     up.reader.unshift(buf.subarray(end));
+    started();
     const response = parseResponseHead(buf, end, head.method);
     if (response.status === 101) {
       if (!upgradeRequested) throw new Error('the daemon switched protocols without an upgrade request');
