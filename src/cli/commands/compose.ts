@@ -7,7 +7,6 @@ export function registerCompose(program: Command): void {
     .description('run Docker Compose (v2 or v1, whichever is installed) on the same project berth sees')
     .argument('<args...>', 'Compose arguments, after --')
     .allowUnknownOption()
-    .passThroughOptions()
     .addHelpText('after', `
 Examples:
   berth compose -- ps
