@@ -189,7 +189,7 @@ async function runStep(rt: Runtime, plan: RolloutPlan, s: ServicePlan, step: Ste
         await engine.call(`connect ${step.name} to ${net}`, () => engine.docker.getNetwork(net).connect({ Container: container.id, EndpointConfig: { Aliases: aliasesFor(net) } }));
       }
       await engine.call(`start ${step.name}`, () => container.start());
-      if (step.joinDns) rt.joined.add(step.name);
+      // Control mode (joinDns): in DNS already, yet still removed if its gate fails.
       return;
     }
     case 'wait-healthy': {
@@ -215,13 +215,13 @@ async function runStep(rt: Runtime, plan: RolloutPlan, s: ServicePlan, step: Ste
       return;
     }
     case 'drain':
-      await drainReplica(rt, s.service, step.container, step.drain, signal);
+      await drainReplicas(rt, s.service, step.containers, step.drain, signal);
       return;
     case 'stop':
-      await stopContainer(engine, step.container.id, Math.ceil(step.graceMs / 1000));
+      await Promise.all(step.containers.map((c) => stopContainer(engine, c.id, Math.ceil(step.graceMs / 1000))));
       return;
     case 'remove':
-      await removeContainer(engine, step.container.id);
+      await Promise.all(step.containers.map((c) => removeContainer(engine, c.id)));
       return;
     case 'monitor':
       await monitor(rt, step.names, step.durationMs, signal);
@@ -254,7 +254,13 @@ async function removeContainer(engine: Engine, id: string): Promise<void> {
  * on Engine 20.10: established TCP connections survive when the address stays the same (IPAM hands
  * back the lowest free address, usually this one); when it changes they are cut, which berth reports.
  */
-async function drainReplica(rt: Runtime, service: string, container: { id: string; name: string }, drain: DrainConfig, signal?: AbortSignal): Promise<void> {
+async function drainReplicas(rt: Runtime, service: string, containers: Array<{ id: string; name: string }>, drain: DrainConfig, signal?: AbortSignal): Promise<void> {
+  const infos: Docker.ContainerInspectInfo[] = [];
+  for (const container of containers) infos.push(await leaveDns(rt, service, container));
+  await Promise.all(containers.map((container, i) => drainOne(rt, service, container, infos[i]!, drain, signal)));
+}
+
+async function leaveDns(rt: Runtime, service: string, container: { id: string; name: string }): Promise<Docker.ContainerInspectInfo> {
   const { engine } = rt;
   const info = await engine.inspectContainer(container.id);
   for (const [net, endpoint] of Object.entries(info.NetworkSettings.Networks ?? {})) {
@@ -268,6 +274,11 @@ async function drainReplica(rt: Runtime, service: string, container: { id: strin
       rt.options.onEvent?.({ type: 'note', service, text: `${container.name} came back on ${net} as ${after} (was ${before}): connections in flight to ${before} were cut` });
     }
   }
+  return info;
+}
+
+async function drainOne(rt: Runtime, service: string, container: { id: string; name: string }, info: Docker.ContainerInspectInfo, drain: DrainConfig, signal?: AbortSignal): Promise<void> {
+  const { engine } = rt;
   switch (drain.strategy) {
     case 'wait':
       await pause(drain.durationMs, signal);

@@ -41,7 +41,7 @@ test('one replica, v1 naming: start the next number beside it, gate, join, then 
   assert.equal(create.cloneFrom, 'idapp1');
   assert.equal(create.joinDns, false);
   assert.equal((s.steps[1] as Extract<Step, { kind: 'wait-healthy' }>).timeoutMs, 5000 + 3 * 1000 + 10_000);
-  assert.equal((s.steps[3] as Extract<Step, { kind: 'drain' }>).container.name, 'shop_app_1');
+  assert.equal((s.steps[3] as Extract<Step, { kind: 'drain' }>).containers[0]!.name, 'shop_app_1');
   assert.equal((s.steps[4] as Extract<Step, { kind: 'stop' }>).graceMs, 10_000);
   assert.ok(s.steps.every((step) => step.reason.length > 0));
   assert.equal(s.desired, 1);
@@ -61,6 +61,9 @@ test('keeps the running count when it is above the model, and the model count wh
   const scaled = planRollout(project([service('app', { replicas: 2 })]), [state([replica(1)])], { rolloutId: 'r' });
   assert.equal(scaled.services[0]!.newReplicas.length, 2);
   assert.equal(scaled.services[0]!.steps.filter((s) => s.kind === 'remove').length, 1);
+  // Both old replicas leave DNS in one step, before either stops.
+  const drain = three.services[0]!.steps.find((s) => s.kind === 'drain') as Extract<Step, { kind: 'drain' }>;
+  assert.deepEqual(drain.containers.map((c) => c.name), ['shop_app_1', 'shop_app_2', 'shop_app_3']);
 });
 
 test('--batch 1 with 2 replicas: new, gate, join, retire one old; then again', () => {
@@ -84,7 +87,7 @@ test('an unfinished rollout that already cut over: keep the joined new replica, 
   const s = plan.services[0]!;
   assert.equal(s.desired, 2);
   assert.equal(s.newReplicas.length, 1);
-  assert.equal(s.steps.filter((x) => x.kind === 'remove').length, 2);
+  assert.equal((s.steps.find((x) => x.kind === 'remove') as Extract<Step, { kind: 'remove' }>).containers.length, 2);
 });
 
 test('already on the target image: nothing to do (unless --force)', () => {

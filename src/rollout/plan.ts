@@ -80,9 +80,9 @@ export type Step =
   | { kind: 'create'; service: string; name: string; number: number; image: string; cloneFrom: string; joinDns: boolean; reason: string }
   | { kind: 'wait-healthy'; service: string; names: string[]; mode: 'healthcheck' | 'fixed'; timeoutMs: number; reason: string }
   | { kind: 'join'; service: string; names: string[]; reason: string }
-  | { kind: 'drain'; service: string; container: ContainerRef; drain: DrainConfig; reason: string }
-  | { kind: 'stop'; service: string; container: ContainerRef; graceMs: number; reason: string }
-  | { kind: 'remove'; service: string; container: ContainerRef; reason: string }
+  | { kind: 'drain'; service: string; containers: ContainerRef[]; drain: DrainConfig; reason: string }
+  | { kind: 'stop'; service: string; containers: ContainerRef[]; graceMs: number; reason: string }
+  | { kind: 'remove'; service: string; containers: ContainerRef[]; reason: string }
   | { kind: 'monitor'; service: string; names: string[]; durationMs: number; reason: string };
 
 export interface ServicePlan {
@@ -214,10 +214,14 @@ function planService(project: ComposeProject, state: ServiceState, options: Roll
   let nextNumber = Math.max(0, ...state.replicas.map((r) => r.number)) + 1;
   const batch = Math.max(1, options.batch ?? config.batch ?? Math.max(need, 1));
   const newNames: string[] = [];
-  const retire = (r: ReplicaState, why: string) => {
-    steps.push({ kind: 'drain', service: state.service, container: ref(r), drain, reason: `${why}: out of DNS first, then ${describeDrain(drain)} so the proxy stops choosing it while in-flight requests finish` });
-    steps.push({ kind: 'stop', service: state.service, container: ref(r), graceMs, reason: `stop_grace_period ${formatDuration(graceMs)}` });
-    steps.push({ kind: 'remove', service: state.service, container: ref(r), reason: 'replaced' });
+  // A batch's old replicas all leave DNS before any stops: a stopped one frees its address, and the
+  // engine hands the lowest free address to the next reconnect, which would cut its connections.
+  const retire = (rs: ReplicaState[], why: string) => {
+    if (!rs.length) return;
+    const containers = rs.map(ref);
+    steps.push({ kind: 'drain', service: state.service, containers, drain, reason: `${why}: out of DNS first, then ${describeDrain(drain)} so the proxy stops choosing ${rs.length === 1 ? 'it' : 'them'} while in-flight requests finish` });
+    steps.push({ kind: 'stop', service: state.service, containers, graceMs, reason: `stop_grace_period ${formatDuration(graceMs)}` });
+    steps.push({ kind: 'remove', service: state.service, containers, reason: 'replaced' });
   };
 
   const remainingOld = [...old];
@@ -226,7 +230,7 @@ function planService(project: ComposeProject, state: ServiceState, options: Roll
     // One at a time: the old replica goes before its replacement starts (a short outage, by request).
     while (created < need || remainingOld.length) {
       const gone = remainingOld.shift();
-      if (gone) retire(gone, `stop-first (${blocker ?? 'requested'})`);
+      if (gone) retire([gone], `stop-first (${blocker ?? 'requested'})`);
       if (created < need) {
         const name = service.containerName ?? replicaName(project.name, state.service, nextNumber, state.naming);
         steps.push({ kind: 'create', service: state.service, name, number: nextNumber, image: state.target.ref, cloneFrom, joinDns: Boolean(options.joinDnsAtCreate), reason: `replica ${created + 1} of ${need} on ${state.target.ref}` });
@@ -255,10 +259,10 @@ function planService(project: ComposeProject, state: ServiceState, options: Roll
       newNames.push(...names);
       // The last batch retires every old replica left; earlier ones as many as they added.
       const retiring = created >= need ? remainingOld.splice(0) : remainingOld.splice(0, count);
-      for (const r of retiring) retire(r, `replaced by ${state.target.ref}`);
+      retire(retiring, `replaced by ${state.target.ref}`);
     }
   }
-  for (const r of surplus) retire(r, `more than the desired ${desired} replicas`);
+  retire(surplus, `more than the desired ${desired} replicas`);
   const monitorMs = options.monitorMs ?? config.monitorMs ?? 0;
   if (monitorMs > 0 && newNames.length) {
     steps.push({ kind: 'monitor', service: state.service, names: newNames, durationMs: monitorMs, reason: `the new replicas must stay healthy for ${formatDuration(monitorMs)}, else roll back to the previous image` });
@@ -301,9 +305,11 @@ export function describeStep(step: Step): string {
     case 'create': return `start ${step.name} from ${step.image}`;
     case 'wait-healthy': return `wait until ${step.names.length ? step.names.join(', ') : step.service} ${step.mode === 'healthcheck' ? 'healthy' : 'still running'} (≤ ${formatDuration(step.timeoutMs)})`;
     case 'join': return `put ${step.names.join(', ')} into ${step.service}'s DNS`;
-    case 'drain': return `drain ${step.container.name}`;
-    case 'stop': return `stop ${step.container.name}`;
-    case 'remove': return `remove ${step.container.name}`;
+    case 'drain': return `drain ${names(step.containers)}`;
+    case 'stop': return `stop ${names(step.containers)}`;
+    case 'remove': return `remove ${names(step.containers)}`;
     case 'monitor': return `monitor ${step.names.join(', ')} for ${formatDuration(step.durationMs)}`;
   }
 }
+
+const names = (cs: ContainerRef[]) => cs.map((c) => c.name).join(', ');
