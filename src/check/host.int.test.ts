@@ -1,0 +1,34 @@
+/** berth check host against the real dockerd here: it reads what it can and says what it could not. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { integrationEngine } from '../testing/engine.js';
+import { runBerth } from '../testing/cli.js';
+import { auditHost } from './host.js';
+
+const { engine, skip } = await integrationEngine();
+
+test('host audit reads the real engine and reports every checklist item', { skip }, async () => {
+  const report = await auditHost({ engine: engine! });
+  const ids = report.checks.map((c) => c.id);
+  for (const id of ['engine-version', 'rootless-userns', 'daemon-tls', 'live-restore', 'log-opts', 'privileged-containers', 'socket-mounts', 'published-ports', 'ssh-password-auth', 'ssh-root-login', 'unattended-upgrades', 'backups']) assert.ok(ids.includes(id), id);
+  const version = report.checks.find((c) => c.id === 'engine-version')!;
+  assert.notEqual(version.status, 'unknown');
+  assert.match(version.detail, new RegExp(engine!.version.version.replace(/[.+]/g, '\\$&')));
+  assert.ok(report.checks.some((c) => c.id.startsWith('disk:') && c.status !== 'unknown'));
+  for (const c of report.checks) {
+    assert.ok(c.read.length > 0 || c.status === 'unknown', `${c.id} says what it read`);
+    if (c.status === 'unknown') assert.ok(c.couldNot && c.couldNot.length > 0, `${c.id} says why it could not`);
+  }
+  // No store given: backups are honestly unknown.
+  assert.equal(report.checks.find((c) => c.id === 'backups')!.status, 'unknown');
+  process.stderr.write(`host audit here: ${report.checks.map((c) => `${c.id}=${c.status}`).join(', ')}\n`);
+});
+
+test('berth check host --json through the CLI', { skip }, async () => {
+  const r = await runBerth(['--json', 'check', 'host'], { env: { BERTH_STATE_DIR: `/tmp/berth-check-host-${process.pid}` } });
+  assert.ok(r.code === 0 || r.code === 1, r.stderr);
+  const report = JSON.parse(r.stdout);
+  assert.equal(report.summary.pass + report.summary.fail + report.summary.unknown, report.checks.length);
+  // With a state store now: backups are judged (none recorded here), not unknown.
+  assert.equal(report.checks.find((c: { id: string }) => c.id === 'backups').status, 'fail');
+});
