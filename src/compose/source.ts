@@ -137,6 +137,8 @@ function convert(node: unknown, doc: Document, at: (offset: number | undefined) 
   if (isScalar(node)) {
     let value = node.value as unknown;
     if (typeof value === 'bigint') value = Number(value);
+    // Go's yaml (Compose) reads a leading 0 as octal, as in `mode: 0440`; YAML 1.2 would say 440.
+    if (typeof value === 'number' && node.type === 'PLAIN' && /^[-+]?0[0-7]+$/.test(node.source ?? '')) value = parseInt(node.source!, 8);
     if (value instanceof Date) value = value.toISOString();
     if (value !== null && typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') value = String(value);
     // `!reset` on an empty scalar means "no value".
