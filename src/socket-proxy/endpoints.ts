@@ -45,7 +45,7 @@ const SPECS: Spec[] = [
   ['HEAD', '/containers/{id}/archive', { closed: 'ALLOW_ARCHIVE' }],
   ['PUT', '/containers/{id}/archive', { closed: 'ALLOW_ARCHIVE' }],
   ['GET', '/containers/{id}/attach/ws', { closed: 'ALLOW_ATTACH', hijack: true }],
-  ['POST', '/containers/{id}/attach', { closed: 'ALLOW_ATTACH', hijack: true }],
+  ['POST', '/containers/{id}/attach', { hijack: true }],
   ['POST', '/containers/{id}/start'],
   ['POST', '/containers/{id}/stop'],
   ['POST', '/containers/{id}/restart'],
