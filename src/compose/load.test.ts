@@ -465,3 +465,39 @@ test('x-berth: wrong types and bad durations are errors with file:line', async (
   const top = await project({ 'compose.yaml': 'x-berth:\n  check:\n    rules: { a: loud }\nservices:\n  app:\n    image: a\n' });
   await rejects(load(top), /^compose\.yaml:3:14: x-berth\.check\.rules\.a must be one of off, info, warning, error$/);
 });
+
+test('extends: same file and another file, the extending service wins, cycles are errors', async () => {
+  const dir = await project({
+    'compose.yaml': [
+      'services:',
+      '  base:',
+      '    image: base:1',
+      '    environment: { A: "1", B: "1" }',
+      '    command: [run, base]',
+      '  app:',
+      '    extends: base',
+      '    environment: ["B=2"]',
+      '    command: [run, app]',
+      '  worker:',
+      '    extends: { service: common, file: common.yaml }',
+      '    ports: ["9000:9000"]',
+    ].join('\n'),
+    'common.yaml': 'services:\n  common:\n    image: common:${TAG:-latest}\n    ports: ["8000:8000"]\n    restart: always\n',
+  });
+  const p = await load(dir);
+  const app = p.services.app!;
+  assert.equal(app.image, 'base:1');
+  assert.deepEqual(app.environment, { A: '1', B: '2' });
+  assert.deepEqual(app.raw.command, ['run', 'app']);
+  assert.equal(app.raw.extends, undefined);
+  const worker = p.services.worker!;
+  assert.equal(worker.image, 'common:latest');
+  assert.equal(worker.restart, 'always');
+  assert.deepEqual(worker.ports.map((x) => x.target), [8000, 9000]);
+  assert.equal(p.locate(['services', 'worker', 'restart'])?.file, join(dir, 'common.yaml'));
+
+  const cycle = await project({ 'compose.yaml': 'services:\n  a:\n    extends: b\n  b:\n    extends: a\n    image: x\n' });
+  await rejects(load(cycle), /extends cycle: /);
+  const missing = await project({ 'compose.yaml': 'services:\n  a:\n    extends: ghost\n' });
+  await rejects(load(missing), /^compose\.yaml:3:5: cannot extend service "ghost": no such service/);
+});

@@ -10,6 +10,7 @@ import { BerthError } from '../lib/errors.js';
 import { coerceTypes } from './coerce.js';
 import { readDotenv } from './dotenv.js';
 import { interpolateTree, type Lookup } from './interpolate.js';
+import { resolveExtends } from './extends.js';
 import { finalizeMerged, mergeNodes, normalizeForMerge } from './merge.js';
 import { validateModel } from './schema.js';
 import { buildService } from './service.js';
@@ -119,11 +120,16 @@ export async function loadProject(options: ComposeOptions = {}): Promise<Compose
   let merged: LNode | undefined;
   const loaded: string[] = [];
   const seenIncludes = new Set<string>();
-  const loadFile = async (file: string, parents: string[]): Promise<void> => {
+  const prepare = async (file: string): Promise<LMap> => {
     const source: SourceFile = await readComposeFile(file);
     interpolateTree(source.root, { lookup, onUnset });
     coerceTypes(source.root);
     normalizeForMerge(source.root);
+    return source.root;
+  };
+  const loadFile = async (file: string, parents: string[]): Promise<void> => {
+    const source: SourceFile = { file, root: await prepare(file) };
+    await resolveExtends(source.root, file, prepare);
     // `include`d files come first, so the including file can build on them.
     const include = source.root.entries.get('include');
     if (include) {
@@ -168,7 +174,8 @@ export async function loadProject(options: ComposeOptions = {}): Promise<Compose
     return own.length === 0 || profiles.includes('*') || own.some((p) => profiles.includes(p));
   };
 
-  checkReferences(model, rawServices, at);
+  // Like Compose, only services of active profiles must refer to defined things.
+  checkReferences(model, rawServices, (name) => active(rawServices[name] ?? {}), at);
 
   const services: Record<string, ServiceModel> = {};
   const inactiveServices: string[] = [];
@@ -237,7 +244,7 @@ function includePaths(node: LNode): { value: string; loc: SourceLocation }[] {
 }
 
 /** References Compose rejects: undefined services, networks, volumes, secrets and configs. */
-function checkReferences(model: Record<string, unknown>, services: Record<string, Record<string, unknown> | null>, at: (path: ModelPath) => string): void {
+function checkReferences(model: Record<string, unknown>, services: Record<string, Record<string, unknown> | null>, isActive: (name: string) => boolean, at: (path: ModelPath) => string): void {
   const defined = (key: string) => new Set(Object.keys((model[key] ?? {}) as Record<string, unknown>));
   const networks = defined('networks');
   networks.add('default');
@@ -245,7 +252,7 @@ function checkReferences(model: Record<string, unknown>, services: Record<string
   const secrets = defined('secrets');
   const configs = defined('configs');
   for (const [name, raw] of Object.entries(services)) {
-    if (!raw) continue;
+    if (!raw || !isActive(name)) continue;
     const base = ['services', name];
     for (const dep of Object.keys((raw.depends_on ?? {}) as Record<string, unknown>)) {
       const required = ((raw.depends_on as Record<string, { required?: boolean } | null>)[dep] ?? {}).required !== false;
