@@ -62,7 +62,7 @@ test('stylish groups by file with line:col, severity, message, rule and a summar
 test('json report: relative file, line, column, docs link, summary', () => {
   const report = jsonReport({ findings: findings(), cwd: '/project', rulesRun: 55 });
   const f = report.findings.find((x) => x.rule === 'plaintext-secret')!;
-  assert.deepEqual({ file: f.file, line: f.line, column: f.column, docs: f.docs, service: f.service }, { file: 'compose.yaml', line: 5, column: 7, docs: 'docs/rules.md#plaintext-secret', service: 'db' });
+  assert.deepEqual({ file: f.file, line: f.line, column: f.column, docs: f.docs, service: f.service }, { file: 'compose.yaml', line: 5, column: 7, docs: 'docs/rules/README.md#plaintext-secret', service: 'db' });
   assert.equal(report.summary.error, 2);
 });
 
@@ -114,4 +114,10 @@ test('inline directives: next-line (skipping comments) and file-level', () => {
   const df = lintYaml('services:\n  app:\n    build: .\n', { Dockerfile: 'FROM node:22-slim\n# berth-disable-next-line df-exec-form\nCMD node s.js\n' });
   assert.deepEqual(at(df, 'df-exec-form'), []);
   assert.deepEqual(at(df, 'df-npm-start'), []);
+});
+
+test('docs/rules/README.md is the generated rules reference (no drift)', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { rulesMarkdown } = await import('./docs.js');
+  assert.equal(readFileSync(new URL('../../docs/rules/README.md', import.meta.url), 'utf8'), `${rulesMarkdown()}\n`);
 });

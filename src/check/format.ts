@@ -8,7 +8,7 @@ export type Format = 'stylish' | 'json' | 'sarif' | 'github' | 'junit';
 export const FORMATS: Format[] = ['stylish', 'json', 'sarif', 'github', 'junit'];
 
 /** Rule docs live in the repository; URIs are relative to its root. */
-export const DOCS_BASE = 'docs/rules.md';
+export const DOCS_BASE = 'docs/rules/README.md';
 export const ruleDocUrl = (id: string) => `${DOCS_BASE}#${id}`;
 
 /** A text edit for a fix, as SARIF and JSON carry it (computed by the fix planner). */
