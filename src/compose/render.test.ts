@@ -13,7 +13,7 @@ test('Compose v1 gets the model without the fields it rejects, and says which', 
     },
   };
   const { model: out, dropped } = downgradeForV1(model);
-  assert.deepEqual(dropped.sort(), ['name', 'services.app.healthcheck.start_interval', 'services.app.use_api_socket']);
+  assert.deepEqual(dropped.sort(), ['services.app.healthcheck.start_interval', 'services.app.use_api_socket']);
   assert.equal((out as { name?: string }).name, undefined);
   const app = (out.services as Record<string, Record<string, unknown>>).app!;
   assert.deepEqual(app.healthcheck, { test: ['CMD', 'true'], interval: '5s' });

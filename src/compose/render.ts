@@ -26,10 +26,12 @@ function escapeDollars(value: unknown): unknown {
  * The model as Compose v1 accepts it (pure): the interpolated, merged model without the fields
  * v1 does not know. Returns the dropped fields so the caller can say so.
  */
-export function downgradeForV1(model: Record<string, unknown>): { model: Record<string, unknown>; dropped: string[] } {
+export function downgradeForV1(model: Record<string, unknown>): { model: Record<string, unknown>; dropped: string[]; changed: boolean } {
   const dropped: string[] = [];
+  let changed = false;
   const out: Record<string, unknown> = structuredClone(model);
-  for (const key of V1_UNSUPPORTED_TOP) if (key in out) { delete out[key]; dropped.push(key); }
+  // `name` needs no mention: Compose gets the project name with -p.
+  for (const key of V1_UNSUPPORTED_TOP) if (key in out) { delete out[key]; changed = true; if (key !== 'name') dropped.push(key); }
   const services = (out.services ?? {}) as Record<string, Record<string, unknown>>;
   for (const [name, service] of Object.entries(services)) {
     for (const key of V1_UNSUPPORTED_SERVICE) if (key in service) { delete service[key]; dropped.push(`services.${name}.${key}`); }
@@ -37,10 +39,14 @@ export function downgradeForV1(model: Record<string, unknown>): { model: Record<
     for (const key of V1_UNSUPPORTED_HEALTHCHECK) if (health && key in health) { delete health[key]; dropped.push(`services.${name}.healthcheck.${key}`); }
     const deps = service.depends_on;
     if (deps && typeof deps === 'object' && !Array.isArray(deps)) {
-      for (const dep of Object.values(deps as Record<string, Record<string, unknown>>)) { delete dep.restart; delete dep.required; }
+      for (const dep of Object.values(deps as Record<string, Record<string, unknown>>)) {
+        if ('restart' in dep || 'required' in dep) changed = true;
+        delete dep.restart;
+        delete dep.required;
+      }
     }
   }
-  return { model: out, dropped };
+  return { model: out, dropped, changed: changed || dropped.length > 0 };
 }
 
 /**
@@ -50,8 +56,8 @@ export function downgradeForV1(model: Record<string, unknown>): { model: Record<
  */
 export function composeFilesFor(cli: ComposeCli, project: ComposeProject): { files: string[]; dropped: string[] } {
   if (cli.kind === 'v2') return { files: project.files, dropped: [] };
-  const { model, dropped } = downgradeForV1(project.model);
-  if (dropped.length === 0) return { files: project.files, dropped };
+  const { model, dropped, changed } = downgradeForV1(project.model);
+  if (!changed) return { files: project.files, dropped };
   const text = `# rendered by berth for Compose v1 from ${project.files.join(', ')}\n${stringify(escapeDollars(model), { aliasDuplicateObjects: false })}`;
   const dir = join(tmpdir(), `berth-${process.getuid?.() ?? 'user'}`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -97,8 +97,14 @@ function tagOf(node: Node): MergeTag | undefined {
   return undefined;
 }
 
+/** Aliases are expanded; this bounds what a file of nested aliases ("billion laughs") can expand to. */
+const MAX_NODES = 1_000_000;
+let converted = 0;
+
 function convert(node: unknown, doc: Document, at: (offset: number | undefined) => SourceLocation, loc: SourceLocation, depth: number): LNode {
+  if (depth === 0) converted = 0;
   if (depth > 200) throw new BerthError(`${formatLocation(loc)}: the YAML nests too deeply (recursive alias?)`);
+  if (++converted > MAX_NODES) throw new BerthError(`${formatLocation(loc)}: the YAML expands to more than ${MAX_NODES} nodes (nested aliases?)`);
   if (isAlias(node)) {
     const target = node.resolve(doc);
     if (!target) throw new BerthError(`${formatLocation(loc)}: unresolved alias *${node.source}`);
@@ -118,9 +124,9 @@ function convert(node: unknown, doc: Document, at: (offset: number | undefined) 
         // YAML merge key: explicit keys win over merged ones, earlier merge sources over later ones.
         const sources = isSeq(pair.value) ? pair.value.items : [pair.value];
         for (const source of sources) {
-          const converted = convert(source, doc, at, keyLoc, depth + 1);
-          if (converted.kind !== 'map') throw new BerthError(`${formatLocation(keyLoc)}: a YAML merge key (<<) needs mappings`);
-          merged.push(converted);
+          const mergedSource = convert(source, doc, at, keyLoc, depth + 1);
+          if (mergedSource.kind !== 'map') throw new BerthError(`${formatLocation(keyLoc)}: a YAML merge key (<<) needs mappings`);
+          merged.push(mergedSource);
         }
         continue;
       }
