@@ -501,3 +501,19 @@ test('extends: same file and another file, the extending service wins, cycles ar
   const missing = await project({ 'compose.yaml': 'services:\n  a:\n    extends: ghost\n' });
   await rejects(load(missing), /^compose\.yaml:3:5: cannot extend service "ghost": no such service/);
 });
+
+test('x-berth: the migrate service must exist; COMPOSE_ENV_FILES selects env files', async () => {
+  const dir = await project({
+    'compose.yaml': 'x-berth:\n  deploy:\n    migrate: { service: migrat }\nservices:\n  app:\n    image: "a:${TAG}"\n  migrate:\n    image: a\n',
+    'a.env': 'TAG=a\n',
+    'b.env': 'TAG=b\n',
+    '.env': 'TAG=dotenv\n',
+  });
+  await rejects(load(dir), /^compose\.yaml:3:25: x-berth\.deploy\.migrate\.service "migrat" is not a service of this project$/);
+  await writeFile(join(dir, 'compose.yaml'), 'x-berth:\n  deploy:\n    migrate: { service: migrate }\nservices:\n  app:\n    image: "a:${TAG}"\n  migrate:\n    image: a\n');
+  assert.equal((await load(dir)).services.app!.image, 'a:dotenv');
+  const p = await load(dir, { env: { COMPOSE_ENV_FILES: 'a.env,b.env' } });
+  assert.equal(p.services.app!.image, 'a:b');
+  assert.deepEqual(p.envFiles, [join(dir, 'a.env'), join(dir, 'b.env')]);
+  assert.equal(p.berth.deploy.migrate!.timeoutMs, 300_000);
+});

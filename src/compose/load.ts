@@ -84,17 +84,21 @@ export async function loadProject(options: ComposeOptions = {}): Promise<Compose
   const cwd = resolve(options.cwd ?? process.cwd());
   const warnings: string[] = [];
   const projectDirOption = options.projectDirectory ? resolve(cwd, options.projectDirectory) : undefined;
-  const explicitEnvFiles = (options.envFiles ?? []).map((f) => resolve(cwd, f));
+  // --env-file, else COMPOSE_ENV_FILES (comma separated), else .env of the project directory.
+  const envFileNames = options.envFiles && options.envFiles.length > 0 ? options.envFiles : (env.COMPOSE_ENV_FILES ?? '').split(',').map((f) => f.trim()).filter((f) => f !== '');
+  const explicitEnvFiles = envFileNames.map((f) => resolve(cwd, f));
   for (const file of explicitEnvFiles) if (!(await isFile(file))) throw new BerthError(`env file ${file} not found`, { hint: 'check --env-file' });
+  const givenFiles = options.files && options.files.length > 0;
 
   // COMPOSE_FILE and the other COMPOSE_* variables may come from the .env file too.
-  let envSources = await readEnvFiles(explicitEnvFiles.length > 0 ? explicitEnvFiles : await defaultEnvFiles(projectDirOption ?? cwd), env);
+  let envSources = await readEnvFiles(explicitEnvFiles.length > 0 ? explicitEnvFiles : givenFiles && !projectDirOption ? [] : await defaultEnvFiles(projectDirOption ?? cwd), env);
   let lookup: Lookup = (name) => env[name] ?? envSources.vars[name];
+  let envDir = explicitEnvFiles.length > 0 || !givenFiles || projectDirOption ? projectDirOption ?? cwd : undefined;
 
   let files: string[];
   const composeFileVar = lookup('COMPOSE_FILE');
-  if (options.files && options.files.length > 0) {
-    files = options.files.map((f) => {
+  if (givenFiles) {
+    files = options.files!.map((f) => {
       if (f === '-') throw new BerthError('reading the compose file from stdin (-f -) is not supported');
       return resolve(cwd, f);
     });
@@ -105,7 +109,8 @@ export async function loadProject(options: ComposeOptions = {}): Promise<Compose
     files = await discoverComposeFiles(projectDirOption ?? cwd, warnings);
   }
   const workingDir = projectDirOption ?? dirname(files[0]!);
-  if (explicitEnvFiles.length === 0 && workingDir !== (projectDirOption ?? cwd)) {
+  if (explicitEnvFiles.length === 0 && workingDir !== envDir) {
+    envDir = workingDir;
     envSources = await readEnvFiles(await defaultEnvFiles(workingDir), env);
     lookup = (name) => env[name] ?? envSources.vars[name];
   }
@@ -202,6 +207,10 @@ export async function loadProject(options: ComposeOptions = {}): Promise<Compose
   }
 
   const berth = parseProjectBerth(model['x-berth'], { locate, workingDir, warnings });
+  const migrate = berth.deploy.migrate?.service;
+  if (migrate !== undefined && !(migrate in rawServices)) {
+    throw new BerthError(`${at(['x-berth', 'deploy', 'migrate', 'service'])}x-berth.deploy.migrate.service "${migrate}" is not a service of this project`);
+  }
 
   return {
     name,
