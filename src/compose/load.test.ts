@@ -509,7 +509,7 @@ test('x-berth: the migrate service must exist; COMPOSE_ENV_FILES selects env fil
     'b.env': 'TAG=b\n',
     '.env': 'TAG=dotenv\n',
   });
-  await rejects(load(dir), /^compose\.yaml:3:25: x-berth\.deploy\.migrate\.service "migrat" is not a service of this project$/);
+  await rejects(load(dir), /^compose\.yaml:3:16: x-berth\.deploy\.migrate\.service "migrat" is not a service of this project$/);
   await writeFile(join(dir, 'compose.yaml'), 'x-berth:\n  deploy:\n    migrate: { service: migrate }\nservices:\n  app:\n    image: "a:${TAG}"\n  migrate:\n    image: a\n');
   assert.equal((await load(dir)).services.app!.image, 'a:dotenv');
   const p = await load(dir, { env: { COMPOSE_ENV_FILES: 'a.env,b.env' } });
