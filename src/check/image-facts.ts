@@ -20,6 +20,17 @@ export interface ImageFacts {
   basis: string;
 }
 
+/** Images whose Dockerfile sets an unprivileged USER (checked against their published Dockerfiles). */
+const NON_ROOT_IMAGES = /^(grafana\/grafana(-oss|-enterprise)?|prom\/(prometheus|alertmanager|node-exporter|pushgateway|blackbox-exporter)|bitnami\/.+|n8nio\/n8n|keycloak\/keycloak|elasticsearch\/elasticsearch|kibana\/kibana|logstash\/logstash|traefik\/whoami)$/;
+
+/** Whether an image (by name) is known to run as a non-root user; undefined when not known. */
+export function knownNonRoot(image: string): boolean | undefined {
+  const ref = imageRef(image);
+  if (!ref) return undefined;
+  if (NON_ROOT_IMAGES.test(ref.repo) || /:nonroot$|-nonroot$/.test(`${ref.repo}:${ref.tag ?? ''}`)) return true;
+  return undefined;
+}
+
 /** Probe binaries by base image family, only where we are sure. */
 export function baseImageFacts(image: string): Pick<ImageFacts, 'curl' | 'wget'> {
   const ref = imageRef(image);

@@ -356,6 +356,10 @@ services:
   app:
     image: acme/app:1
     user: "1000:1000"
+  grafana:
+    image: grafana/grafana:11.4.0
+  prometheus:
+    image: docker.io/prom/prometheus:v2.54.1
 `) },
   { rule: 'privileged', bad: y(`
 services:

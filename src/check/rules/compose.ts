@@ -4,7 +4,7 @@
  */
 import type { ServiceModel } from '../../compose/types.js';
 import { formatDuration } from '../../lib/duration.js';
-import { dockerfileFacts, baseImageFacts, type ImageFacts } from '../image-facts.js';
+import { dockerfileFacts, baseImageFacts, knownNonRoot, type ImageFacts } from '../image-facts.js';
 import type { CheckContext, ComposeRule, RuleHit } from '../types.js';
 import {
   asArray, commandWords, deployLimits, imageRef, isDatastore, isDockerSocket, isInternalNetwork, isOneOff, isProxy,
@@ -29,7 +29,7 @@ function longRunning(fn: (s: ServiceModel, ctx: CheckContext) => RuleHit[] | Rul
 export function imageFacts(s: ServiceModel, ctx: CheckContext): ImageFacts {
   const df = ctx.dockerfiles.get(s.name);
   if (df) return dockerfileFacts(df.dockerfile, df.stageIndex);
-  if (s.image && !s.hasBuild) return { ...baseImageFacts(s.image), basis: `image ${s.image}` };
+  if (s.image && !s.hasBuild) return { ...baseImageFacts(s.image), nonRootUser: knownNonRoot(s.image), basis: `image ${s.image}` };
   return { basis: 'unknown image' };
 }
 
