@@ -13,7 +13,9 @@ export async function collectContainerFacts(engine: Engine, project: string, ser
   const images = new Map(await Promise.all(imageIds.map(async (id) => [id, await engine.inspectImage(id)] as const)));
   return containers.map((c, i): ContainerFacts => {
     const info = inspected[i];
-    const health = info?.State.Health?.Status;
+    const running = info ? info.State.Running : c.state === 'running';
+    // A stopped container keeps its last health status in the engine; it no longer means anything.
+    const health = running ? info?.State.Health?.Status : 'none';
     return {
       id: c.id,
       name: c.name,
@@ -21,7 +23,7 @@ export async function collectContainerFacts(engine: Engine, project: string, ser
       number: c.number,
       state: info?.State.Status ?? c.state,
       // Exact statuses only: "unhealthy" must never read as "healthy".
-      health: health === 'healthy' || health === 'unhealthy' || health === 'starting' ? health : c.health,
+      health: health === 'healthy' || health === 'unhealthy' || health === 'starting' ? health : running ? c.health : 'none',
       image: info?.Config.Image ?? c.image,
       imageId: c.imageId,
       repoDigest: images.get(c.imageId)?.RepoDigests?.[0],

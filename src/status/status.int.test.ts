@@ -12,7 +12,8 @@ const env = { BERTH_TEST_RUN: RUN_ID };
 const berth = (...args: string[]) => runBerth(['-f', fixture, '-p', project, ...args], { env });
 
 async function status(...services: string[]): Promise<{ code: number; report: StatusReport }> {
-  const result = await berth('status', '--json', ...services);
+  const profile = services.includes('sick') ? ['--profile', 'sick'] : [];
+  const result = await berth(...profile, 'status', '--json', ...services);
   assert.equal(result.stderr, '', 'status --json writes nothing to stderr');
   return { code: result.code, report: JSON.parse(result.stdout) as StatusReport };
 }
