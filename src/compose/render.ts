@@ -14,9 +14,11 @@ const V1_UNSUPPORTED_TOP = ['name', 'include'];
 const V1_UNSUPPORTED_SERVICE = ['use_api_socket', 'develop', 'attach', 'annotations', 'post_start', 'pre_stop', 'gpus', 'label_file', 'provider', 'models'];
 const V1_UNSUPPORTED_HEALTHCHECK = ['start_interval'];
 
+// The rendering is written as YAML 1.1, which v1 (PyYAML) reads: strings such as "no" stay quoted.
+
 /** Escapes `$` so Compose does not interpolate a second time what berth already did. */
 function escapeDollars(value: unknown): unknown {
-  if (typeof value === 'string') return value.replaceAll('$', '$$');
+  if (typeof value === 'string') return value.replaceAll('$', () => '$$'); // a function: '$$' as a replacement string means one '$'
   if (Array.isArray(value)) return value.map(escapeDollars);
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeDollars(v)]));
   return value;
@@ -35,6 +37,13 @@ export function downgradeForV1(model: Record<string, unknown>): { model: Record<
   const services = (out.services ?? {}) as Record<string, Record<string, unknown>>;
   for (const [name, service] of Object.entries(services)) {
     for (const key of V1_UNSUPPORTED_SERVICE) if (key in service) { delete service[key]; dropped.push(`services.${name}.${key}`); }
+    // v1 knows the pids limit only as pids_limit.
+    const limits = (service.deploy as { resources?: { limits?: Record<string, unknown> } } | undefined)?.resources?.limits;
+    if (limits && 'pids' in limits) {
+      service.pids_limit ??= limits.pids;
+      delete limits.pids;
+      changed = true;
+    }
     const health = service.healthcheck as Record<string, unknown> | undefined;
     for (const key of V1_UNSUPPORTED_HEALTHCHECK) if (health && key in health) { delete health[key]; dropped.push(`services.${name}.healthcheck.${key}`); }
     const deps = service.depends_on;
@@ -58,7 +67,7 @@ export function composeFilesFor(cli: ComposeCli, project: ComposeProject): { fil
   if (cli.kind === 'v2') return { files: project.files, dropped: [] };
   const { model, dropped, changed } = downgradeForV1(project.model);
   if (!changed) return { files: project.files, dropped };
-  const text = `# rendered by berth for Compose v1 from ${project.files.join(', ')}\n${stringify(escapeDollars(model), { aliasDuplicateObjects: false })}`;
+  const text = `# rendered by berth for Compose v1 from ${project.files.join(', ')}\n${stringify(escapeDollars(model), { aliasDuplicateObjects: false, version: '1.1' })}`;
   const dir = join(tmpdir(), `berth-${process.getuid?.() ?? 'user'}`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, `${project.name}-${createHash('sha256').update(text).digest('hex').slice(0, 12)}.compose.yaml`);

@@ -179,17 +179,22 @@ function allowExtensions(node: unknown): void {
   for (const value of Object.values(obj)) allowExtensions(value);
 }
 
-let validator: ValidateFunction | undefined;
+const validators: { fast?: ValidateFunction; detailed?: ValidateFunction } = {};
 
-function compiled(): ValidateFunction {
-  if (validator) return validator;
-  const ajv = new Ajv2019({ allErrors: true, strict: false, allowUnionTypes: true });
+/**
+ * Compiling the schema is most of the loader's cost on a cold start, so: no meta-schema (we own
+ * the schema), no code optimization, and a first-error validator for the common valid case; the
+ * all-errors one (for the best message) is compiled only when the model is invalid.
+ */
+function compiled(kind: 'fast' | 'detailed'): ValidateFunction {
+  const existing = validators[kind];
+  if (existing) return existing;
+  const ajv = new Ajv2019({ allErrors: kind === 'detailed', strict: false, allowUnionTypes: true, validateSchema: false, meta: false, code: { optimize: false } });
   ajv.addFormat('duration', { type: 'string', validate: (s: string) => DURATION.test(s.trim()) });
   ajv.addFormat('ports', true);
   ajv.addFormat('expose', true);
   ajv.addFormat('subnet_ip_address', true);
-  validator = ajv.compile(composeSchema());
-  return validator;
+  return (validators[kind] = ajv.compile(composeSchema()));
 }
 
 export interface SchemaProblem {
@@ -202,7 +207,8 @@ export interface SchemaProblem {
  * Returns the most specific problem, or none.
  */
 export function validateModel(model: unknown): SchemaProblem | undefined {
-  const validate = compiled();
+  if (compiled('fast')(model)) return undefined;
+  const validate = compiled('detailed');
   if (validate(model)) return undefined;
   return bestProblem(validate.errors ?? []);
 }

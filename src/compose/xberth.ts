@@ -87,7 +87,7 @@ let validators: { service: ValidateFunction; project: ValidateFunction } | undef
 
 function compiled() {
   if (!validators) {
-    const ajv = new Ajv2019({ allErrors: true, strict: false, discriminator: true, allowUnionTypes: true });
+    const ajv = new Ajv2019({ allErrors: true, strict: false, discriminator: true, allowUnionTypes: true, validateSchema: false, meta: false, code: { optimize: false } });
     validators = { service: ajv.compile(serviceBerthSchema), project: ajv.compile(projectBerthSchema) };
   }
   return validators;
