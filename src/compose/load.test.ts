@@ -358,7 +358,6 @@ test('service defaults: replicas, networks, stop grace period, healthcheck defau
       '      test: curl -f http://localhost/',
       '  deployed:',
       '    image: a',
-      '    scale: 3',
       '    deploy: { replicas: 5 }',
       '    healthcheck: { disable: true }',
       '  none:',
@@ -516,4 +515,13 @@ test('x-berth: the migrate service must exist; COMPOSE_ENV_FILES selects env fil
   assert.equal(p.services.app!.image, 'a:b');
   assert.deepEqual(p.envFiles, [join(dir, 'a.env'), join(dir, 'b.env')]);
   assert.equal(p.berth.deploy.migrate!.timeoutMs, 300_000);
+});
+
+test('replicas: scale and deploy.replicas must agree; container_name needs one replica', async () => {
+  const both = await project({ 'compose.yaml': 'services:\n  app:\n    image: a\n    scale: 2\n    deploy: { replicas: 3 }\n' });
+  await rejects(load(both), /^compose\.yaml:4:5: service "app": scale \(2\) and deploy\.replicas \(3\) differ$/);
+  const named = await project({ 'compose.yaml': 'services:\n  app:\n    image: a\n    container_name: app\n    deploy: { replicas: 2 }\n' });
+  await rejects(load(named), /^compose\.yaml:4:5: service "app": container_name cannot be set with 2 replicas/);
+  const agree = await project({ 'compose.yaml': 'services:\n  app:\n    image: a\n    scale: 2\n    deploy: { replicas: 2 }\n' });
+  assert.equal((await load(agree)).services.app!.replicas, 2);
 });

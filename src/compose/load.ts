@@ -194,7 +194,15 @@ export async function loadProject(options: ComposeOptions = {}): Promise<Compose
     if (definition.image === undefined && definition.build === undefined && definition.provider === undefined) {
       throw new BerthError(`${at(['services', serviceName])}service "${serviceName}" has neither an image nor a build context specified`);
     }
-    services[serviceName] = await buildService(serviceName, definition, ctx);
+    const replicas = (definition.deploy as { replicas?: unknown } | null | undefined)?.replicas;
+    if (replicas !== undefined && definition.scale !== undefined && replicas !== definition.scale) {
+      throw new BerthError(`${at(['services', serviceName, 'scale'])}service "${serviceName}": scale (${String(definition.scale)}) and deploy.replicas (${String(replicas)}) differ`, { hint: 'keep only deploy.replicas' });
+    }
+    const service = await buildService(serviceName, definition, ctx);
+    if (service.containerName !== undefined && service.replicas > 1) {
+      throw new BerthError(`${at(['services', serviceName, 'container_name'])}service "${serviceName}": container_name cannot be set with ${service.replicas} replicas, container names must be unique`);
+    }
+    services[serviceName] = service;
   }
   for (const service of Object.values(services)) {
     for (const [dep, config] of Object.entries(service.dependsOn)) {
