@@ -77,7 +77,8 @@ export function parseComposeText(text: string, file: string): SourceFile {
   const firstError = doc.errors[0];
   if (firstError) {
     const loc = at(firstError.pos[0]);
-    const message = firstError.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?\s*$/, '');
+    let message = firstError.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?\s*$/, '');
+    if (firstError.code === 'MULTIPLE_DOCS') message = 'more than one YAML document (---); berth reads one document per compose file';
     throw new BerthError(`${formatLocation(loc)}: invalid YAML: ${message}`, { hint: `in ${file}` });
   }
   const contents = doc.contents as Node | null;
