@@ -327,8 +327,10 @@ test('include: included files are merged before the including file', async () =>
   });
   const p = await load(dir);
   assert.deepEqual(Object.keys(p.services).sort(), ['app', 'db']);
-  assert.deepEqual(p.files, [join(dir, 'db/compose.yaml'), join(dir, 'compose.yaml')]);
+  // files are what Compose gets with -f; it reads the include itself.
+  assert.deepEqual(p.files, [join(dir, 'compose.yaml')]);
   assert.equal(p.locate(['services', 'db'])?.file, join(dir, 'db/compose.yaml'));
+  assert.deepEqual(p.model.include, ['./db/compose.yaml']);
 });
 
 test('undefined references are errors like in Compose', async () => {

@@ -123,7 +123,6 @@ export async function loadProject(options: ComposeOptions = {}): Promise<Compose
   };
 
   let merged: LNode | undefined;
-  const loaded: string[] = [];
   const seenIncludes = new Set<string>();
   const prepare = async (file: string): Promise<LMap> => {
     const source: SourceFile = await readComposeFile(file);
@@ -138,7 +137,7 @@ export async function loadProject(options: ComposeOptions = {}): Promise<Compose
     // `include`d files come first, so the including file can build on them.
     const include = source.root.entries.get('include');
     if (include) {
-      source.root.entries.delete('include');
+      // `include` stays in the model (render.ts drops it for Compose v1, which gets the merged model).
       for (const path of includePaths(include)) {
         const target = isAbsolute(path.value) ? path.value : resolve(dirname(file), path.value);
         if (parents.includes(target)) throw new BerthError(`${formatLocation(path.loc)}: include cycle: ${[...parents, target].map((f) => basename(f)).join(' → ')}`);
@@ -148,7 +147,6 @@ export async function loadProject(options: ComposeOptions = {}): Promise<Compose
       }
     }
     merged = mergeNodes(merged, source.root);
-    loaded.push(file);
   };
   for (const file of files) await loadFile(file, [file]);
   const root = merged as LMap;
@@ -223,7 +221,8 @@ export async function loadProject(options: ComposeOptions = {}): Promise<Compose
   return {
     name,
     workingDir,
-    files: loaded,
+    // Only the selected files: Compose is handed these with -f and reads includes itself.
+    files,
     envFiles: envSources.files,
     profiles,
     model,
