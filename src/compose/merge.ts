@@ -10,7 +10,7 @@
  * - other sequences are appended, without duplicates;
  * - `!reset` drops the inherited value, `!override` replaces it.
  */
-import { formatLocation, type LMap, type LNode, type LScalar, type LSeq } from './source.js';
+import type { LMap, LNode, LScalar, LSeq } from './source.js';
 
 type Path = (string | number)[];
 
@@ -203,9 +203,4 @@ function volumeKey(node: LNode): string {
 function fileRefKey(node: LNode): string {
   if (node.kind === 'scalar') return String(node.value);
   return String(field(node, 'target') ?? field(node, 'source') ?? JSON.stringify(plainOf(node)));
-}
-
-/** For messages: where a node came from. */
-export function describe(node: LNode): string {
-  return formatLocation(node.loc);
 }

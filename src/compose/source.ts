@@ -174,16 +174,3 @@ export function toPlain(node: LNode, path: (string | number)[] = [], locations =
   }
   return { value: out, locations };
 }
-
-/** Builds a located tree from plain data (for values derived by normalization). */
-export function fromPlain(value: unknown, loc: SourceLocation): LNode {
-  if (Array.isArray(value)) return { kind: 'seq', items: value.map((v) => fromPlain(v, loc)), loc };
-  if (value !== null && typeof value === 'object') {
-    return { kind: 'map', entries: new Map(Object.entries(value).map(([k, v]) => [k, fromPlain(v, loc)])), loc };
-  }
-  return { kind: 'scalar', value: value as LScalar['value'], loc };
-}
-
-export function getChild(node: LNode | undefined, key: string): LNode | undefined {
-  return node?.kind === 'map' ? node.entries.get(key) : undefined;
-}
