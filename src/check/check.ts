@@ -47,7 +47,7 @@ export async function checkCompose(project: ComposeProject, options: ComposeChec
   const config: CheckConfig = loadCheckConfig(project.workingDir, project.berth.check.rules, options.configFile);
   const started = performance.now();
   let result = lintProject(project, { config, read, only: options.only });
-  const notes: string[] = [];
+  const notes: string[] = [...result.notes];
   let plan: FixPlan | undefined;
   if (options.fix || options.dryRun) {
     plan = planFixes(project, result.findings, read);

@@ -5,7 +5,7 @@
  * judge them. It never changes the host.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Painter } from '../cli/output.js';
@@ -214,7 +214,7 @@ export function renderHostReport(report: HostReport, paint: Painter): string {
     const mark = c.status === 'pass' ? paint.green('✓') : c.status === 'unknown' ? paint.dim('?') : c.severity === 'error' ? paint.red('✗') : paint.yellow('!');
     lines.push(`${mark} ${paint.bold(c.title)} ${paint.dim(`[${c.id}]`)}`);
     lines.push(`    ${c.detail}`);
-    lines.push(paint.dim(`    read: ${c.read.join(', ') || 'nothing'}${c.couldNot?.length && c.status !== 'unknown' ? `; could not read: ${c.couldNot.join('; ')}` : ''}`));
+    lines.push(paint.dim(`    ${c.status === 'unknown' ? 'tried' : 'read'}: ${c.read.join(', ') || 'nothing'}${c.couldNot?.length && c.status !== 'unknown' ? `; could not read: ${c.couldNot.join('; ')}` : ''}`));
     if (c.status === 'fail' && c.advice) lines.push(paint.dim(`    fix: ${c.advice}`));
   }
   const s = report.summary;
@@ -342,8 +342,13 @@ export async function gatherHostFacts(deps: AuditDeps): Promise<HostFacts> {
   }
   await Promise.all(tasks);
   // Disk and inodes of / and Docker's data root
+  const seenDevices = new Set<number>();
   for (const path of [...new Set([root, facts.engine?.dockerRootDir].filter((p): p is string => !!p))]) {
     try {
+      // One line per file system: / and /var/lib/docker are often the same one.
+      const dev = statSync(path).dev;
+      if (seenDevices.has(dev)) continue;
+      seenDevices.add(dev);
       const s = statfsSync(path);
       facts.disks.push({ path, freeRatio: s.blocks ? s.bavail / s.blocks : 1, freeBytes: s.bavail * s.bsize, inodeFreeRatio: s.files ? s.ffree / s.files : undefined });
     } catch (error) { facts.diskErrors.push(`statfs ${path}: ${errorMessage(error)}`); }

@@ -690,3 +690,10 @@ test('every rule has a title, rationale, advice and a known family', () => {
   }
   assert.ok(allRules.length >= 45, `rule count ${allRules.length}`);
 });
+
+test('a build whose Dockerfile cannot be read is reported as not checked, not silently skipped', async () => {
+  const { lintProject } = await import('./run.js');
+  const { projectFromYaml } = await import('./testing/project.js');
+  const result = lintProject(projectFromYaml('services:\n  app:\n    build: ./missing\n  remote:\n    build: https://github.com/acme/app.git\n', '/p/compose.yaml'), { read: () => undefined });
+  assert.deepEqual(result.notes, ['service "app": cannot read /p/missing/Dockerfile, Dockerfile rules skipped', 'service "remote": remote build context https://github.com/acme/app.git, Dockerfile rules skipped']);
+});

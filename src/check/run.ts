@@ -29,14 +29,14 @@ export const readTextFile: ReadText = (path) => {
 };
 
 /** Parses the Dockerfile of every service with a local build context that we can read. */
-export function collectDockerfiles(project: ComposeProject, read: ReadText = readTextFile): Map<string, ServiceDockerfile> {
+export function collectDockerfiles(project: ComposeProject, read: ReadText = readTextFile, unread: string[] = []): Map<string, ServiceDockerfile> {
   const out = new Map<string, ServiceDockerfile>();
   for (const s of Object.values(project.services)) {
     const build = s.raw.build;
     if (build === undefined) continue;
     const b = (typeof build === 'string' ? { context: build } : build) as Record<string, unknown>;
     const context = String(b.context ?? '.');
-    if (/^[a-z]+:\/\//i.test(context) || context.startsWith('git@')) continue; // remote context
+    if (/^[a-z]+:\/\//i.test(context) || context.startsWith('git@')) { unread.push(`service "${s.name}": remote build context ${context}, Dockerfile rules skipped`); continue; }
     const contextDir = isAbsolute(context) ? context : resolve(project.workingDir, context);
     let file: string;
     let text: string | undefined;
@@ -48,7 +48,7 @@ export function collectDockerfiles(project: ComposeProject, read: ReadText = rea
       file = isAbsolute(name) ? name : join(contextDir, name);
       text = read(file);
     }
-    if (text === undefined) continue;
+    if (text === undefined) { unread.push(`service "${s.name}": cannot read ${file}, Dockerfile rules skipped`); continue; }
     const dockerfile = parseDockerfile(text);
     const targetName = typeof b.target === "string" ? b.target.toLowerCase() : undefined;
     const target = targetName ? dockerfile.stages.findIndex((st) => st.name === targetName) : -1;
@@ -85,12 +85,15 @@ export interface LintResult {
   suppressed: number;
   rulesRun: number;
   files: string[];
+  /** What could not be checked (unreadable Dockerfiles, remote build contexts). */
+  notes: string[];
 }
 
 /** Lints a compose project: compose rules and the Dockerfiles of its services. */
 export function lintProject(project: ComposeProject, options: LintOptions = {}): LintResult {
   const read = options.read ?? readTextFile;
-  const dockerfiles = collectDockerfiles(project, read);
+  const notes: string[] = [];
+  const dockerfiles = collectDockerfiles(project, read, notes);
   const ctx: CheckContext = { project, dockerfiles };
   const raw: Finding[] = [];
   const active = allRules.filter((r) => (options.only ? options.only.includes(r.id) : true) && levelOf(r, options.config) !== 'off');
@@ -115,7 +118,7 @@ export function lintProject(project: ComposeProject, options: LintOptions = {}):
       for (const hit of rule.check(file, first.dockerfile, first.readContextFile)) raw.push(toFinding(rule, { service: users.length === 1 ? first.service : undefined, ...hit }, options.config, hit.location));
     }
   }
-  return { ...filterFindings(raw, options.config, read), rulesRun: active.length, files: [...project.files, ...byFile.keys()] };
+  return { ...filterFindings(raw, options.config, read), rulesRun: active.length, files: [...project.files, ...byFile.keys()], notes };
 }
 
 const isOneOffLike = (s: { profiles: string[]; restart?: string }) => s.profiles.length > 0 && (s.restart ?? 'no') === 'no';
@@ -124,12 +127,12 @@ const isOneOffLike = (s: { profiles: string[]; restart?: string }) => s.profiles
 export function lintDockerfile(file: string, options: LintOptions = {}): LintResult {
   const read = options.read ?? readTextFile;
   const text = read(file);
-  if (text === undefined) return { findings: [], suppressed: 0, rulesRun: 0, files: [] };
+  if (text === undefined) return { findings: [], suppressed: 0, rulesRun: 0, files: [], notes: [`cannot read ${file}`] };
   const dockerfile = parseDockerfile(text);
   const dir = dirname(file);
   const active = dockerfileRules.filter((r) => (options.only ? options.only.includes(r.id) : true) && levelOf(r, options.config) !== 'off');
   const raw = active.flatMap((rule) => rule.check(file, dockerfile, (p) => read(resolve(dir, p.replace(/^\//, '')))).map((hit) => toFinding(rule, hit, options.config, hit.location)));
-  return { ...filterFindings(raw, options.config, read), rulesRun: active.length, files: [file] };
+  return { ...filterFindings(raw, options.config, read), rulesRun: active.length, files: [file], notes: [] };
 }
 
 function levelOf(rule: Rule, config?: CheckConfig) {
