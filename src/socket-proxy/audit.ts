@@ -22,13 +22,26 @@ export interface Audit {
   record(entry: AuditEntry): void;
 }
 
-/** Credentials never reach the log: registry auth headers, Authorization, and any body. */
-export const REDACT_PATHS = ['headers["x-registry-auth"]', 'headers["x-registry-config"]', 'headers.authorization', 'headers.cookie', 'body'];
+/** Headers whose values are credentials: logged only as "[redacted]". Bodies are never logged. */
+export const CREDENTIAL_HEADERS = new Set(['x-registry-auth', 'x-registry-config', 'authorization', 'proxy-authorization', 'cookie']);
+/** Headers worth logging; everything else is left out (cheaper, and nothing leaks by accident). */
+export const LOGGED_HEADERS = new Set(['user-agent', 'content-type', ...CREDENTIAL_HEADERS]);
+
+/** The headers an audit line carries: a short allow-list, credentials redacted. */
+export function auditHeaders(headers: [string, string][]): Record<string, string> | undefined {
+  let out: Record<string, string> | undefined;
+  for (const [name, value] of headers) {
+    const lower = name.toLowerCase();
+    if (!LOGGED_HEADERS.has(lower)) continue;
+    (out ??= {})[lower] = CREDENTIAL_HEADERS.has(lower) ? '[redacted]' : value;
+  }
+  return out;
+}
 
 export function createAudit(options: { level?: string; destination?: DestinationStream | false } = {}): Audit {
   const logger = options.destination === false
     ? pino({ enabled: false })
-    : pino({ level: options.level ?? 'info', base: { component: 'socket-proxy' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, timestamp: pino.stdTimeFunctions.isoTime }, options.destination ?? pino.destination({ fd: 1, sync: false }));
+    : pino({ level: options.level ?? 'info', base: { component: 'socket-proxy' }, timestamp: pino.stdTimeFunctions.isoTime }, options.destination ?? pino.destination({ fd: 1, sync: false }));
   const registry = new Registry();
   const requests = new Counter({ name: 'berth_socket_proxy_requests_total', help: 'Requests by verdict and deciding rule', labelNames: ['verdict', 'rule'], registers: [registry] });
   const duration = new Histogram({ name: 'berth_socket_proxy_request_duration_seconds', help: 'Request duration (whole exchange, streams included) by verdict', labelNames: ['verdict'], buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300], registers: [registry] });
@@ -39,7 +52,7 @@ export function createAudit(options: { level?: string; destination?: Destination
       requests.inc({ verdict: entry.verdict, rule: entry.rule });
       duration.observe({ verdict: entry.verdict }, entry.durationMs / 1000);
       const level = entry.verdict === 'allow' ? 'info' : 'warn';
-      logger[level]({ ...entry, msg: undefined }, `${entry.verdict} ${entry.method} ${entry.path}`);
+      logger[level](entry, entry.verdict);
     },
   };
 }

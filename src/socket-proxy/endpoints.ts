@@ -151,9 +151,18 @@ export function endpointById(id: string): Endpoint | undefined {
   return BY_ID.get(id.trim().replace(/\s+/, ' '));
 }
 
+// Index by method and first segment, keeping the table's order within each bucket.
+const INDEX = new Map<string, Endpoint[]>();
+for (const e of ENDPOINTS) {
+  const key = `${e.method} ${e.section}`;
+  INDEX.set(key, [...(INDEX.get(key) ?? []), e]);
+}
+
 /** The endpoint a canonical route (no version prefix) and method address, if any. */
 export function matchEndpoint(method: string, route: string): Endpoint | undefined {
-  for (const e of ENDPOINTS) if (e.method === method && e.regex.test(route)) return e;
+  const slash = route.indexOf('/', 1);
+  const section = slash < 0 ? route.slice(1) : route.slice(1, slash);
+  for (const e of INDEX.get(`${method} ${section}`) ?? []) if (e.regex.test(route)) return e;
   return undefined;
 }
 

@@ -50,6 +50,17 @@ export class SocketReader {
     this.buffered += chunk.length;
   }
 
+  /** Up to `max` bytes of what is buffered now (without waiting), or undefined. */
+  takeBuffered(max: number): Buffer | undefined {
+    const chunk = this.chunks[0];
+    if (!chunk || max <= 0) return undefined;
+    this.chunks.shift();
+    this.buffered -= chunk.length;
+    if (chunk.length > max) this.unshift(chunk.subarray(max));
+    if (this.buffered < HIGH_WATER && this.socket.isPaused()) this.socket.resume();
+    return chunk.length > max ? chunk.subarray(0, max) : chunk;
+  }
+
   /** Everything buffered now, without waiting. */
   drainBuffered(): Buffer[] {
     const out = this.chunks;

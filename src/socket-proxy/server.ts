@@ -6,7 +6,7 @@
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
-import { createAudit, startMetrics, type Audit } from './audit.js';
+import { auditHeaders, createAudit, startMetrics, type Audit } from './audit.js';
 import { judgeBody } from './body.js';
 import { ChunkedDecoder, encodeChunk, findHeadEnd, HttpError, parseRequestHead, parseResponseHead, serializeRequestHead, type RequestHead } from './http.js';
 import { SocketReader, write } from './io.js';
@@ -188,7 +188,7 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
       audit.record({ client: who, method: line[0] ?? '-', path: line[1] ?? '-', verdict: 'error', rule: 'framing', reason: (error as Error).message, status, durationMs: ms() });
       return refuse(status, (error as Error).message);
     }
-    const headersForLog = Object.fromEntries(head.headers.map(([n, v]) => [n.toLowerCase(), v]));
+    const headersForLog = auditHeaders(head.headers);
     const log = (verdict: 'allow' | 'deny' | 'error', rule: string, status: number, reason?: string, path = head.target) =>
       audit.record({ client: who, method: head.method, path, verdict, rule, reason, status, durationMs: ms(), headers: headersForLog, upgrade: head.upgrade !== undefined || undefined });
 
@@ -373,10 +373,12 @@ async function relayResponse(up: Upstream, client: Socket, head: RequestHead, ve
       await write(client, buf.subarray(0, end));
       return { status: 200, close: true, tunnel: true };
     }
-    await write(client, buf.subarray(0, end));
     const framing = response.framing;
     if (framing.kind === 'length') {
-      let remaining = framing.length;
+      // Head and the body bytes already here go out in one write.
+      const first = up.reader.takeBuffered(framing.length);
+      await write(client, first ? Buffer.concat([buf.subarray(0, end), first]) : buf.subarray(0, end));
+      let remaining = framing.length - (first?.length ?? 0);
       while (remaining > 0) {
         const chunk = await up.reader.next();
         if (!chunk) throw new Error('the daemon closed the connection inside a response');
@@ -386,15 +388,25 @@ async function relayResponse(up: Upstream, client: Socket, head: RequestHead, ve
         await write(client, take);
       }
     } else if (framing.kind === 'chunked') {
+      // Coalesce the head with whatever body bytes are already here; flush before waiting for more.
+      let pending: Buffer | undefined = buf.subarray(0, end);
+      let chunk = up.reader.takeBuffered(Number.MAX_SAFE_INTEGER);
       const scanner = new ChunkedDecoder();
       while (!scanner.done) {
-        const chunk = await up.reader.next();
-        if (!chunk) throw new Error('the daemon closed the connection inside a response');
+        if (!chunk) {
+          if (pending) { await write(client, pending); pending = undefined; }
+          chunk = (await up.reader.next()) ?? undefined;
+          if (!chunk) throw new Error('the daemon closed the connection inside a response');
+        }
         const { consumed } = scanner.feed(chunk);
         up.reader.unshift(chunk.subarray(consumed));
-        await write(client, chunk.subarray(0, consumed));
+        const out = chunk.subarray(0, consumed);
+        pending = pending ? Buffer.concat([pending, out]) : out;
+        chunk = scanner.done ? undefined : up.reader.takeBuffered(Number.MAX_SAFE_INTEGER);
       }
+      if (pending) await write(client, pending);
     } else if (framing.kind === 'close') {
+      await write(client, buf.subarray(0, end));
       for (;;) {
         const chunk = await up.reader.next();
         if (!chunk) break;
@@ -402,6 +414,7 @@ async function relayResponse(up: Upstream, client: Socket, head: RequestHead, ve
       }
       return { status: response.status, close: true, tunnel: false, endClient: true };
     }
+    else await write(client, buf.subarray(0, end));
     return { status: response.status, close: response.close, tunnel: false };
   }
 }
