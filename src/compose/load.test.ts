@@ -452,6 +452,7 @@ test('x-berth: typed configs, relative paths from the project dir, unknown keys 
     backup: { type: 'postgres', database: 'app', user: 'app', passwordFile: '/run/secrets/db_password', schedule: '0 3 * * *', destination: 'local' },
   });
   assert.deepEqual(p.services.files!.berth.backup, { type: 'volume', volumes: ['data'], stopContainers: true });
+  assert.ok(p.warnings.includes('compose.yaml:36:41: x-berth backup of service "files" names volume "data", which is not a top-level volume'), p.warnings.join('\n'));
   assert.ok(p.warnings.includes('compose.yaml:26:9: unknown x-berth key services.app.x-berth.rollout.foo'), p.warnings.join('\n'));
   assert.ok(p.warnings.includes('compose.yaml:15:3: unknown x-berth key x-berth.colour'), p.warnings.join('\n'));
 });

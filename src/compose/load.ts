@@ -213,6 +213,14 @@ export async function loadProject(options: ComposeOptions = {}): Promise<Compose
   }
 
   const berth = parseProjectBerth(model['x-berth'], { locate, workingDir, warnings });
+  const topVolumes = (model.volumes ?? {}) as Record<string, unknown>;
+  for (const service of Object.values(services)) {
+    const backup = service.berth.backup;
+    if (backup?.type !== 'volume') continue;
+    backup.volumes.forEach((volume, i) => {
+      if (!(volume in topVolumes)) warnings.push(`${at(['services', service.name, 'x-berth', 'backup', 'volumes', i])}x-berth backup of service "${service.name}" names volume "${volume}", which is not a top-level volume`);
+    });
+  }
   const migrate = berth.deploy.migrate?.service;
   if (migrate !== undefined && !(migrate in rawServices)) {
     throw new BerthError(`${at(['x-berth', 'deploy', 'migrate', 'service'])}x-berth.deploy.migrate.service "${migrate}" is not a service of this project`);
