@@ -59,3 +59,11 @@ for (const file of files) {
     await load(); // still a valid project
   });
 }
+
+test('x-berth check.rules in the compose file sets levels through the real loader', async () => {
+  const project = await loadProject({ files: [join(corpus, 'production-hardened.yaml')], env, cwd: corpus });
+  assert.equal(project.berth.check.rules['image-digest'], 'off');
+  const { result } = await checkCompose(project, { format: 'json', severity: 'info', cwd: corpus });
+  assert.deepEqual(result.findings.filter((f) => f.rule === 'image-digest'), []);
+  assert.ok(lintProject(project).findings.some((f) => f.rule === 'image-digest'), 'without the config the rule fires');
+});

@@ -572,9 +572,14 @@ services:
     image: postgres:17
     volumes:
       - pgdata:/var/lib/postgresql/data
+  mysql:
+    image: mysql:8.4
+    volumes:
+      - ./conf/my.cnf:/etc/mysql/conf.d/my.cnf
+      - ./data/mysql:/var/lib/mysql
 volumes:
   pgdata: {}
-`), lines: [5], good: y(`
+`), lines: [5, 10], good: y(`
 services:
   db:
     image: postgres:17

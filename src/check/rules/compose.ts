@@ -492,10 +492,11 @@ export const composeRules: ComposeRule[] = [
     advice: 'Declare `x-berth: {backup: {type: postgres|mysql|volume, schedule: ...}}` on the service (berth backup runs and verifies it).',
     check: eachService((s, ctx) => {
       if (s.berth.backup || isOneOff(s, ctx.project)) return;
-      const named = mounts(s).filter((m) => m.type === 'volume' && m.source && !m.readOnly);
-      if (named.length === 0) return;
       const ref = imageRef(s.image);
       if (ref && /^(redis|valkey|memcached|keydb|dragonfly)$/.test(ref.base)) return; // caches: rebuildable
+      // Datastores keep state in bind-mounted directories just as well as in named volumes.
+      const named = mounts(s).filter((m) => !m.readOnly && m.source && (m.type === 'volume' || (m.type === 'bind' && isDatastore(s) && !/\.[a-z]+$/i.test(m.source))));
+      if (named.length === 0) return;
       if (!isDatastore(s) && !s.berth.rollout.stateful && named.every((m) => /cache|tmp|node_modules/.test(m.source!))) return;
       return { message: `service "${s.name}" keeps state in volume${named.length > 1 ? 's' : ''} ${named.map((m) => m.source).join(', ')} with no backup target (x-berth backup)`, path: svc(s.name, 'volumes', named[0]!.index) };
     }),
