@@ -528,3 +528,14 @@ test('replicas: scale and deploy.replicas must agree; container_name needs one r
   const agree = await project({ 'compose.yaml': 'services:\n  app:\n    image: a\n    scale: 2\n    deploy: { replicas: 2 }\n' });
   assert.equal((await load(agree)).services.app!.replicas, 2);
 });
+
+test('${COMPOSE_PROJECT_NAME} resolves to the project name (-p, name: or the directory)', async () => {
+  const dir = await project({ 'compose.yaml': 'services:\n  app:\n    image: a\n    labels: { project: "${COMPOSE_PROJECT_NAME}" }\n' }, 'Shop');
+  assert.equal((await load(dir)).services.app!.labels.project, 'shop');
+  assert.equal((await load(dir, { projectName: 'cli' })).services.app!.labels.project, 'cli');
+  await writeFile(join(dir, 'compose.yaml'), 'name: "${STACK:-store}"\nservices:\n  app:\n    image: a\n    labels: { project: "${COMPOSE_PROJECT_NAME}" }\n');
+  const p = await load(dir);
+  assert.equal(p.name, 'store');
+  assert.equal(p.services.app!.labels.project, 'store');
+  assert.equal(p.warnings.length, 0, p.warnings.join('\n'));
+});

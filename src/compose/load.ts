@@ -9,7 +9,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { BerthError } from '../lib/errors.js';
 import { coerceTypes } from './coerce.js';
 import { readDotenv } from './dotenv.js';
-import { interpolateTree, type Lookup } from './interpolate.js';
+import { interpolateString, interpolateTree, type Lookup } from './interpolate.js';
 import { resolveExtends } from './extends.js';
 import { finalizeMerged, mergeNodes, normalizeForMerge } from './merge.js';
 import { validateModel } from './schema.js';
@@ -122,10 +122,24 @@ export async function loadProject(options: ComposeOptions = {}): Promise<Compose
     warnings.push(`${loc ? `${formatLocation(loc)}: ` : ''}the "${name}" variable is not set, defaulting to a blank string`);
   };
 
+  // The selected files are parsed first: the project name may come from their `name:`, and
+  // Compose offers it to interpolation as ${COMPOSE_PROJECT_NAME}.
+  const parsed = new Map<string, SourceFile>();
+  for (const file of files) parsed.set(file, await readComposeFile(file));
+  let nameFromFiles: string | undefined;
+  for (const source of parsed.values()) {
+    const node = source.root.entries.get('name');
+    if (node?.kind === 'scalar' && node.value !== null) nameFromFiles = interpolateString(String(node.value), { lookup, loc: node.loc, path: 'name' });
+  }
+  const name = projectName(options.projectName ?? lookup('COMPOSE_PROJECT_NAME') ?? nameFromFiles ?? basename(workingDir));
+  const baseLookup = lookup;
+  lookup = (variable) => baseLookup(variable) ?? (variable === 'COMPOSE_PROJECT_NAME' ? name : undefined);
+
   let merged: LNode | undefined;
   const seenIncludes = new Set<string>();
   const prepare = async (file: string): Promise<LMap> => {
-    const source: SourceFile = await readComposeFile(file);
+    const source: SourceFile = parsed.get(file) ?? (await readComposeFile(file));
+    parsed.delete(file);
     interpolateTree(source.root, { lookup, onUnset });
     coerceTypes(source.root);
     normalizeForMerge(source.root);
@@ -167,7 +181,6 @@ export async function loadProject(options: ComposeOptions = {}): Promise<Compose
   const problem = validateModel(model);
   if (problem) throw new BerthError(`${at(problem.path)}${problem.message}`, { hint: `check ${formatPath(problem.path) || 'the file'} against the Compose Specification` });
 
-  const name = projectName(options.projectName ?? lookup('COMPOSE_PROJECT_NAME') ?? (model.name as string | undefined) ?? basename(workingDir));
   model.name = name;
 
   const profiles = [...new Set([...(options.profiles ?? []), ...(lookup('COMPOSE_PROFILES') ?? '').split(',')].map((p) => p.trim()).filter((p) => p !== ''))];
