@@ -702,3 +702,10 @@ test('a build whose Dockerfile cannot be read is reported as not checked, not si
   const result = lintProject(projectFromYaml('services:\n  app:\n    build: ./missing\n  remote:\n    build: https://github.com/acme/app.git\n', '/p/compose.yaml'), { read: () => undefined });
   assert.deepEqual(result.notes, ['service "app": cannot read /p/missing/Dockerfile, Dockerfile rules skipped', 'service "remote": remote build context https://github.com/acme/app.git, Dockerfile rules skipped']);
 });
+
+test('Dockerfile CMD findings are dropped when every service replaces the command', () => {
+  const df = { Dockerfile: 'FROM node:22-slim\nUSER node\nCMD npm start\n' };
+  assert.deepEqual(at(lintYaml('services:\n  app:\n    build: .\n', df)).filter((f) => /^df-(exec-form|npm-start)/.test(f)), ['df-exec-form@3', 'df-npm-start@3']);
+  assert.deepEqual(at(lintYaml('services:\n  app:\n    build: .\n    command: ["node", "s.js"]\n', df)).filter((f) => /^df-(exec-form|npm-start)/.test(f)), []);
+  assert.deepEqual(at(lintYaml('services:\n  app:\n    build: .\n    command: ["node", "s.js"]\n  worker:\n    build: .\n', df)).filter((f) => /^df-(exec-form|npm-start)/.test(f)), ['df-exec-form@3', 'df-npm-start@3']);
+});

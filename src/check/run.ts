@@ -112,10 +112,12 @@ export function lintProject(project: ComposeProject, options: LintOptions = {}):
       // Compose settings that cover a Dockerfile finding for every service using it.
       if (rule.id === 'df-healthcheck' && services.every((s) => s.healthcheck || isOneOffLike(s))) continue;
       if (rule.id === 'df-user' && services.every((s) => s.raw.user !== undefined)) continue;
-      if (rule.id === 'df-exec-form' || rule.id === 'df-npm-start') {
-        if (services.every((s) => s.raw.command !== undefined && s.raw.entrypoint !== undefined)) continue;
+      for (const hit of rule.check(file, first.dockerfile, first.readContextFile)) {
+        // A CMD (ENTRYPOINT) that every service replaces with its own command (entrypoint) never runs.
+        const keyword = first.dockerfile.instructions.find((i) => i.line === hit.location?.line)?.keyword;
+        if ((keyword === 'CMD' && services.every((s) => s.raw.command !== undefined || s.raw.entrypoint !== undefined)) || (keyword === 'ENTRYPOINT' && services.every((s) => s.raw.entrypoint !== undefined))) continue;
+        raw.push(toFinding(rule, { service: users.length === 1 ? first.service : undefined, ...hit }, options.config, hit.location));
       }
-      for (const hit of rule.check(file, first.dockerfile, first.readContextFile)) raw.push(toFinding(rule, { service: users.length === 1 ? first.service : undefined, ...hit }, options.config, hit.location));
     }
   }
   return { ...filterFindings(raw, options.config, read), rulesRun: active.length, files: [...project.files, ...byFile.keys()], notes };
