@@ -525,6 +525,8 @@ test('replicas: scale and deploy.replicas must agree; container_name needs one r
   await rejects(load(both), /^compose\.yaml:4:5: service "app": scale \(2\) and deploy\.replicas \(3\) differ$/);
   const named = await project({ 'compose.yaml': 'services:\n  app:\n    image: a\n    container_name: app\n    deploy: { replicas: 2 }\n' });
   await rejects(load(named), /^compose\.yaml:4:5: service "app": container_name cannot be set with 2 replicas/);
+  const netMode = await project({ 'compose.yaml': 'services:\n  app:\n    image: a\n    network_mode: host\n    networks: [default]\n' });
+  await rejects(load(netMode), /^compose\.yaml:5:5: service "app": network_mode and networks cannot be combined$/);
   const agree = await project({ 'compose.yaml': 'services:\n  app:\n    image: a\n    scale: 2\n    deploy: { replicas: 2 }\n' });
   assert.equal((await load(agree)).services.app!.replicas, 2);
 });

@@ -205,6 +205,9 @@ export async function loadProject(options: ComposeOptions = {}): Promise<Compose
     if (definition.image === undefined && definition.build === undefined && definition.provider === undefined) {
       throw new BerthError(`${at(['services', serviceName])}service "${serviceName}" has neither an image nor a build context specified`);
     }
+    if (definition.network_mode !== undefined && definition.networks !== undefined) {
+      throw new BerthError(`${at(['services', serviceName, 'networks'])}service "${serviceName}": network_mode and networks cannot be combined`);
+    }
     const replicas = (definition.deploy as { replicas?: unknown } | null | undefined)?.replicas;
     if (replicas !== undefined && definition.scale !== undefined && replicas !== definition.scale) {
       throw new BerthError(`${at(['services', serviceName, 'scale'])}service "${serviceName}": scale (${String(definition.scale)}) and deploy.replicas (${String(replicas)}) differ`, { hint: 'keep only deploy.replicas' });
