@@ -191,3 +191,35 @@ test('a container that dies at start is reported, and still removed', { skip }, 
   assert.deepEqual(codes(report), ['did-not-start']);
   assert.equal(await leftovers(), 0);
 });
+
+test('from a compose file: runCheckShutdown loads the service, probes it and renders the verdict', { skip }, async () => {
+  const { loadProject } = await import('../compose/load.js');
+  const { runCheckShutdown, renderShutdownReport } = await import('./run.js');
+  const dir = mkdtempSync(join(tmpdir(), 'berth-shutdown-compose-'));
+  dirs.push(dir);
+  writeFileSync(
+    join(dir, 'compose.yaml'),
+    `services:
+  app:
+    image: ${IMAGES.exec}
+    init: true
+    stop_grace_period: 3s
+    environment:
+      BERTH_STOP_GRACE_PERIOD: 3s
+    ports: ["127.0.0.1::3000"]
+    labels:
+      traefik.enable: "true"
+`,
+  );
+  const project = await loadProject({ files: [join(dir, 'compose.yaml')], projectName: 'berthtest_shutdown' });
+  const report = await runCheckShutdown(project, engine!, 'app', { requests: 30, readinessPollMs: 250, labels: { [TEST_LABEL]: RUN_ID } });
+  assert.equal(report.facts.gracePeriodMs, 3000);
+  assert.equal(report.facts.init, true);
+  assert.equal(report.verdict.ok, true, renderShutdownReport(report));
+  assert.ok(report.facts.notes.some((n) => n.includes('berthtest_shutdown_default')), 'the missing project network is noted');
+  const text = renderShutdownReport(report);
+  assert.match(text, /✓ app: graceful: exited 0 in \d\.\ds after SIGTERM, 0 of \d+ requests failed/);
+  assert.match(text, /init\s+yes/);
+  assert.equal(await leftovers(), 0);
+  await assert.rejects(runCheckShutdown(project, engine!, 'nope'), /no service "nope" in project berthtest_shutdown/);
+});

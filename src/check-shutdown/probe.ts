@@ -28,7 +28,7 @@ interface EngineEvent {
 }
 
 /** Engine events of one container, collected from a subscription opened before the stop. */
-async function subscribeEvents(engine: Engine, containerId: string): Promise<{ events: EngineEvent[]; close(): void }> {
+async function subscribeEvents(engine: Engine, containerId: string, onEvent: (event: EngineEvent) => void = () => undefined): Promise<{ events: EngineEvent[]; close(): void }> {
   const events: EngineEvent[] = [];
   const stream = (await engine.call('subscribe to engine events', () =>
     engine.docker.getEvents({ filters: { container: [containerId], type: ['container'] } }),
@@ -42,7 +42,9 @@ async function subscribeEvents(engine: Engine, containerId: string): Promise<{ e
       buffer = buffer.slice(nl + 1);
       if (!line) continue;
       try {
-        events.push(JSON.parse(line) as EngineEvent);
+        const event = JSON.parse(line) as EngineEvent;
+        events.push(event);
+        onEvent(event);
       } catch {
         // A partial or foreign line: the events we need are whole JSON objects.
       }
@@ -131,8 +133,11 @@ async function stopAndMeasure(
   const top = await container.top({ ps_args: '-o pid,args' }).catch(() => undefined);
   facts.processes = ((top?.Processes ?? []) as string[][]).map((p) => p[p.length - 1] ?? '').filter(Boolean);
 
-  const subscription = await subscribeEvents(engine, container.id);
   let stream: RequestStream | undefined;
+  // Once the container is gone nothing answers: requests sent after that say nothing about its shutdown.
+  const subscription = await subscribeEvents(engine, container.id, (event) => {
+    if ((event.Action ?? event.status) === 'die') stream?.halt();
+  });
   try {
     const rps = requestsPerSecond(spec, options);
     if (rps > 0 && hostPort !== undefined) {

@@ -18,6 +18,8 @@ export interface RequestStreamOptions {
 export interface RequestStream {
   /** Call right before the stop request: requests in flight then, and all later ones, count as "during shutdown". */
   markStop(): void;
+  /** Stops sending new requests (the container exited); those in flight still count. */
+  halt(): void;
   /** Stops sending, waits briefly for answers, and returns the counts. */
   finish(): Promise<RequestStats>;
 }
@@ -110,6 +112,9 @@ export async function startRequestStream(options: RequestStreamOptions): Promise
       stopAt = Date.now();
       stats.inFlightAtStop = inFlight.size;
       for (const entry of inFlight) entry.duringShutdown = true;
+    },
+    halt() {
+      finished = true;
     },
     async finish() {
       finished = true;
