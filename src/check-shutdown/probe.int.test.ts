@@ -223,3 +223,39 @@ test('from a compose file: runCheckShutdown loads the service, probes it and ren
   assert.equal(await leftovers(), 0);
   await assert.rejects(runCheckShutdown(project, engine!, 'nope'), /no service "nope" in project berthtest_shutdown/);
 });
+
+test('--in-place: stops the service\'s own container as Docker does, measures it, and starts it again', { skip }, async () => {
+  const { loadProject } = await import('../compose/load.js');
+  const { runCheckShutdown } = await import('./run.js');
+  const { testName } = await import('../testing/engine.js');
+  const projectName = testName('inplace');
+  const dir = mkdtempSync(join(tmpdir(), 'berth-shutdown-inplace-'));
+  dirs.push(dir);
+  writeFileSync(join(dir, 'compose.yaml'), `services:\n  app:\n    image: ${IMAGES.exec}\n    stop_grace_period: 3s\n    ports: ["127.0.0.1::3000"]\n`);
+  const project = await loadProject({ files: [join(dir, 'compose.yaml')], projectName });
+  // The service's container as Compose would have created it (its labels are how berth finds it).
+  const container = await engine!.docker.createContainer({
+    name: `${projectName}_app_1`,
+    Image: IMAGES.exec,
+    Env: ['BERTH_STOP_GRACE_PERIOD=3s'],
+    Labels: { [TEST_LABEL]: RUN_ID, 'com.docker.compose.project': projectName, 'com.docker.compose.service': 'app', 'com.docker.compose.container-number': '1', 'com.docker.compose.oneoff': 'False' },
+    StopTimeout: 3,
+    ExposedPorts: { '3000/tcp': {} },
+    HostConfig: { Init: true, PortBindings: { '3000/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } },
+  });
+  try {
+    await container.start();
+    await new Promise((r) => setTimeout(r, 700));
+    const report = await runCheckShutdown(project, engine!, 'app', { inPlace: true, requests: 30, readinessPollMs: 250 });
+    assert.equal(report.facts.mode, 'in-place');
+    assert.equal(report.facts.init, true, 'init read from the running container');
+    assert.equal(report.facts.gracePeriodMs, 3000);
+    assert.equal(report.facts.exitCode, 0);
+    assert.equal(report.facts.sigkill, false);
+    assert.ok(report.facts.requests!.sent > 0);
+    assert.equal(report.verdict.ok, true, JSON.stringify(report.verdict));
+    assert.equal((await container.inspect()).State.Running, true, 'started again');
+  } finally {
+    await container.remove({ force: true }).catch(() => undefined);
+  }
+});
