@@ -23,7 +23,7 @@ export async function collectServiceState(
   engine: Engine,
   project: ComposeProject,
   service: string,
-  options: { composeKind: 'v1' | 'v2'; targetRef?: string; unfinishedDesired?: number },
+  options: { composeKind: () => Promise<'v1' | 'v2'>; targetRef?: string; unfinishedDesired?: number },
 ): Promise<ServiceState> {
   const model = project.services[service];
   if (!model) throw new BerthError(`no service "${service}" in ${project.name}`, { exitCode: ExitCode.usage, hint: `services: ${Object.keys(project.services).join(', ')}` });
@@ -44,7 +44,8 @@ export async function collectServiceState(
       inDns: shared || inServiceDns(info.NetworkSettings?.Networks as Record<string, { Aliases?: string[] }>, service),
     });
   }
-  const naming = namingOf(project.name, service, replicas) ?? options.composeKind;
+  // Compose is asked (a second or more for v1's Python) only when no replica shows the naming.
+  const naming = namingOf(project.name, service, replicas) ?? (await options.composeKind());
   const ref = options.targetRef ?? serviceImageRef(project, model, naming);
   const image = await engine.inspectImage(ref);
   let healthcheck: HealthcheckFacts | undefined;

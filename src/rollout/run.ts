@@ -64,10 +64,10 @@ export function newRolloutId(): string {
 }
 
 export async function planFor(deps: RolloutDeps, req: RolloutRequest, rolloutId: string, unfinished: Map<string, number> = new Map()): Promise<RolloutPlan> {
-  const compose = await deps.compose();
+  const composeKind = async () => (await deps.compose()).cli.kind;
   const states = [];
   for (const service of req.services) {
-    states.push(await collectServiceState(deps.engine, deps.project, service, { composeKind: compose.cli.kind, targetRef: req.targets?.[service], unfinishedDesired: unfinished.get(service) }));
+    states.push(await collectServiceState(deps.engine, deps.project, service, { composeKind, targetRef: req.targets?.[service], unfinishedDesired: unfinished.get(service) }));
   }
   return planRollout(deps.project, states, { ...req, rolloutId });
 }

@@ -1,0 +1,113 @@
+/** Helpers for the rollout integration tests and the benchmark: the test stack, images, load. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { listServiceContainers, type ServiceContainer } from '../compose/containers.js';
+import type { Engine } from '../engine/client.js';
+import { runBerth, type CliResult } from '../testing/cli.js';
+import { randomBytes } from 'node:crypto';
+import { execFileAsync, removeLabelled, RUN_ID, TEST_LABEL } from '../testing/engine.js';
+import { startLoad, type LoadResult } from './load.js';
+
+export const FIXTURE = fileURLToPath(new URL('../../src/rollout/fixtures/compose.yaml', import.meta.url));
+const APP_DIR = fileURLToPath(new URL('../../src/rollout/fixtures/app', import.meta.url));
+
+/** Builds the test app image with a version baked in (broken: its health never passes). */
+export async function buildApp(version: string, options: { broken?: boolean; run?: string } = {}): Promise<string> {
+  const tag = `berthtest-rollout-app:${options.run ?? RUN_ID}-${version}`;
+  await execFileAsync('docker', ['build', '-q', '-t', tag, '--label', `${TEST_LABEL}=${options.run ?? RUN_ID}`, '--build-arg', `APP_VERSION=${version}`, '--build-arg', `APP_BROKEN=${options.broken ? 1 : 0}`, APP_DIR], { env: { ...process.env, DOCKER_BUILDKIT: '0' } });
+  return tag;
+}
+
+/** Removes the test images of a run (and every tag on them, berth-keep ones included). */
+export async function removeImages(engine: Engine, run = RUN_ID): Promise<void> {
+  const images = await engine.docker.listImages({ filters: { label: [`${TEST_LABEL}=${run}`] } });
+  for (const image of images) await engine.docker.getImage(image.Id).remove({ force: true }).catch(() => undefined);
+}
+
+/**
+ * This file's stacks carry berth.test=<run id>-rollout and are named berthtest-rollout-<run id>-…:
+ * other test files clean up everything of the run (berth.test=<run id>, berthtest_*_<run id>_*)
+ * when they end, which would pull this stack away in the middle of a rollout test.
+ */
+export const STACK_LABEL = `${RUN_ID}-rollout`;
+
+export function stackName(prefix: string): string {
+  return `berthtest-rollout-${prefix}-${RUN_ID}-${randomBytes(2).toString('hex')}`.toLowerCase().replace(/[^a-z0-9_-]/g, '');
+}
+
+export class TestStack {
+  readonly stateDir = mkdtempSync(join(tmpdir(), 'berth-rollout-state-'));
+  image = '';
+  constructor(readonly engine: Engine, readonly project: string) {}
+
+  env(image = this.image): Record<string, string> {
+    return { APP_IMAGE: image, BERTH_TEST_RUN: RUN_ID, BERTH_TEST_LABEL: STACK_LABEL, BERTH_STATE_DIR: this.stateDir };
+  }
+
+  berth(args: string[], options: { image?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+    return runBerth(['-f', FIXTURE, '-p', this.project, ...args], { env: this.env(options.image), timeoutMs: options.timeoutMs ?? 120_000 });
+  }
+
+  argv(args: string[]): string[] {
+    return ['-f', FIXTURE, '-p', this.project, ...args];
+  }
+
+  async up(image: string, replicas: number): Promise<void> {
+    this.image = image;
+    const up = await this.berth(['compose', '--', 'up', '-d', '--scale', `app=${replicas}`]);
+    if (up.code !== 0) throw new Error(`compose up failed: ${up.stderr}`);
+    await this.waitServing(image.split('-').pop()!, replicas);
+  }
+
+  async port(): Promise<number> {
+    const [proxy] = await listServiceContainers(this.engine, this.project, { services: ['proxy'] });
+    const port = proxy?.ports.find((p) => p.containerPort === 80)?.hostPort;
+    if (!port) throw new Error('the proxy publishes no port');
+    return port;
+  }
+
+  /** Until the proxy answers with this version from every replica (Caddy has resolved them all). */
+  async waitServing(version: string, replicas: number, timeoutMs = 30_000): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const healthy = (await this.app()).filter((c) => c.state === 'running' && c.health === 'healthy');
+      if (healthy.length >= replicas) {
+        try {
+          const res = await fetch(`http://127.0.0.1:${await this.port()}/`);
+          if (res.ok && res.headers.get('x-app-version') === version) { await sleep(1500); return; }
+        } catch { /* not yet */ }
+      }
+      if (performance.now() > deadline) throw new Error(`the stack did not serve ${version} in time`);
+      await sleep(300);
+    }
+  }
+
+  app(): Promise<ServiceContainer[]> {
+    return listServiceContainers(this.engine, this.project, { services: ['app'] });
+  }
+
+  /** Runs berth (or any async action) while load goes through the proxy; returns both. */
+  async underLoad<T>(fn: () => Promise<T>): Promise<{ value: T; load: LoadResult; after: LoadResult }> {
+    const load = startLoad(await this.port(), { rps: 40, maxMs: 120_000 });
+    await sleep(500);
+    const value = await fn();
+    load.mark();
+    await sleep(1500);
+    const after = load.snapshot();
+    return { value, load: await load.stop(), after };
+  }
+
+  async down(): Promise<void> {
+    await this.berth(['compose', '--', 'down', '-v', '--remove-orphans', '-t', '1']).catch(() => undefined);
+    await removeLabelled(this.engine, STACK_LABEL);
+    for (const c of await listServiceContainers(this.engine, this.project, { includeOneoff: true })) await this.engine.docker.getContainer(c.id).remove({ force: true, v: true }).catch(() => undefined);
+    rmSync(this.stateDir, { recursive: true, force: true });
+  }
+}
+
+export function describeLoad(load: LoadResult): string {
+  return `${load.ok}/${load.sent} ok, by version ${JSON.stringify(load.byVersion)}, failures: ${load.failures.join('; ') || 'none'}\n  timeline: ${load.timeline}`;
+}
