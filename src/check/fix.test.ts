@@ -112,3 +112,10 @@ test('applyEdits keeps the planned order of inserts at one offset; unifiedDiff s
   assert.equal(out, 'a\nx\ny\nb\n');
   assert.equal(unifiedDiff('f', text, out), '--- a/f\n+++ b/f\n@@ -1,3 +1,5 @@\n a\n+x\n+y\n b\n ');
 });
+
+test('--fix completes partial json-file logging options (several edits, one finding)', () => {
+  const text = 'services:\n  app:\n    image: acme/app:1\n    logging:\n      options:\n        tag: "{{.Name}}"\n  worker:\n    image: acme/app:1\n    logging:\n      driver: json-file\n';
+  const { after, plan } = fixOnce(text, ['log-rotation']);
+  assert.equal(plan.byFinding.get(0)!.length, 2);
+  assert.equal(after, 'services:\n  app:\n    image: acme/app:1\n    logging:\n      options:\n        tag: "{{.Name}}"\n        max-size: 10m\n        max-file: "5"\n  worker:\n    image: acme/app:1\n    logging:\n      driver: json-file\n      options:\n        max-size: 10m\n        max-file: "5"\n');
+});

@@ -32,25 +32,27 @@ export function planFixes(project: ComposeProject, findings: Finding[], read: Re
   const plan: FixPlan = { edits: [], byFinding: new Map(), refused: [] };
   const docs = new Map<string, ReturnType<typeof parseDocument> | undefined>();
   findings.forEach((finding, index) => {
-    if (!finding.fix) return;
-    const intent = finding.fix;
-    // The file that defines the node we change (for add-key: the map itself).
-    const anchorPath = intent.kind === 'append-item' ? intent.path.slice(0, -1) : intent.path;
-    const file = locatePath(project, anchorPath)?.file;
-    const text = file ? read(file) : undefined;
-    if (!file || text === undefined) { plan.refused.push({ finding, reason: 'cannot find the file that defines it' }); return; }
-    if (!docs.has(file)) docs.set(file, parseDocument(text, { keepSourceTokens: true }));
-    const doc = docs.get(file)!;
-    if (doc.errors.length) { plan.refused.push({ finding, reason: `${file} does not parse` }); return; }
+    if (!finding.fix?.length) return;
+    const edits: TextEdit[] = [];
     try {
-      const edit = editFor(doc.contents as Node, text, intent);
-      const full = { ...edit, file, rule: finding.rule };
-      plan.edits.push(full);
-      plan.byFinding.set(index, [full]);
+      for (const intent of finding.fix) {
+        // The file that defines the node we change (for add-key: the map itself).
+        const anchorPath = intent.kind === 'append-item' ? intent.path.slice(0, -1) : intent.path;
+        const file = locatePath(project, anchorPath)?.file;
+        const text = file ? read(file) : undefined;
+        if (!file || text === undefined) throw new Refusal('cannot find the file that defines it');
+        if (!docs.has(file)) docs.set(file, parseDocument(text, { keepSourceTokens: true }));
+        const doc = docs.get(file)!;
+        if (doc.errors.length) throw new Refusal(`${file} does not parse`);
+        edits.push({ ...editFor(doc.contents as Node, text, intent), file, rule: finding.rule });
+      }
     } catch (error) {
       if (!(error instanceof Refusal)) throw error;
       plan.refused.push({ finding, reason: error.message });
+      return;
     }
+    plan.edits.push(...edits);
+    plan.byFinding.set(index, edits);
   });
   return plan;
 }

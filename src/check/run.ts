@@ -151,7 +151,7 @@ function toFinding(rule: Rule, hit: RuleHit, config: CheckConfig | undefined, lo
     ...(location ? { location } : {}),
     ...(hit.path ? { path: hit.path } : {}),
     ...(hit.service ? { service: hit.service } : {}),
-    ...(hit.fix && rule.fixable ? { fix: hit.fix } : {}),
+    ...(hit.fix && rule.fixable ? { fix: Array.isArray(hit.fix) ? hit.fix : [hit.fix] } : {}),
   };
 }
 

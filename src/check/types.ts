@@ -57,7 +57,8 @@ export interface RuleHit {
   /** A direct location (Dockerfile rules). */
   location?: SourceLocation;
   service?: string;
-  fix?: FixIntent;
+  /** One or more edits that together fix the finding (all or nothing). */
+  fix?: FixIntent | FixIntent[];
 }
 
 export interface Finding {
@@ -68,7 +69,7 @@ export interface Finding {
   location?: SourceLocation;
   path?: ModelPath;
   service?: string;
-  fix?: FixIntent;
+  fix?: FixIntent[];
 }
 
 /** A Dockerfile found for a service's build, parsed; plus what it COPYs that we could read. */

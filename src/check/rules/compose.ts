@@ -5,7 +5,7 @@
 import type { ServiceModel } from '../../compose/types.js';
 import { formatDuration } from '../../lib/duration.js';
 import { dockerfileFacts, baseImageFacts, knownNonRoot, type ImageFacts } from '../image-facts.js';
-import type { CheckContext, ComposeRule, RuleHit } from '../types.js';
+import type { CheckContext, ComposeRule, FixIntent, RuleHit } from '../types.js';
 import {
   asArray, commandWords, deployLimits, imageRef, isDatastore, isDockerSocket, isInternalNetwork, isOneOff, isProxy,
   isSocketProxy, isTraefik, isTruthy, isWebService, mounts, scriptExecs, shellScript, svc,
@@ -386,8 +386,13 @@ export const composeRules: ComposeRule[] = [
       const driver = String(logging.driver ?? 'json-file');
       if (driver !== 'json-file') return;
       const options = (logging.options ?? {}) as Record<string, unknown>;
-      const missing = ['max-size', 'max-file'].filter((k) => options[k] === undefined);
-      return missing.length ? { message: `service "${s.name}": json-file logging without ${missing.join(' and ')}`, path: svc(s.name, 'logging') } : undefined;
+      const defaults: Record<string, string> = { 'max-size': '10m', 'max-file': '5' };
+      const missing = Object.keys(defaults).filter((k) => options[k] === undefined);
+      if (!missing.length) return undefined;
+      const fix: FixIntent[] = logging.options && typeof logging.options === 'object'
+        ? missing.map((k) => ({ kind: 'add-key', path: svc(s.name, 'logging', 'options'), key: k, value: defaults[k] }))
+        : [{ kind: 'add-key', path: svc(s.name, 'logging'), key: 'options', value: Object.fromEntries(missing.map((k) => [k, defaults[k]])) }];
+      return { message: `service "${s.name}": json-file logging without ${missing.join(' and ')}`, path: svc(s.name, 'logging'), fix };
     }),
   },
 
