@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { BerthError, ExitCode } from '../../lib/errors.js';
 import { action, composeOptions, type CommandContext } from '../context.js';
+import { registerCheckShutdown } from './check-shutdown.js';
 
 const FORMATS = ['stylish', 'json', 'sarif', 'github', 'junit'];
 const SEVERITIES = ['error', 'warning', 'info'];
@@ -116,5 +117,5 @@ or x-berth: {check: {rules: ...}}. Inline: # berth-disable-next-line ID, # berth
       }
     }));
 
-  // TODO(check-shutdown): call registerCheckShutdown(check) from ./check-shutdown.js once that file lands.
+  registerCheckShutdown(check);
 }
