@@ -82,7 +82,9 @@ export function judge(facts: ShutdownFacts): Verdict {
       severity: 'error',
       code: 'dropped-requests',
       message: `${r.failedDuringShutdown} of ${r.sent} requests failed during the shutdown (${causes})`,
-      fix: `${FIX.handler}: keep serving while readiness is 503 so the proxy moves away, send Connection: close, never exit with requests in flight`,
+      fix: facts.sigkill
+        ? 'these were cut by the SIGKILL: fix the signal path first, then the app\'s own shutdown (berth/graceful)'
+        : 'keep serving while readiness answers 503 so the proxy moves away, answer with Connection: close, and never exit with requests in flight (berth/graceful does this)',
     });
   }
 
