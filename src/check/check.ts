@@ -91,6 +91,6 @@ export async function checkCompose(project: ComposeProject, options: ComposeChec
       fixes.set(index, { file, edits: edits.map((e) => editRanges(e, text)) });
     }
   }
-  const output = render(options.format, { findings: result.findings, cwd, fixes, rulesRun: result.rulesRun, durationMs: Math.round(performance.now() - started) }, options.paint);
+  const output = render(options.format, { findings: result.findings, cwd, fixes, rulesRun: result.rulesRun, durationMs: Math.round(performance.now() - started), notes }, options.paint);
   return { output, exitCode: exitCodeFor(result.findings, options.severity), result, plan, notes };
 }

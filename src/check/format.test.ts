@@ -32,6 +32,7 @@ test('sarif 2.1.0: rules with help, results with region, fixes as replacements',
   assert.deepEqual(change.replacements[0].deletedRegion, { startLine: 7, startColumn: 1, endLine: 7, endColumn: 1 });
   assert.match(change.replacements[0].insertedContent.text, /^ {4}restart: unless-stopped\n/);
   assert.equal(run.results.find((r: { ruleId: string }) => r.ruleId === 'image-digest').level, 'note');
+  assert.deepEqual(run.invocations, [{ executionSuccessful: true, toolExecutionNotifications: [] }]);
 });
 
 test('github annotations escape properties and messages', () => {
@@ -120,4 +121,13 @@ test('docs/rules/README.md is the generated rules reference (no drift)', async (
   const { readFileSync } = await import('node:fs');
   const { rulesMarkdown } = await import('./docs.js');
   assert.equal(readFileSync(new URL('../../docs/rules/README.md', import.meta.url), 'utf8'), `${rulesMarkdown()}\n`);
+});
+
+test('json and sarif carry what could not be checked', async () => {
+  const project = projectFromYaml('services:\n  app:\n    build: ./missing\n', '/w/compose.yaml');
+  const read = (p: string) => (p === '/w/compose.yaml' ? 'services:\n  app:\n    build: ./missing\n' : undefined);
+  const json = JSON.parse((await checkCompose(project, { format: 'json', severity: 'error', cwd: '/w', read })).output);
+  assert.deepEqual(json.notes, ['service "app": cannot read /w/missing/Dockerfile, Dockerfile rules skipped']);
+  const log = JSON.parse((await checkCompose(project, { format: 'sarif', severity: 'error', cwd: '/w', read })).output);
+  assert.equal(log.runs[0].invocations[0].toolExecutionNotifications[0].message.text, json.notes[0]);
 });

@@ -22,6 +22,8 @@ export interface RenderInput {
   fixes?: Map<number, RenderedFix>;
   rulesRun?: number;
   durationMs?: number;
+  /** What could not be checked or fixed (unreadable Dockerfiles, refused fixes). */
+  notes?: string[];
 }
 
 const rel = (cwd: string, file: string) => {
@@ -68,7 +70,7 @@ export function stylish({ findings, cwd }: RenderInput, paint: Painter = plain):
   return lines.join('\n');
 }
 
-export function jsonReport({ findings, cwd, fixes, rulesRun, durationMs }: RenderInput) {
+export function jsonReport({ findings, cwd, fixes, rulesRun, durationMs, notes = [] }: RenderInput) {
   return {
     findings: findings.map((f, i) => ({
       rule: f.rule, family: f.family, severity: f.severity, message: f.message,
@@ -76,12 +78,13 @@ export function jsonReport({ findings, cwd, fixes, rulesRun, durationMs }: Rende
       service: f.service, path: f.path, docs: ruleDocUrl(f.rule), fixable: f.fix !== undefined, fix: fixes?.get(i),
     })),
     summary: { total: findings.length, error: findings.filter((f) => f.severity === 'error').length, warning: findings.filter((f) => f.severity === 'warning').length, info: findings.filter((f) => f.severity === 'info').length, rulesRun, durationMs },
+    notes,
   };
 }
 
 const sarifLevel = (s: Severity) => (s === 'error' ? 'error' : s === 'warning' ? 'warning' : 'note');
 
-export function sarif({ findings, cwd, fixes }: RenderInput) {
+export function sarif({ findings, cwd, fixes, notes = [] }: RenderInput) {
   const used = [...new Set(findings.map((f) => f.rule))];
   const rules = allRules.filter((r) => used.includes(r.id));
   const index = new Map(rules.map((r, i) => [r.id, i]));
@@ -91,6 +94,7 @@ export function sarif({ findings, cwd, fixes }: RenderInput) {
     runs: [{
       tool: { driver: { name: 'berth check', informationUri: DOCS_BASE, rules: rules.map(sarifRule) } },
       originalUriBaseIds: { SRCROOT: { uri: `file://${cwd.endsWith('/') ? cwd : `${cwd}/`}` } },
+      invocations: [{ executionSuccessful: true, toolExecutionNotifications: notes.map((text) => ({ level: 'note', message: { text } })) }],
       results: findings.map((f, i) => {
         const fix = fixes?.get(i);
         return {
