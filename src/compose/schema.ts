@@ -182,6 +182,38 @@ function allowExtensions(node: unknown): void {
 const validators: { fast?: ValidateFunction; detailed?: ValidateFunction } = {};
 
 /**
+ * The schema for ahead-of-time compilation (scripts/build-schema.mjs): the same rules with the
+ * custom formats written as patterns, so the generated code needs no format functions.
+ */
+export function standaloneSchema(): Json {
+  const schema = composeSchema();
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(walk);
+    if (!node || typeof node !== 'object') return;
+    const object = node as Json;
+    if (object.format === 'duration') {
+      delete object.format;
+      object.pattern = `^\\s*(?:${DURATION.source.replaceAll('^', '').replaceAll('$', '')})\\s*$`;
+    } else if (typeof object.format === 'string') {
+      // ports, expose, subnet_ip_address: accepted as any string at run time too.
+      delete object.format;
+    }
+    Object.values(object).forEach(walk);
+  };
+  walk(schema);
+  return schema;
+}
+
+/** The ahead-of-time compiled first-error validator, when the build made one. */
+function precompiled(): ValidateFunction | undefined {
+  try {
+    return require('./schema-validator.cjs') as ValidateFunction;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Compiling the schema is most of the loader's cost on a cold start, so: no meta-schema (we own
  * the schema), no code optimization, and a first-error validator for the common valid case; the
  * all-errors one (for the best message) is compiled only when the model is invalid.
@@ -189,6 +221,10 @@ const validators: { fast?: ValidateFunction; detailed?: ValidateFunction } = {};
 function compiled(kind: 'fast' | 'detailed'): ValidateFunction {
   const existing = validators[kind];
   if (existing) return existing;
+  if (kind === 'fast') {
+    const aot = precompiled();
+    if (aot) return (validators.fast = aot);
+  }
   const ajv = new Ajv2019({ allErrors: kind === 'detailed', strict: false, allowUnionTypes: true, validateSchema: false, meta: false, code: { optimize: false } });
   ajv.addFormat('duration', { type: 'string', validate: (s: string) => DURATION.test(s.trim()) });
   ajv.addFormat('ports', true);
