@@ -1,11 +1,12 @@
 /** berth check host against the real dockerd here: it reads what it can and says what it could not. */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
-import { integrationEngine } from '../testing/engine.js';
+import { after, test } from 'node:test';
+import { integrationEngine, removeLabelled, RUN_ID, TEST_LABEL, testName } from '../testing/engine.js';
 import { runBerth } from '../testing/cli.js';
 import { auditHost } from './host.js';
 
 const { engine, skip } = await integrationEngine();
+after(async () => { if (engine) await removeLabelled(engine); });
 
 test('host audit reads the real engine and reports every checklist item', { skip }, async () => {
   const report = await auditHost({ engine: engine! });
@@ -31,4 +32,47 @@ test('berth check host --json through the CLI', { skip }, async () => {
   assert.equal(report.summary.pass + report.summary.fail + report.summary.unknown, report.checks.length);
   // With a state store now: backups are judged (none recorded here), not unknown.
   assert.equal(report.checks.find((c: { id: string }) => c.id === 'backups').status, 'fail');
+});
+
+
+async function runLabelled(name: string, hostConfig: Record<string, unknown>) {
+  const container = await engine!.docker.createContainer({ name, Image: 'local/busybox:latest', Cmd: ['sleep', '300'], Labels: { [TEST_LABEL]: RUN_ID }, HostConfig: hostConfig });
+  try {
+    await container.start();
+  } catch (error) {
+    await container.remove({ force: true }).catch(() => undefined);
+    throw error;
+  }
+  return container;
+}
+
+test('host audit finds a running container with the Docker socket mounted', { skip }, async () => {
+  const name = testName('hostsock');
+  const container = await runLabelled(name, { Binds: ['/var/run/docker.sock:/var/run/docker.sock:ro'] });
+  try {
+    const socket = (await auditHost({ engine: engine! })).checks.find((c) => c.id === 'socket-mounts')!;
+    assert.equal(socket.status, 'fail');
+    assert.ok(socket.detail.includes(`${name} (/var/run/docker.sock)`), socket.detail);
+  } finally {
+    await container.remove({ force: true }).catch(() => undefined);
+  }
+});
+
+test('host audit finds a privileged container', { skip }, async (t) => {
+  const name = testName('hostpriv');
+  let container;
+  try {
+    container = await runLabelled(name, { Privileged: true });
+  } catch (error) {
+    // A nested engine (this test environment) may refuse privileged containers outright.
+    t.skip(`the engine cannot run privileged containers here: ${String((error as Error).message).split('\n')[0]}`);
+    return;
+  }
+  try {
+    const privileged = (await auditHost({ engine: engine! })).checks.find((c) => c.id === 'privileged-containers')!;
+    assert.equal(privileged.status, 'fail');
+    assert.ok(privileged.detail.includes(name), privileged.detail);
+  } finally {
+    await container.remove({ force: true }).catch(() => undefined);
+  }
 });
