@@ -36,6 +36,8 @@ test('image: non-root, read-only root fs, socket group via group_add; Tecnativa 
   assert.equal(ps.stdout.trim(), name);
   const images = await dockerCli(host, ['images']);
   assert.notEqual(images.code, 0);
-  const logs = await dockerCli(undefined, ['logs', name]);
-  assert.match(logs.stdout, /"verdict":"deny"[^\n]*images\/json/);
+  // The audit line is written asynchronously: give it a moment.
+  let logs = '';
+  for (let i = 0; i < 20 && !/"verdict":"deny"[^\n]*images\/json/.test(logs); i++) { await sleep(150); logs = (await dockerCli(undefined, ['logs', name])).stdout; }
+  assert.match(logs, /"verdict":"deny"[^\n]*images\/json/);
 });
