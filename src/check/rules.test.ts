@@ -709,3 +709,9 @@ test('Dockerfile CMD findings are dropped when every service replaces the comman
   assert.deepEqual(at(lintYaml('services:\n  app:\n    build: .\n    command: ["node", "s.js"]\n', df)).filter((f) => /^df-(exec-form|npm-start)/.test(f)), []);
   assert.deepEqual(at(lintYaml('services:\n  app:\n    build: .\n    command: ["node", "s.js"]\n  worker:\n    build: .\n', df)).filter((f) => /^df-(exec-form|npm-start)/.test(f)), ['df-exec-form@3', 'df-npm-start@3']);
 });
+
+test('df-entrypoint-exec reads the script from the context when the whole context is copied', () => {
+  const dockerfile = 'FROM node:22-slim\nWORKDIR /app\nCOPY . .\nENTRYPOINT ["./bin/entrypoint.sh"]\nCMD ["node", "s.js"]\n';
+  assert.deepEqual(at(lintYaml('services:\n  app:\n    build: .\n', { Dockerfile: dockerfile, 'bin/entrypoint.sh': '#!/bin/sh\nnode migrate.js\n"$@"\n' }), 'df-entrypoint-exec'), ['df-entrypoint-exec@4']);
+  assert.deepEqual(at(lintYaml('services:\n  app:\n    build: .\n', { Dockerfile: dockerfile, 'bin/entrypoint.sh': '#!/bin/sh\nnode migrate.js\nexec "$@"\n' }), 'df-entrypoint-exec'), []);
+});

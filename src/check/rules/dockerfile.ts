@@ -36,6 +36,23 @@ export function copiedSource(d: Dockerfile, stageIndex: number, dest: string): s
   return found;
 }
 
+/** For `COPY . DIR` (or `./`): the context-relative path of `path` (absolute, or relative to WORKDIR) under DIR. */
+function wholeContextSource(d: Dockerfile, stageIndex: number, path: string): string | undefined {
+  let workdir = '/';
+  let found: string | undefined;
+  for (const i of d.stages[stageIndex]?.instructions ?? []) {
+    if (i.keyword === 'WORKDIR') workdir = i.rest.startsWith('/') ? i.rest : `${workdir.replace(/\/$/, '')}/${i.rest}`;
+    if ((i.keyword !== 'COPY' && i.keyword !== 'ADD') || i.flags.from !== undefined) continue;
+    const parts = i.exec ?? shellWords(i.rest);
+    if (parts.length !== 2 || !/^\.\/?$/.test(parts[0]!)) continue;
+    const dest = (parts[1]!.startsWith('/') ? parts[1]! : `${workdir.replace(/\/$/, '')}/${parts[1]}`).replace(/\/\.?\/?$/, '').replace(/\/$/, '') || '/';
+    const abs = path.startsWith('/') ? path : `${workdir.replace(/\/$/, '')}/${path.replace(/^\.\//, '')}`;
+    const prefix = dest === '/' ? '/' : `${dest}/`;
+    if (abs.startsWith(prefix)) found = abs.slice(prefix.length);
+  }
+  return found;
+}
+
 export const dockerfileRules: DockerfileRule[] = [
   {
     id: 'df-exec-form', family: 'dockerfile', severity: 'error', scope: 'dockerfile',
@@ -80,6 +97,8 @@ export const dockerfileRules: DockerfileRule[] = [
       if (!source) {
         for (const stage of d.stages) for (const i of stage.instructions) if ((i.keyword === 'COPY' || i.keyword === 'ADD') && !i.flags.from) for (const src of (i.exec ?? shellWords(i.rest)).slice(0, -1)) if (src.split('/').pop() === script.split('/').pop()) source = src;
       }
+      // `COPY . /app` (the whole context) and the script under /app: its context path is the rest.
+      source ??= wholeContextSource(d, index, script);
       if (!source) return [];
       const text = read(source);
       if (text === undefined) return [];
