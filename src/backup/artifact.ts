@@ -158,10 +158,11 @@ export class TarLister extends Transform {
   private skip = 0;
   private zeroBlocks = 0;
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: (error?: Error | null) => void): void {
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: (error?: Error | null, data?: Buffer) => void): void {
     try {
       this.consume(chunk);
-      done();
+      // Passes the bytes on: it can sit inside a pipeline as well as at its end.
+      done(null, chunk);
     } catch (error) {
       done(error as Error);
     }
@@ -218,6 +219,38 @@ function parseTarSize(field: Buffer): number {
     return value;
   }
   return parseInt(field.toString('ascii').replace(/\0.*$/, '').trim() || '0', 8);
+}
+
+/**
+ * Passes compressed bytes through unchanged while decompressing and listing them on the side:
+ * proves, as the file is written, that exactly these bytes decode to a complete tar archive.
+ * (This replaces a second read of the file after writing, which cost ~25% of a volume backup.)
+ */
+export class GzipTarCheck extends Transform {
+  readonly lister = new TarLister();
+  private readonly gunzip = createGunzip();
+  private failure: Error | undefined;
+  private readonly listed: Promise<void>;
+
+  constructor() {
+    super();
+    this.listed = pipeline(this.gunzip, this.lister, async function* (source) {
+      for await (const _ of source) { /* drain */ }
+    }).catch((error: Error) => {
+      this.failure = error;
+    });
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: (error?: Error | null, data?: Buffer) => void): void {
+    if (this.failure) return done(this.failure);
+    if (this.gunzip.write(chunk)) done(null, chunk);
+    else this.gunzip.once('drain', () => done(null, chunk));
+  }
+
+  override _flush(done: (error?: Error | null) => void): void {
+    this.gunzip.end();
+    void this.listed.then(() => done(this.failure ? new BerthError(`the compressed archive does not decode: ${this.failure.message}`) : null));
+  }
 }
 
 /** Reads a .tar.gz file back and lists it: proves it decompresses and ends properly. */

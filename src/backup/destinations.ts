@@ -98,9 +98,13 @@ export class SftpDestination implements Destination {
       const privateKey = this.config.identityFile ? await readFile(this.config.identityFile) : undefined;
       const password = this.config.passwordFile ? (await readFile(this.config.passwordFile, 'utf8')).trim() : undefined;
       const client = new Client();
+      // ssh2 may emit more than one error (e.g. "connection lost" after a failed handshake).
+      client.on('error', () => undefined);
       await new Promise<void>((resolve, reject) => {
         client.once('ready', resolve).once('error', reject).connect({ host: this.config.host, port: this.config.port, username: this.config.user, privateKey, password, readyTimeout: 15_000 });
       }).catch((error: Error) => {
+        this.connection = undefined;
+        client.end();
         throw new BerthError(`cannot connect to ${this.describe}: ${error.message}`);
       });
       const sftp = await new Promise<import('ssh2').SFTPWrapper>((resolve, reject) => client.sftp((error, s) => (error ? reject(error) : resolve(s))));

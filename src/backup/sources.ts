@@ -8,7 +8,7 @@ import { createGzip } from 'node:zlib';
 import { createReadStream } from 'node:fs';
 import type { Engine } from '../engine/client.js';
 import { BerthError } from '../lib/errors.js';
-import { listTarGz, readHead, readTail, writePartial, type WrittenFile } from './artifact.js';
+import { GzipTarCheck, readHead, readTail, TarLister, writePartial, type TarListing, type WrittenFile } from './artifact.js';
 import { execChecked, execInContainer } from './exec.js';
 import type { TargetFacts } from './plan.js';
 import type { BackupTarget } from './types.js';
@@ -19,6 +19,8 @@ export interface StagedFile extends WrittenFile {
   role: 'dump' | 'globals' | 'volume';
   verifiedBy: string;
   volume?: { name: string; mountPaths: string[]; entries: number };
+  /** Volume archives: the listing of the tar as read from the engine, and of the written bytes decompressed. */
+  listings?: { source: TarListing; written: TarListing };
 }
 
 export interface SourceContext {
@@ -175,23 +177,33 @@ export async function backupVolumes(ctx: SourceContext, compressionLevel = 6): P
     const name = `${volume.name}.tar.gz`;
     const helper = await createHelper(ctx.engine, volume.name, true, ctx.helperLabels);
     let written: WrittenFile;
+    const sourceLister = new TarLister();
+    const writtenCheck = new GzipTarCheck();
     try {
       const tar = (await ctx.engine.call(`read volume ${volume.name}`, () => helper.getArchive({ path: '/volume' }))) as unknown as Readable;
-      written = await writePartial(ctx.dir, name, tar, [createGzip({ level: compressionLevel })], (bytes, ms) => ctx.progress(name, bytes, ms)).catch((error: NodeJS.ErrnoException) => {
+      // Listed as it streams (source tar, and the compressed bytes decoded again), not re-read afterwards.
+      written = await writePartial(ctx.dir, name, tar, [sourceLister, createGzip({ level: compressionLevel }), writtenCheck], (bytes, ms) => ctx.progress(name, bytes, ms)).catch((error: NodeJS.ErrnoException) => {
         throw new BerthError(`cannot write ${name}: ${error.code === 'ENOSPC' ? 'no space left on the destination' : error.message}`, { cause: error });
       });
     } finally {
       await helper.remove({ force: true }).catch(() => undefined);
     }
-    files.push({ ...written, role: 'volume', verifiedBy: '', volume: { name: volume.name, mountPaths: [...new Set(volume.users.map((u) => u.mountPath).filter(Boolean))], entries: 0 } });
+    files.push({ ...written, role: 'volume', verifiedBy: '', volume: { name: volume.name, mountPaths: [...new Set(volume.users.map((u) => u.mountPath).filter(Boolean))], entries: 0 }, listings: { source: sourceLister.listing, written: writtenCheck.lister.listing } });
   }
   return { files };
 }
 
-/** Gunzips and lists each volume archive. */
+/** Checks the listings taken while writing (or, without them, gunzips and lists the file). */
 export async function verifyVolumeFiles(files: StagedFile[]): Promise<void> {
+  const { listTarGz } = await import('./artifact.js');
   for (const file of files) {
-    const listing = await listTarGz(file.partialPath);
+    let listing: TarListing;
+    if (file.listings) {
+      const { source, written } = file.listings;
+      if (!source.complete) throw new BerthError(`the engine's archive of ${file.volume?.name} ended early (no tar end marker)`);
+      if (!written.complete || written.entries !== source.entries || written.bytes !== source.bytes) throw new BerthError(`${file.name} does not decode to the archive read from the engine`);
+      listing = written;
+    } else listing = await listTarGz(file.partialPath);
     if (listing.entries < 1) throw new BerthError(`${file.name} holds no entries`);
     file.verifiedBy = `tar listing: ${listing.entries} entries (${listing.files} files, ${listing.dirs} directories, ${listing.bytes} bytes)`;
     if (file.volume) file.volume.entries = listing.entries;

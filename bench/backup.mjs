@@ -1,0 +1,120 @@
+// berth backup against its baselines, side by side in one run (medians of alternating runs):
+//   volume: berth's archive-API + gzip + verify + fsync pipeline vs `tar | gzip` of the same
+//           volume data on the host, and vs the usual `docker run ... tar | gzip` (goal >= 0.8x throughput);
+//   postgres: `berth backup run` (pg_dump -Fc + globals + pg_restore --list verify + sha256 + fsync)
+//           vs plain `docker exec db pg_dump -Fc > file` (goal <= 1.1x time).
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, openSync, closeSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { median, writeResult } from './machine.mjs';
+import { Engine } from '../dist/engine/client.js';
+import { StateStore } from '../dist/state/store.js';
+import { runBackups } from '../dist/backup/run.js';
+import { execInContainer } from '../dist/backup/exec.js';
+import { composeLabels, makeProject, startContainer, sql, waitPostgres } from '../dist/backup/testkit.js';
+import { removeLabelled } from '../dist/testing/engine.js';
+
+const runs = Number(process.env.BENCH_RUNS ?? 3);
+const id = `bench${Date.now().toString(36)}`;
+const label = { 'berth.test': id };
+const engine = await Engine.connect();
+const work = mkdtempSync(join(tmpdir(), 'berth-bench-backup-'));
+const store = StateStore.open(join(work, 'state'));
+const seconds = (start) => Number(process.hrtime.bigint() - start) / 1e9;
+const sh = (script, out) => new Promise((resolve, reject) => {
+  const fd = out ? openSync(out, 'w') : 'ignore';
+  const child = spawn('sh', ['-c', script], { stdio: ['ignore', fd, 'inherit'] });
+  child.once('exit', (code) => { if (out) closeSync(fd); code === 0 ? resolve() : reject(new Error(`${script} exited ${code}`)); });
+});
+
+try {
+  // ---- volume ----
+  const volume = `${id}_data`;
+  await engine.docker.createVolume({ Name: volume, Labels: label });
+  const seeder = await startContainer(engine, { name: `${id}_app_1`, image: 'local/debian:bookworm', cmd: ['sleep', 'infinity'], init: true, binds: [`${volume}:/data`], labels: { ...label, ...composeLabels(id, 'app') } });
+  const seed = [
+    'head -c 96M /dev/urandom > /data/random.bin',
+    'i=0; while [ $i -lt 40 ]; do seq $((i*100000)) $((i*100000+99999)) | sed "s/^/2026-11-27T01:00:00Z INFO request handled id=/"; i=$((i+1)); done > /data/app.log',
+    'mkdir -p /data/small && cd /data/small && i=0; while [ $i -lt 2000 ]; do head -c 8192 /data/app.log > f$i.txt; i=$((i+1)); done',
+  ].join(' && ');
+  const seeded = await execInContainer(engine, seeder.id, ['bash', '-c', seed]);
+  if (seeded.exitCode !== 0) throw new Error(`seeding the volume failed: ${seeded.stderr}`);
+  const mountpoint = (await engine.docker.getVolume(volume).inspect()).Mountpoint;
+  const sourceBytes = Number(execFileSync('du', ['-sb', mountpoint], { encoding: 'utf8' }).split('\t')[0]);
+  const volumeProject = makeProject(id, { app: { backup: { type: 'volume', volumes: [volume], stopContainers: false } } }, { destinations: { local: { type: 'local', path: join(work, 'backups') } } });
+  const berthVolume = [], hostTarGzip = [], dockerTarGzip = [];
+  let artifactBytes = 0;
+  for (let i = 0; i < runs; i++) {
+    execFileSync('sync');
+    let start = process.hrtime.bigint();
+    const report = await runBackups({ engine, store, project: volumeProject, helperLabels: label });
+    berthVolume.push(seconds(start));
+    if (!report.ok) throw new Error(report.results[0].error);
+    artifactBytes = report.results[0].totalBytes;
+    const out = join(work, `host-${i}.tar.gz`);
+    start = process.hrtime.bigint();
+    await sh(`tar -C '${mountpoint}' -cf - . | gzip -6 && sync`, out);
+    hostTarGzip.push(seconds(start));
+    const out2 = join(work, `docker-${i}.tar.gz`);
+    start = process.hrtime.bigint();
+    await sh(`docker run --rm -v ${volume}:/data:ro --label berth.test=${id} local/debian:bookworm sh -c 'tar -C /data -cf - . | gzip -6' && sync`, out2);
+    dockerTarGzip.push(seconds(start));
+    rmSync(out); rmSync(out2);
+  }
+  await engine.docker.getContainer(seeder.id).remove({ force: true });
+
+  // ---- postgres ----
+  const db = await startContainer(engine, { name: `${id}_db_1`, image: 'local/postgres:latest', env: ['POSTGRES_USER=app', 'POSTGRES_DB=app', 'POSTGRES_PASSWORD=bench'], labels: { ...label, ...composeLabels(id, 'db') } });
+  await waitPostgres(engine, db.id);
+  await sql(engine, db.id, 'postgres', "CREATE TABLE events AS SELECT g AS id, now() - g * interval '1 second' AS at, md5(g::text) AS key, repeat(md5((g % 1000)::text), 4) AS body FROM generate_series(1, 1500000) g; CREATE INDEX ON events (key); ANALYZE events;");
+  const tableBytes = Number(await sql(engine, db.id, 'postgres', "SELECT pg_total_relation_size('events')"));
+  const pgProject = makeProject(id, { db: { backup: { type: 'postgres' }, environment: { POSTGRES_USER: 'app', POSTGRES_DB: 'app' } } }, { destinations: { local: { type: 'local', path: join(work, 'backups') } } });
+  const berthPg = [], plainPgDump = [];
+  let dumpBytes = 0;
+  for (let i = 0; i < runs; i++) {
+    let start = process.hrtime.bigint();
+    const report = await runBackups({ engine, store, project: pgProject });
+    berthPg.push(seconds(start));
+    if (!report.ok) throw new Error(report.results[0].error);
+    const out = join(work, `pg-${i}.dump`);
+    start = process.hrtime.bigint();
+    await sh(`docker exec ${db.id} pg_dump -Fc -U app -d app && sync`, out);
+    plainPgDump.push(seconds(start));
+    dumpBytes = statSync(out).size;
+    rmSync(out);
+  }
+
+  const mb = (bytes, s) => bytes / 2 ** 20 / s;
+  const result = {
+    runs,
+    volume: {
+      sourceBytes,
+      artifactBytes,
+      berthSeconds: median(berthVolume),
+      hostTarGzipSeconds: median(hostTarGzip),
+      dockerRunTarGzipSeconds: median(dockerTarGzip),
+      berthMiBps: mb(sourceBytes, median(berthVolume)),
+      hostTarGzipMiBps: mb(sourceBytes, median(hostTarGzip)),
+      dockerRunTarGzipMiBps: mb(sourceBytes, median(dockerTarGzip)),
+      throughputVsHostTarGzip: median(hostTarGzip) / median(berthVolume),
+      throughputVsDockerRunTarGzip: median(dockerTarGzip) / median(berthVolume),
+      goal: 'throughputVsHostTarGzip >= 0.8',
+      samples: { berthVolume, hostTarGzip, dockerTarGzip },
+    },
+    postgres: {
+      tableBytes,
+      dumpBytes,
+      berthSeconds: median(berthPg),
+      plainPgDumpSeconds: median(plainPgDump),
+      timeVsPlainPgDump: median(berthPg) / median(plainPgDump),
+      goal: 'timeVsPlainPgDump <= 1.1',
+      samples: { berthPg, plainPgDump },
+    },
+  };
+  process.stdout.write(writeResult('backup', result));
+} finally {
+  store.close();
+  await removeLabelled(engine, id);
+  rmSync(work, { recursive: true, force: true });
+}
