@@ -3,16 +3,26 @@
 // Load: wrk (keep-alive) when installed — installed with apt-get when running as root — otherwise a
 // node load generator with a keep-alive agent in its own process. Each server runs in its own child
 // process (`node bench/graceful.mjs --serve bare|wrapped`), one measured at a time.
-//   BENCH_ROUNDS (default 3), BENCH_SECONDS per measurement (default 5), BENCH_CONNECTIONS (default 50).
+//   BENCH_ROUNDS (default 5), BENCH_SECONDS per measurement (default 5), BENCH_CONNECTIONS (default 50).
 import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { median, writeResult } from './machine.mjs';
 
 const self = fileURLToPath(import.meta.url);
 
 if (process.argv[2] === '--serve') {
+  // Counts requests and reports its own CPU time when asked on stdin: CPU per request is far less
+  // sensitive than req/s to other load on the machine.
+  let requests = 0;
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', () => {
+    const cpu = process.cpuUsage();
+    process.stdout.write(`${JSON.stringify({ requests, cpuUs: cpu.user + cpu.system })}\n`);
+  });
   const handler = (_req, res) => {
+    requests++;
     res.writeHead(200, { 'Content-Type': 'text/plain' });
     res.end('hello world\n');
   };
@@ -54,16 +64,22 @@ function haveWrk() {
 
 // With two or more cores and taskset, servers run on the last core and the load generator on the
 // others, so they do not fight over one core (the largest source of noise on small machines).
-const cores = (await import('node:os')).cpus().length;
+const cores = os.cpus().length;
 const pin = cores >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 const serverCpu = String(cores - 1);
 const loadCpus = cores > 2 ? `0-${cores - 2}` : '0';
 const pinned = (cpus, cmd, args) => (pin ? ['taskset', ['-c', cpus, cmd, ...args]] : [cmd, args]);
 
 function startServer(kind) {
-  const child = spawn(...pinned(serverCpu, process.execPath, [self, '--serve', kind]), { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(...pinned(serverCpu, process.execPath, [self, '--serve', kind]), { stdio: ['pipe', 'pipe', 'inherit'] });
+  child.stdout.setEncoding('utf8');
+  const stats = () =>
+    new Promise((resolve) => {
+      child.stdout.once('data', (d) => resolve(JSON.parse(String(d).trim())));
+      child.stdin.write('stats\n');
+    });
   return new Promise((resolve, reject) => {
-    child.stdout.once('data', (d) => resolve({ child, port: Number(String(d).trim()) }));
+    child.stdout.once('data', (d) => resolve({ child, port: Number(String(d).trim()), stats }));
     child.once('exit', (code) => reject(new Error(`${kind} server exited ${code}`)));
   });
 }
@@ -81,7 +97,7 @@ function measure(tool, port, seconds, connections) {
 }
 
 async function main() {
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
   const seconds = Number(process.env.BENCH_SECONDS ?? 5);
   const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
   const tool = haveWrk() ? 'wrk' : 'node';
@@ -92,13 +108,20 @@ async function main() {
     measure(tool, bare.port, 1, connections);
     measure(tool, wrapped.port, 1, connections);
     const runs = { bare: [], wrapped: [] };
+    const cpuPerRequest = { bare: [], wrapped: [] };
+    const loadAverageAtStart = os.loadavg().map((l) => Number(l.toFixed(2)));
     for (let i = 0; i < rounds; i++) {
       // Alternate which goes first, so drift (thermal, other load) hits both alike.
       const order = i % 2 === 0 ? ['bare', 'wrapped'] : ['wrapped', 'bare'];
       for (const kind of order) {
-        const result = measure(tool, (kind === 'bare' ? bare : wrapped).port, seconds, connections);
+        const server = kind === 'bare' ? bare : wrapped;
+        const before = await server.stats();
+        const result = measure(tool, server.port, seconds, connections);
+        const after = await server.stats();
+        const cpu = (after.cpuUs - before.cpuUs) / Math.max(1, after.requests - before.requests);
         runs[kind].push(result.rps);
-        console.error(`round ${i + 1} ${kind.padEnd(7)} ${Math.round(result.rps)} req/s${result.errors ? ` (${result.errors})` : ''}`);
+        cpuPerRequest[kind].push(cpu);
+        console.error(`round ${i + 1} ${kind.padEnd(7)} ${Math.round(result.rps)} req/s, ${cpu.toFixed(2)} µs CPU/request${result.errors ? ` (${result.errors})` : ''}`);
       }
     }
     const bareRps = median(runs.bare);
@@ -114,14 +137,21 @@ async function main() {
       wrappedRps: runs.wrapped,
       bareMedianRps: Math.round(bareRps),
       wrappedMedianRps: Math.round(wrappedRps),
-      ratio: Number((wrappedRps / bareRps).toFixed(4)),
+      // The headline: median of the per-round ratios (each round's two runs are back to back).
+      ratio: Number(median(roundRatios).toFixed(4)),
       roundRatios: roundRatios.map((r) => Number(r.toFixed(4))),
-      medianRoundRatio: Number(median(roundRatios).toFixed(4)),
+      ratioOfMedians: Number((wrappedRps / bareRps).toFixed(4)),
+      // Server CPU time per request (user+system): the capacity ratio bare/wrapped, robust to other load.
+      cpuPerRequestUs: { bare: Number(median(cpuPerRequest.bare).toFixed(3)), wrapped: Number(median(cpuPerRequest.wrapped).toFixed(3)) },
+      cpuCapacityRatio: Number((median(cpuPerRequest.bare) / median(cpuPerRequest.wrapped)).toFixed(4)),
+      loadAverageAtStart,
+      loadAverageAtEnd: os.loadavg().map((l) => Number(l.toFixed(2))),
       pinned: pin ? { servers: `cpu ${serverCpu}`, load: `cpu ${loadCpus}` } : false,
       goals: { ratio: '>= 0.97' },
     };
     result.pass = result.ratio >= 0.97;
     console.log(writeResult('graceful', result));
+    console.error(`graceful/bare req/s = ${result.ratio} (goal >= 0.97): ${result.pass ? 'pass' : 'FAIL'}; CPU capacity ratio ${result.cpuCapacityRatio}`);
   } finally {
     bare.child.kill('SIGKILL');
     wrapped.child.kill('SIGKILL');
