@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Engine, MAX_API_VERSION } from './client.js';
 import { integrationEngine } from '../testing/engine.js';
+import { startTestProxy } from '../socket-proxy/testkit.js';
 
 const { engine, skip } = await integrationEngine();
 
@@ -22,6 +23,20 @@ describe('the engine client against the real daemon', { skip }, () => {
       return true;
     });
     assert.equal(await engine!.inspectImage('local/berth-no-such-image:0'), undefined);
+  });
+
+  test('a tcp:// DOCKER_HOST works (through berth socket-proxy on 127.0.0.1), and a 403 is one line', async () => {
+    const proxy = await startTestProxy({ CONTAINERS: '1' });
+    try {
+      const viaTcp = await Engine.connect({ host: proxy.dockerHost });
+      assert.equal(viaTcp.version.apiVersion, engine!.version.apiVersion);
+      const direct = await engine!.listContainers([]);
+      const proxied = await viaTcp.listContainers([]);
+      assert.deepEqual(proxied.map((c) => c.Id).sort(), direct.map((c) => c.Id).sort());
+      await assert.rejects(viaTcp.call('list volumes', () => viaTcp.docker.listVolumes()), /^BerthError: cannot list volumes: .*\(engine answered 403\)$/);
+    } finally {
+      await proxy.close();
+    }
   });
 
   test('an unreachable address fails at connect with one line', async () => {
