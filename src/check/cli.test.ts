@@ -85,3 +85,13 @@ test('berth check dockerfile and berth check rules', async () => {
   const md = await runBerth(['check', 'rules', '--markdown']);
   assert.ok(md.stdout.includes('### healthcheck-probe-binary'));
 });
+
+test('berth check --all-profiles includes services of inactive profiles and says when it did not', async () => {
+  const sub = mkdtempSync(join(dir, 'profiles-'));
+  writeFileSync(join(sub, 'compose.yaml'), 'services:\n  app:\n    image: acme/app:1\n  admin:\n    image: acme/admin:latest\n    profiles: [admin]\n    restart: unless-stopped\n');
+  const plain = await runBerth(['check', '--format', 'json', '--rule', 'image-tag'], { cwd: sub });
+  assert.deepEqual(JSON.parse(plain.stdout).findings, []);
+  assert.match(plain.stderr, /not checked \(inactive profiles\): admin; use --all-profiles/);
+  const all = await runBerth(['check', '--format', 'json', '--rule', 'image-tag', '--all-profiles'], { cwd: sub });
+  assert.deepEqual(JSON.parse(all.stdout).findings.map((f: { rule: string; line: number }) => `${f.rule}@${f.line}`), ['image-tag@5']);
+});

@@ -8,7 +8,7 @@ const FORMATS = ['stylish', 'json', 'sarif', 'github', 'junit'];
 const SEVERITIES = ['error', 'warning', 'info'];
 const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(',').filter(Boolean)];
 
-interface LintFlags { format?: string; severity: string; config?: string; rule?: string[]; fix?: boolean; dryRun?: boolean }
+interface LintFlags { format?: string; severity: string; config?: string; rule?: string[]; fix?: boolean; dryRun?: boolean; allProfiles?: boolean }
 
 function formatOf(ctx: CommandContext, flags: { format?: string }): string {
   const format = flags.format ?? (ctx.output.json ? 'json' : 'stylish');
@@ -26,11 +26,15 @@ const lintCompose = action(async (ctx, flags: LintFlags) => {
   const severity = severityOf(flags);
   const [{ checkCompose }, { ruleById }] = await Promise.all([import('../../check/check.js'), import('../../check/run.js')]);
   for (const id of flags.rule ?? []) if (!ruleById(id)) throw new BerthError(`unknown rule "${id}"`, { hint: 'berth check rules lists them', exitCode: ExitCode.usage });
-  const project = await ctx.project();
+  // --all-profiles: every service, as Compose's --profile "*" (one-off jobs are recognised by the rules).
+  const options = flags.allProfiles ? { ...composeOptions(ctx.options), profiles: ['*'] } : composeOptions(ctx.options);
+  const load = async () => (await import('../../compose/load.js')).loadProject(options);
+  const project = flags.allProfiles ? await load() : await ctx.project();
   const result = await checkCompose(project, {
     format: format as 'stylish', severity, configFile: flags.config, only: flags.rule, fix: flags.fix, dryRun: flags.dryRun, paint: ctx.output.paint,
-    reload: async () => (await import('../../compose/load.js')).loadProject(composeOptions(ctx.options)),
+    reload: load,
   });
+  if (project.inactiveServices.length) ctx.output.note(ctx.output.paint.dim(`not checked (inactive profiles): ${project.inactiveServices.join(', ')}; use --all-profiles to include them`));
   for (const note of result.notes) ctx.output.note(ctx.output.paint.dim(note));
   ctx.output.line(result.output);
   return result.exitCode;
@@ -59,7 +63,8 @@ or x-berth: {check: {rules: ...}}. Inline: # berth-disable-next-line ID, # berth
     .option('--config <file>', 'check config (default .berth-check.yaml in the project directory)')
     .option('--rule <id>', 'only these rules (repeatable, or comma-separated)', collect)
     .option('--fix', 'apply the safe fixes (minimal edits; comments and formatting kept)')
-    .option('--dry-run', 'with --fix: show the edits as a unified diff, change nothing');
+    .option('--dry-run', 'with --fix: show the edits as a unified diff, change nothing')
+    .option('--all-profiles', 'check the services of every profile, not only the active ones');
 
   lintOptions(check.command('compose', { isDefault: true }).description('lint the project\'s compose files and the Dockerfiles its services build'))
     .action(lintCompose);
