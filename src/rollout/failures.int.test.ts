@@ -1,0 +1,138 @@
+/**
+ * berth rollout when things go wrong, on the real engine through Caddy: a version that never
+ * becomes healthy gets no traffic (and the control shows it would), SIGINT/SIGKILL mid-way then a
+ * rerun converges, two rollouts at once meet the deploy lock, and rollback under load.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { ROLLOUT_LABEL } from './plan.js';
+import { BERTH_BIN, type CliResult } from '../testing/cli.js';
+import { integrationEngine } from '../testing/engine.js';
+import { buildApp, describeLoad, removeImages, stackName, TestStack } from './testing.js';
+
+const { engine, skip } = await integrationEngine();
+const images: Record<string, string> = {};
+
+/** Starts berth and sends it a signal once its stderr shows `when`. */
+function berthWithSignal(stack: TestStack, args: string[], image: string, when: RegExp, signal: NodeJS.Signals): Promise<CliResult & { signalled: boolean }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BERTH_BIN, ...stack.argv(args)], { env: { ...process.env, NO_COLOR: '1', ...stack.env(image) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let signalled = false;
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (!signalled && when.test(stderr)) {
+        signalled = true;
+        child.kill(signal);
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code, sig) => resolve({ code: code ?? (sig === 'SIGKILL' ? 137 : 1), stdout, stderr, signalled }));
+  });
+}
+
+describe('berth rollout: failures, interruptions, locks, rollback (Caddy, Compose v1)', { skip }, () => {
+  let stack: TestStack;
+  before(async () => {
+    for (const v of ['v1', 'v2', 'v3', 'v4']) images[v] = await buildApp(v);
+    images.bad = await buildApp('bad', { broken: true });
+    stack = new TestStack(engine!, stackName('fail'));
+    await stack.up(images.v1!, 2);
+  });
+  after(async () => {
+    await stack?.down();
+    if (engine) await removeImages(engine);
+  });
+
+  test('issue 8: a version that never becomes healthy serves zero requests; old replicas untouched; exit non-zero', async () => {
+    const before = await stack.app();
+    const { value: result, load } = await stack.underLoad(() => stack.berth(['rollout', 'app'], { image: images.bad }));
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(load.failed, 0, describeLoad(load));
+    assert.equal(load.byVersion.bad ?? 0, 0, `the bad version must serve nothing: ${describeLoad(load)}`);
+    assert.match(result.stderr, /unhealthy/);
+    assert.match(result.stderr, /health log of .*_app_\d+:\n\s+.*exit 1/);
+    assert.match(result.stderr, /last log lines of .*\n\s+app bad listening on :3000/);
+    assert.match(result.stdout, /✗ app: rolled-back[\s\S]*old replicas kept serving/);
+    const after = await stack.app();
+    assert.deepEqual(after.map((c) => [c.id, c.state, c.health]), before.map((c) => [c.id, 'running', 'healthy']), 'the old replicas are the same, running and healthy');
+    const history = JSON.parse((await stack.berth(['--json', 'history', 'app'])).stdout) as Array<{ result: string; detail: { healthLog?: string[] } }>;
+    assert.equal(history[0]!.result, 'rolled-back');
+    assert.ok((history[0]!.detail.healthLog ?? []).length > 0);
+  });
+
+  test('issue 8 control: the same bad version joined to DNS at creation does get requests', async () => {
+    const { value: result, load } = await stack.underLoad(() => stack.berth(['rollout', 'app', '--join-dns-at-create'], { image: images.bad }));
+    assert.notEqual(result.code, 0, result.stderr);
+    assert.ok((load.byVersion.bad ?? 0) > 0, `with DNS at creation the bad version serves: ${describeLoad(load)}`);
+    assert.equal((await stack.app()).filter((c) => c.image === images.bad).length, 0, 'the bad replicas were removed after the failed gate');
+  });
+
+  test('SIGINT in the middle: new replicas removed, old untouched; SIGKILL leaves leftovers; a rerun converges', async () => {
+    const before = await stack.app();
+    const interrupted = await berthWithSignal(stack, ['rollout', 'app'], images.v2!, /wait until .* healthy/, 'SIGINT');
+    assert.ok(interrupted.signalled);
+    assert.equal(interrupted.code, 130, interrupted.stderr);
+    assert.match(interrupted.stderr, /SIGINT: stopping the rollout/);
+    let now = await stack.app();
+    assert.deepEqual(now.map((c) => c.id), before.map((c) => c.id), `only the old replicas remain: ${now.map((c) => c.name).join(', ')}`);
+
+    // SIGKILL gives berth no chance to clean up: a new replica stays behind, out of DNS.
+    const killed = await berthWithSignal(stack, ['rollout', 'app'], images.v2!, /wait until .* healthy/, 'SIGKILL');
+    assert.ok(killed.signalled);
+    now = await stack.app();
+    const leftovers = now.filter((c) => c.labels[ROLLOUT_LABEL] && !before.some((b) => b.id === c.id));
+    assert.ok(leftovers.length > 0, 'SIGKILL leaves the new replicas behind');
+
+    const { value: rerun, load } = await stack.underLoad(() => stack.berth(['rollout', 'app'], { image: images.v2 }));
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assert.match(rerun.stderr, /did not finish: reconciling/);
+    assert.match(rerun.stderr, /remove .*_app_\d+/);
+    assert.equal(load.failed, 0, describeLoad(load));
+    now = await stack.app();
+    assert.equal(now.length, 2, `exactly the desired 2 replicas: ${now.map((c) => `${c.name} ${c.state}`).join(', ')}`);
+    assert.ok(now.every((c) => c.image === images.v2 && c.state === 'running' && c.health === 'healthy'));
+    assert.ok(!now.some((c) => leftovers.some((l) => l.id === c.id) || before.some((b) => b.id === c.id)), 'no leftovers, no old replicas');
+    const history = JSON.parse((await stack.berth(['--json', 'history', 'app'])).stdout) as Array<{ result: string }>;
+    assert.deepEqual(history.slice(0, 3).map((h) => h.result), ['succeeded', 'interrupted', 'interrupted']);
+  });
+
+  test('two rollouts at once: one fails naming the lock holder; with --lock-wait the other waits', async () => {
+    const [a, b] = await Promise.all([stack.berth(['rollout', 'app'], { image: images.v3 }), stack.berth(['rollout', 'app'], { image: images.v3 })]);
+    const codes = [a.code, b.code].sort();
+    assert.deepEqual(codes, [0, 4], `${a.stderr}\n---\n${b.stderr}`);
+    const loser = a.code === 4 ? a : b;
+    assert.match(loser.stderr, new RegExp(`deploy:${stack.project} is locked by \\S+@\\S+ \\(pid \\d+, since .*rollout app\\)`));
+    assert.match(loser.stderr, /--lock-wait/);
+
+    const first = stack.berth(['rollout', 'app'], { image: images.v4 });
+    await new Promise((r) => setTimeout(r, 1500));
+    const waiter = await stack.berth(['rollout', 'app', '--lock-wait', '1m'], { image: images.v4 });
+    const done = await first;
+    assert.equal(done.code, 0, done.stderr);
+    assert.equal(waiter.code, 0, waiter.stderr);
+    assert.match(waiter.stdout, /app: unchanged/, 'the waiter found the work done');
+  });
+
+  test('berth rollback brings the previous image back with zero failed requests', async () => {
+    const { value: result, load, after } = await stack.underLoad(() => stack.berth(['rollback', 'app'], { image: images.v4 }));
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(load.failed, 0, describeLoad(load));
+    assert.deepEqual(Object.keys(after.byVersion), ['v3'], describeLoad(after));
+    const now = await stack.app();
+    assert.equal(now.length, 2);
+    assert.ok(now.every((c) => /^berth-keep\//.test(c.image)), now.map((c) => c.image).join(', '));
+    // The target survives pruning: it is tagged berth-keep/<project>-app:<id>-before.
+    const history = JSON.parse((await stack.berth(['--json', 'history', 'app'])).stdout) as Array<{ kind: string; result: string }>;
+    assert.deepEqual([history[0]!.kind, history[0]!.result], ['rollback', 'succeeded']);
+    // Dry run of a rollback to a named deploy prints the plan and changes nothing.
+    const v2Deploy = (JSON.parse((await stack.berth(['--json', 'history', 'app'])).stdout) as Array<{ id: number; imageAfter: string; result: string }>).find((h) => h.imageAfter === images.v2 && h.result === 'succeeded')!;
+    const dry = await stack.berth(['rollback', 'app', '--to', String(v2Deploy.id), '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, new RegExp(`start .*_app_\\d+ from berth-keep/${stack.project}-app:${v2Deploy.id}`));
+    assert.deepEqual((await stack.app()).map((c) => c.id), now.map((c) => c.id));
+  });
+});
