@@ -227,6 +227,63 @@ describe('in process', () => {
     }
   });
 
+  test('long-lived responses (SSE) are ended by onConnectionClose hooks, then the shutdown completes', async () => {
+    const streams = new Set<http.ServerResponse>();
+    const server = http.createServer((req, res) => {
+      if (req.url !== '/events') return void res.end('app');
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      res.write('data: hello\n\n');
+      streams.add(res);
+      res.on('close', () => streams.delete(res));
+    });
+    const exits: number[] = [];
+    const g = createGraceful(server, { signals: [], drainDelayMs: 50, hardDeadlineMs: 3000, logger: quiet, exit: (c) => exits.push(c) });
+    const closed: string[] = [];
+    g.onConnectionClose(() => {
+      for (const res of streams) res.end('event: bye\ndata: shutting down\n\n');
+      closed.push('sse');
+    });
+    const port = await listen(server);
+    try {
+      const body = new Promise<string>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port, path: '/events', agent: false }, (res) => {
+          let text = '';
+          res.on('data', (d) => (text += d));
+          res.on('end', () => resolve(text));
+        }).on('error', reject);
+      });
+      await sleep(100);
+      assert.equal(g.inFlight, 1);
+      const started = Date.now();
+      await g.shutdown('test');
+      assert.ok(Date.now() - started < 1000, 'did not wait for the deadline');
+      assert.deepEqual(exits, [0]);
+      assert.deepEqual(closed, ['sse']);
+      assert.match(await body, /data: hello[\s\S]*event: bye/);
+    } finally {
+      g.dispose();
+      server.close();
+    }
+  });
+
+  test('startup readiness: setReady(false) answers 503 starting', async () => {
+    const server = http.createServer((_req, res) => res.end('app'));
+    const g = createGraceful(server, { signals: [], logger: quiet, exit: () => undefined });
+    const port = await listen(server);
+    try {
+      g.setReady(false);
+      const starting = await request(port, '/readyz', false);
+      assert.equal(starting.status, 503);
+      assert.deepEqual(JSON.parse(starting.body), { status: 'starting' });
+      assert.equal((await request(port, '/livez', false)).status, 200);
+      g.setReady(true);
+      assert.equal((await request(port, '/readyz', false)).status, 200);
+    } finally {
+      g.dispose();
+      server.close();
+    }
+  });
+
   test('dispose restores the server and removes signal handlers', () => {
     const server = http.createServer();
     const emit = server.emit;

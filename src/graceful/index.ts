@@ -258,6 +258,14 @@ export function createGraceful(server: AnyServer, options: GracefulOptions = {})
       sockets.delete(state);
       maybeAllClosed();
     });
+    if (phase === 'closing' || phase === 'cleanup') {
+      // Accepted from the kernel's queue after we stopped accepting: give it a moment to send its
+      // request (served with Connection: close), then end it if it stayed idle.
+      const timer = setTimeout(() => {
+        if (state.inFlight === 0) endSocket(socket, state);
+      }, socketEndTimeoutMs);
+      timer.unref();
+    }
     return state;
   };
 
@@ -346,6 +354,9 @@ export function createGraceful(server: AnyServer, options: GracefulOptions = {})
     if (event === 'request') {
       onRequest(req!, res!);
       if (serveProbe(req!, res!)) return true;
+    } else if (event === 'checkContinue' || event === 'checkExpectation') {
+      // Emitted instead of 'request' when the application listens for them: still a request in flight.
+      onRequest(req!, res!);
     }
     // `arguments` keeps every argument of other events, without a rest-array copy on the hot path.
     // eslint-disable-next-line prefer-rest-params
