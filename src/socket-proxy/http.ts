@@ -119,7 +119,8 @@ export function parseRequestHead(buf: Buffer, headLength: number): RequestHead {
 
 /** Serializes the head we forward: canonical request line, kept headers, our own framing. */
 export function serializeRequestHead(head: RequestHead, target: string, framing: { length?: number; chunked?: boolean }, upgrade?: string): Buffer {
-  let out = `${head.method} ${target} HTTP/1.1\r\n`;
+  // HTTP/1.0 stays 1.0 so the daemon does not answer with chunked framing the client cannot read.
+  let out = `${head.method} ${target} HTTP/${head.version}\r\n`;
   let host = false;
   for (const [name, value] of head.headers) {
     if (name.toLowerCase() === 'host') host = true;

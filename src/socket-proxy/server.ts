@@ -156,6 +156,8 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
   const idle = config.idleTimeoutMs ?? 0;
   const finish = () => { upstream?.socket.destroy(); };
   client.on('close', finish);
+  // One idle handler per connection; requests only arm or disarm the timer.
+  if (idle > 0) client.on('timeout', () => { client.destroy(); upstream?.socket.destroy(); });
 
   /** Refuse a request: answer, stop reading it, close softly (keeps reading so the answer is not lost to a RST). */
   const refuse = async (status: number, message: string) => {
@@ -239,7 +241,7 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
     const framing = judgedBody !== undefined ? { length: judgedBody.length } : head.framing.kind === 'length' ? { length: head.framing.length } : head.framing.kind === 'chunked' ? { chunked: true } : { length: 0 };
     const forwardedHead = serializeRequestHead(head, target.target, framing, upgrade);
     const idleApplies = idle > 0 && verdict.endpoint?.section !== 'events' && !target.route.startsWith('/events');
-    if (idleApplies) client.setTimeout(idle, () => { client.destroy(); up.socket.destroy(); });
+    if (idleApplies) client.setTimeout(idle);
 
     let bodyDone = false;
     const bodyForward = (async () => {
@@ -267,7 +269,9 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
       outcome = await relayResponse(up, client, head, verdict, upgrade !== undefined, () => { responseStarted = true; });
     } catch (error) {
       if (!responseStarted && !bodyDone) return; // the body's framing failed and was answered above
-      log('error', verdict.rule, 502, (error as Error).message, target.path);
+      // A client that went away mid-response (Ctrl-C on logs -f) is not the daemon's failure.
+      if (client.destroyed && !up.socket.destroyed) log('allow', verdict.rule, 499, 'client closed the connection', target.path);
+      else log('error', verdict.rule, 502, (error as Error).message, target.path);
       client.destroy();
       up.socket.destroy();
       return;
@@ -275,10 +279,10 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
     if (outcome.tunnel) {
       try { await bodyForward; } catch { return; }
       log('allow', verdict.rule, outcome.status, undefined, target.path);
-      client.setTimeout(idleApplies ? idle : 0);
+      if (!idleApplies && idle > 0) client.setTimeout(0);
       return tunnel(reader, client, up);
     }
-    client.setTimeout(0);
+    if (idleApplies) client.setTimeout(0);
     log('allow', verdict.rule, outcome.status, undefined, target.path);
     if (!bodyDone) { client.end(); up.socket.destroy(); return; } // the daemon answered before taking the whole body
     if (outcome.close) { up.socket.destroy(); upstream = undefined; }
