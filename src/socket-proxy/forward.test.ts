@@ -1,0 +1,95 @@
+// What the daemon receives: a fake daemon on a unix socket records the exact bytes forwarded.
+import { createServer, type Server, type Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createAudit } from './audit.js';
+import { loadProxyConfig, startSocketProxy, type RunningProxy } from './index.js';
+import { rawExchange, statuses } from './testkit.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'berth-sp-fwd-'));
+const socketPath = join(dir, 'fake-docker.sock');
+let received = '';
+let daemon: Server;
+let proxy: RunningProxy;
+let port = 0;
+
+/** A tiny daemon: answers every complete request with 200 and a fixed JSON body. */
+function fakeDaemon(): Server {
+  return createServer((socket: Socket) => {
+    let buf = '';
+    socket.on('data', (d) => {
+      received += d.toString('latin1');
+      buf += d.toString('latin1');
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = buf.slice(0, end);
+        const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
+        if (buf.length < end + 4 + length) return;
+        buf = buf.slice(end + 4 + length);
+        if (/^POST \/v1\.41\/exec\/up\/start/.test(head)) {
+          socket.write('HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n');
+          socket.removeAllListeners('data');
+          socket.on('data', (x) => { received += x.toString('latin1'); socket.write(`echo:${x.toString()}`); });
+          return;
+        }
+        socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}');
+      }
+    });
+  });
+}
+
+before(async () => {
+  daemon = fakeDaemon();
+  await new Promise<void>((resolve) => daemon.listen(socketPath, resolve));
+  const loaded = loadProxyConfig({ env: { CONTAINERS: '1', POST: '1', EXEC: '1' }, listen: ['127.0.0.1:0'], socketPath });
+  proxy = await startSocketProxy({ ...loaded.config, audit: createAudit({ destination: false }) });
+  port = Number(proxy.address.split(':').pop());
+});
+after(async () => {
+  await proxy.close();
+  await new Promise<void>((resolve) => daemon.close(() => resolve()));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('the request line is re-serialized from the canonical path; hop-by-hop headers are ours', async () => {
+  received = '';
+  const r = await rawExchange({ port }, 'GET /v1.41/%63ontainers/json?all=1 HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Foo\r\nKeep-Alive: 5\r\nTE: trailers\r\nX-Registry-Auth: abc\r\n\r\n', 300);
+  assert.deepEqual(statuses(r.text), [200]);
+  assert.equal(received, 'GET /v1.41/containers/json?all=1 HTTP/1.1\r\nHost: x\r\nX-Registry-Auth: abc\r\n\r\n');
+});
+
+test('an inspected chunked body is forwarded as exactly the judged bytes with a Content-Length', async () => {
+  received = '';
+  const body = '{"Image":"x","HostConfig":{"Binds":["v:/data"]}}';
+  const chunked = `${(10).toString(16)}\r\n${body.slice(0, 10)}\r\n${(body.length - 10).toString(16)};ext=1\r\n${body.slice(10)}\r\n0\r\n\r\n`;
+  const r = await rawExchange({ port }, `POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${chunked}`, 300);
+  assert.deepEqual(statuses(r.text), [200]);
+  assert.equal(received, `POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+});
+
+test('an uninspected chunked body is re-chunked from validated data (extensions dropped)', async () => {
+  received = '';
+  const r = await rawExchange({ port }, 'POST /v1.41/containers/abc/kill HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;a=b\r\nabc\r\n0\r\n\r\n', 300);
+  assert.deepEqual(statuses(r.text), [200]);
+  assert.equal(received, 'POST /v1.41/containers/abc/kill HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
+});
+
+test('keep-alive: several requests on one connection, each judged; a denied one ends the connection', async () => {
+  received = '';
+  const one = 'GET /v1.41/containers/json HTTP/1.1\r\nHost: x\r\n\r\n';
+  const r = await rawExchange({ port }, `${one}${one}GET /v1.41/images/json HTTP/1.1\r\nHost: x\r\n\r\n${one}`, 300);
+  assert.deepEqual(statuses(r.text), [200, 200, 403]);
+  assert.equal(r.closed, true);
+  assert.equal(received, one + one, 'the denied request and everything after it never reached the daemon');
+});
+
+test('a hijack tunnels only after 101; bytes sent before the answer wait', async () => {
+  received = '';
+  const r = await rawExchange({ port }, 'POST /v1.41/exec/up/start HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}stdin-bytes', 300);
+  assert.match(r.text, /^HTTP\/1\.1 101 UPGRADED\r\n[^]*\r\n\r\necho:stdin-bytes$/);
+  assert.match(received, /^POST \/v1\.41\/exec\/up\/start HTTP\/1\.1\r\nHost: x\r\nContent-Type: application\/json\r\nContent-Length: 2\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n\{\}stdin-bytes$/);
+});
