@@ -187,3 +187,8 @@ test('a clone takes the new image and number, drops what came from the old image
   assert.deepEqual(Object.keys(out.NetworkingConfig!.EndpointsConfig!), ['shop_front']);
   assert.deepEqual(out.NetworkingConfig!.EndpointsConfig!.shop_front!.Aliases, []);
 });
+
+test('refusals only when there is something to roll: an unchanged service without healthcheck is skipped', () => {
+  const plan = planRollout(project([service('proxy', { ports: [{ hostIp: '', published: '80', target: 80, protocol: 'tcp', mode: 'ingress' }] })]), [state([replica(1, { imageId: 'sha256:new' }, 'v1', 'proxy')], { service: 'proxy', healthcheck: undefined })], { rolloutId: 'r' });
+  assert.match(plan.services[0]!.skip ?? '', /already runs/);
+});

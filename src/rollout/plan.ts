@@ -156,22 +156,25 @@ function planService(project: ComposeProject, state: ServiceState, options: Roll
   const steps: Step[] = [];
   const blocker = startFirstBlocker(service);
   const stopFirst = options.stopFirst ?? config.stopFirst ?? false;
-  if (blocker && !stopFirst) {
-    throw new BerthError(`cannot roll out ${state.service} without downtime: ${blocker}`, {
-      exitCode: ExitCode.usage,
-      hint: 'remove it from the service, or pass --stop-first to accept a short outage (old stopped before the new one starts)',
-    });
-  }
-  if (isStateful(service) && !options.stateful) {
-    throw new BerthError(`${state.service} is stateful (${config.stateful ? 'x-berth rollout.stateful' : `image ${service.image}`}): two replicas must not share its data`, {
-      exitCode: ExitCode.usage,
-      hint: 'pass --stateful (usually with --stop-first) when you know this is safe',
-    });
-  }
   if (!state.target.imageId) {
     throw new BerthError(`image ${state.target.ref} of ${state.service} is not on this engine`, { exitCode: ExitCode.usage, hint: 'pull or build it first (berth deploy does both)' });
   }
-  const health = healthGate(state, options);
+  // Refusals apply only when there is something to roll (checked below, once that is known).
+  const refuse = () => {
+    if (blocker && !stopFirst) {
+      throw new BerthError(`cannot roll out ${state.service} without downtime: ${blocker}`, {
+        exitCode: ExitCode.usage,
+        hint: 'remove it from the service, or pass --stop-first to accept a short outage (old stopped before the new one starts)',
+      });
+    }
+    if (isStateful(service) && !options.stateful) {
+      throw new BerthError(`${state.service} is stateful (${config.stateful ? 'x-berth rollout.stateful' : `image ${service.image}`}): two replicas must not share its data`, {
+        exitCode: ExitCode.usage,
+        hint: 'pass --stateful (usually with --stop-first) when you know this is safe',
+      });
+    }
+    return healthGate(state, options);
+  };
   const drain = options.drain ?? config.drain ?? DEFAULT_DRAIN;
   const graceMs = service.stopGracePeriodMs;
   const ref = (r: ReplicaState): ContainerRef => ({ id: r.id, name: r.name });
@@ -199,6 +202,7 @@ function planService(project: ComposeProject, state: ServiceState, options: Roll
 
   // First deploy: nothing to clone from; Compose creates the replicas, then the health gate.
   if (live.length === 0) {
+    const health = refuse();
     steps.push({ kind: 'compose-up', service: state.service, replicas: desired, reason: `no running replica to clone: Compose creates ${desired}` });
     steps.push({ kind: 'wait-healthy', service: state.service, names: [], ...health, reason: `every new replica ${health.mode === 'healthcheck' ? 'must report "healthy"' : `must still run after ${formatDuration(health.timeoutMs)}`}` });
     return { ...base, steps, newReplicas: [], oldReplicas: [] };
@@ -210,6 +214,7 @@ function planService(project: ComposeProject, state: ServiceState, options: Roll
     return { ...base, skip: `already runs ${state.target.ref} (${desired} of ${desired} replicas)`, steps, newReplicas: [], oldReplicas: [] };
   }
 
+  const health = refuse();
   const cloneFrom = (old[0] ?? live[0])!.id;
   let nextNumber = Math.max(0, ...state.replicas.map((r) => r.number)) + 1;
   const batch = Math.max(1, options.batch ?? config.batch ?? Math.max(need, 1));

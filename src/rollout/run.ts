@@ -32,6 +32,8 @@ export interface RolloutRequest extends Omit<RolloutOptions, 'rolloutId'> {
   targets?: Record<string, string>;
   signal?: AbortSignal;
   onEvent?: (event: RolloutEvent) => void;
+  /** The caller (berth deploy) holds the project's deploy lock already. */
+  lockHeld?: boolean;
 }
 
 export interface ServiceResult {
@@ -79,7 +81,7 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
     const plan = await planFor(deps, req, rolloutId);
     return { ok: true, exitCode: ExitCode.ok, rolloutId, plan, services: [] };
   }
-  const lock = await acquireLock(deps.store, `deploy:${deps.project.name}`, { purpose: `${req.kind ?? 'rollout'} ${req.services.join(' ')}`, waitMs: req.lockWaitMs ?? deps.project.berth.deploy.lockWaitMs ?? 0 });
+  const lock = req.lockHeld ? undefined : await lockProject(deps, `${req.kind ?? 'rollout'} ${req.services.join(' ')}`, req.lockWaitMs);
   try {
     // Under the lock no other rollout of this project runs: 'running' records are from a berth that died.
     const unfinished = new Map<string, number>();
@@ -158,8 +160,13 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
     }
     return { ok: exitCode === ExitCode.ok, exitCode, rolloutId, plan, services: results };
   } finally {
-    lock.release();
+    lock?.release();
   }
+}
+
+/** The project's deploy lock: one rollout, deploy or rollback per project at a time. */
+export function lockProject(deps: Pick<RolloutDeps, 'store' | 'project'>, purpose: string, waitMs?: number) {
+  return acquireLock(deps.store, `deploy:${deps.project.name}`, { purpose, waitMs: waitMs ?? deps.project.berth.deploy.lockWaitMs ?? 0 });
 }
 
 /** Image IDs are stored as the reference berth can run again. */

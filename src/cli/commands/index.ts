@@ -3,6 +3,7 @@ import { registerAgent } from './agent.js';
 import { registerBackup } from './backup.js';
 import { registerCheck } from './check.js';
 import { registerCompose } from './compose.js';
+import { registerDeploy } from './deploy.js';
 import { registerHistory } from './history.js';
 import { registerRollback } from './rollback.js';
 import { registerRollout } from './rollout.js';
@@ -14,7 +15,7 @@ export function registerCommands(program: Command): void {
   registerStatus(program);
   registerUp(program);
   registerCompose(program);
-  registerRollout(program); registerRollback(program); registerHistory(program);
+  registerRollout(program); registerRollback(program); registerHistory(program); registerDeploy(program);
   registerCheck(program);
   registerBackup(program); registerAgent(program);
 }

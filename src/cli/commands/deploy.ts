@@ -1,0 +1,76 @@
+import type { Command } from 'commander';
+import { formatDuration } from '../../lib/duration.js';
+import { ExitCode } from '../../lib/errors.js';
+import type { DeployEvent } from '../../rollout/deploy.js';
+import { action } from '../context.js';
+import { addRolloutFlags, renderResult, rolloutOptions, runFromCli, type RolloutFlags } from './rollout.js';
+
+export function registerDeploy(program: Command): void {
+  addRolloutFlags(
+    program
+      .command('deploy')
+      .description('the deployment checklist as one command: hooks, pull, build, migrate, zero-downtime rollout, verify, scan logs')
+      .argument('[service...]', 'services to deploy (default: every active service that can be rolled)')
+      .option('--no-migrate', 'skip x-berth deploy.migrate'),
+  )
+    .addHelpText('after', `
+Steps (berth deploy --dry-run prints them with reasons):
+  pre_hooks → pull (images that exist only locally are kept, with a note) → build → migrate
+  (x-berth deploy.migrate: compose run --rm) → rollout (as berth rollout) → verify healthy →
+  scan the new replicas' first log lines for error|exception|fatal|panic → post_hooks.
+Services that cannot roll without downtime (fixed ports, container_name) or hold state are
+skipped with a note unless named.
+
+Examples:
+  berth deploy
+  berth deploy app --dry-run
+  berth deploy --monitor 30s --lock-wait 5m`)
+    .action(
+      action(async (ctx, services: string[], flags: RolloutFlags & { migrate: boolean }) => {
+        const [{ planDeploy, renderDeployPlan, runDeploy, describeDeployStep }, { composeRunner }, { lockProject }] = await Promise.all([
+          import('../../rollout/deploy.js'),
+          import('../../compose/cli.js'),
+          import('../../rollout/run.js'),
+        ]);
+        const project = await ctx.project();
+        const req = rolloutOptions(flags);
+        const plan = planDeploy(project, services, { stateful: flags.stateful, stopFirst: flags.stopFirst, skipMigrate: flags.migrate === false });
+        if (flags.dryRun) {
+          if (ctx.output.json) ctx.output.data(plan);
+          else ctx.output.line(renderDeployPlan(plan));
+          return ExitCode.ok;
+        }
+        const { paint } = ctx.output;
+        for (const s of plan.skipped) ctx.output.note(paint.yellow(`• skipped ${s.service}: ${s.reason}`));
+        const engine = await ctx.engine();
+        const store = await ctx.store();
+        const lock = await lockProject({ store, project }, `deploy ${services.join(' ') || 'all'}`, req.lockWaitMs);
+        let runner: ReturnType<typeof composeRunner> | undefined;
+        const onEvent = (e: DeployEvent) => {
+          if (ctx.output.json) return;
+          if (e.type === 'deploy-note') ctx.output.note(paint.yellow(`• ${e.text}`));
+          else if (e.phase === 'start') ctx.output.note(paint.bold(`step ${e.index + 1}/${e.total}: ${describeDeployStep(e.step)}`));
+          else if (e.phase === 'done') ctx.output.note(`${paint.green('✓')} ${describeDeployStep(e.step)} ${paint.dim(formatDuration(e.ms ?? 0))}`);
+          else ctx.output.note(`${paint.red('✗')} ${describeDeployStep(e.step)}: ${e.error}`);
+        };
+        try {
+          const result = await runDeploy(
+            { project, engine, compose: () => (runner ??= composeRunner(project)), rollout: (r) => runFromCli(ctx, { ...r, lockHeld: true }) },
+            plan,
+            req,
+            onEvent,
+          );
+          if (ctx.output.json) {
+            ctx.output.data(result);
+            return result.exitCode;
+          }
+          if (result.rollout) renderResult(ctx, result.rollout);
+          for (const f of result.logFindings.slice(0, 10)) ctx.output.line(paint.red(`  ${f.container}: ${f.line}`));
+          ctx.output.line(result.ok ? paint.green(`✓ deployed ${project.name}`) : paint.red(`✗ deploy of ${project.name} stopped at: ${result.steps[result.steps.length - 1]?.step}`));
+          return result.exitCode;
+        } finally {
+          lock.release();
+        }
+      }),
+    );
+}

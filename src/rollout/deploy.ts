@@ -1,0 +1,182 @@
+/**
+ * `berth deploy`: the operations reference's deployment checklist as one command. Planned first
+ * (pure: model + which images exist -> steps with reasons), then run step by step with events.
+ */
+import type { ComposeRunner } from '../compose/cli.js';
+import type { ComposeProject, HookConfig } from '../compose/types.js';
+import { formatDuration } from '../lib/duration.js';
+import { BerthError, ExitCode, errorMessage } from '../lib/errors.js';
+import { runHook, lastLogLines } from './execute.js';
+import { isStateful, startFirstBlocker } from './plan.js';
+import type { RolloutRequest, RolloutResult } from './run.js';
+import type { Engine } from '../engine/client.js';
+
+export type DeployStep =
+  | { kind: 'hook'; phase: 'pre' | 'post'; command: string[] | string; timeoutMs: number; reason: string }
+  | { kind: 'pull'; services: string[]; reason: string }
+  | { kind: 'build'; services: string[]; reason: string }
+  | { kind: 'migrate'; service: string; command?: string[] | string; timeoutMs: number; reason: string }
+  | { kind: 'rollout'; services: string[]; reason: string }
+  | { kind: 'verify'; services: string[]; reason: string }
+  | { kind: 'scan-logs'; services: string[]; pattern: string; lines: number; reason: string };
+
+export interface DeployPlan {
+  project: string;
+  steps: DeployStep[];
+  /** Services left out of the rollout, and why. */
+  skipped: Array<{ service: string; reason: string }>;
+}
+
+export const LOG_ERROR_PATTERN = /\b(error|exception|fatal|panic)\b/i;
+
+/** The deploy plan (pure). `services` empty: every active service that can be rolled. */
+export function planDeploy(project: ComposeProject, services: string[], options: { stateful?: boolean; stopFirst?: boolean; skipMigrate?: boolean } = {}): DeployPlan {
+  const migrate = project.berth.deploy.migrate;
+  const explicit = services.length > 0;
+  const candidates = explicit ? services : Object.keys(project.services).filter((s) => s !== migrate?.service);
+  const skipped: DeployPlan['skipped'] = [];
+  const roll: string[] = [];
+  for (const name of candidates) {
+    const service = project.services[name];
+    if (!service) throw new BerthError(`no service "${name}" in ${project.name}`, { exitCode: ExitCode.usage });
+    const blocker = startFirstBlocker(service);
+    if (!explicit && blocker && !options.stopFirst) skipped.push({ service: name, reason: `${blocker}: roll it with berth rollout ${name} --stop-first` });
+    else if (!explicit && isStateful(service) && !options.stateful) skipped.push({ service: name, reason: 'stateful: roll it on its own with berth rollout --stateful' });
+    else roll.push(name);
+  }
+  const steps: DeployStep[] = [];
+  for (const hook of project.berth.deploy.preHooks) steps.push(hookStep('pre', hook));
+  const pull = roll.filter((s) => project.services[s]!.image && !project.services[s]!.hasBuild);
+  const build = roll.filter((s) => project.services[s]!.hasBuild);
+  if (migrate && !options.skipMigrate && project.services[migrate.service]?.hasBuild && !build.includes(migrate.service)) build.push(migrate.service);
+  if (pull.length) steps.push({ kind: 'pull', services: pull, reason: 'fetch the new images first, so the rollout does not wait on the registry; an image that exists only here is kept' });
+  if (build.length) steps.push({ kind: 'build', services: build, reason: 'services with build: build their images' });
+  if (migrate && !options.skipMigrate) {
+    steps.push({ kind: 'migrate', service: migrate.service, command: migrate.command, timeoutMs: migrate.timeoutMs, reason: `x-berth deploy.migrate: compose run --rm ${migrate.service}, before new code runs (timeout ${formatDuration(migrate.timeoutMs)})` });
+  }
+  if (roll.length) {
+    steps.push({ kind: 'rollout', services: roll, reason: 'zero-downtime rollout in depends_on order (unchanged services are left alone)' });
+    steps.push({ kind: 'verify', services: roll, reason: 'every replica running and healthy at its desired count' });
+    steps.push({ kind: 'scan-logs', services: roll, pattern: LOG_ERROR_PATTERN.source, lines: 50, reason: 'the new replicas’ first log lines must not report errors' });
+  }
+  for (const hook of project.berth.deploy.postHooks) steps.push(hookStep('post', hook));
+  return { project: project.name, steps, skipped };
+}
+
+function hookStep(phase: 'pre' | 'post', hook: HookConfig): DeployStep {
+  return { kind: 'hook', phase, command: hook.command, timeoutMs: hook.timeoutMs, reason: `x-berth deploy.${phase}_hooks (timeout ${formatDuration(hook.timeoutMs)})` };
+}
+
+export function describeDeployStep(step: DeployStep): string {
+  switch (step.kind) {
+    case 'hook': return `${step.phase}-hook: ${Array.isArray(step.command) ? step.command.join(' ') : step.command}`;
+    case 'pull': return `pull ${step.services.join(', ')}`;
+    case 'build': return `build ${step.services.join(', ')}`;
+    case 'migrate': return `migrate (run ${step.service})`;
+    case 'rollout': return `roll out ${step.services.join(', ')}`;
+    case 'verify': return `verify ${step.services.join(', ')} healthy`;
+    case 'scan-logs': return `scan new replicas' logs for /${step.pattern}/i`;
+  }
+}
+
+export function renderDeployPlan(plan: DeployPlan): string {
+  const lines = [`deploy ${plan.project}:`];
+  plan.steps.forEach((s, i) => lines.push(`  ${i + 1}. ${describeDeployStep(s)}\n      ${s.reason}`));
+  for (const s of plan.skipped) lines.push(`  skipped ${s.service}: ${s.reason}`);
+  return lines.join('\n');
+}
+
+export type DeployEvent =
+  | { type: 'deploy-step'; index: number; total: number; step: DeployStep; phase: 'start' | 'done' | 'failed'; ms?: number; error?: string }
+  | { type: 'deploy-note'; text: string };
+
+export interface DeployResult {
+  ok: boolean;
+  exitCode: number;
+  plan: DeployPlan;
+  steps: Array<{ step: string; ok: boolean; ms: number; error?: string }>;
+  rollout?: RolloutResult;
+  logFindings: Array<{ container: string; line: string }>;
+}
+
+export async function runDeploy(
+  deps: { project: ComposeProject; engine: Engine; compose: () => Promise<ComposeRunner>; rollout: (req: RolloutRequest) => Promise<RolloutResult> },
+  plan: DeployPlan,
+  rolloutReq: Omit<RolloutRequest, 'services'>,
+  onEvent: (e: DeployEvent) => void = () => undefined,
+): Promise<DeployResult> {
+  const result: DeployResult = { ok: false, exitCode: ExitCode.ok, plan, steps: [], logFindings: [] };
+  let newReplicas: string[] = [];
+  for (const [index, step] of plan.steps.entries()) {
+    onEvent({ type: 'deploy-step', index, total: plan.steps.length, step, phase: 'start' });
+    const started = performance.now();
+    try {
+      switch (step.kind) {
+        case 'hook':
+          await runHook(step.command, step.timeoutMs, { BERTH_PROJECT: plan.project, BERTH_PHASE: step.phase }, rolloutReq.signal);
+          break;
+        case 'pull': {
+          const compose = await deps.compose();
+          const pulled = await compose.run(['pull', ...step.services], { allowFailure: true, signal: rolloutReq.signal });
+          if (pulled.code !== 0) {
+            // Images that exist only here (built or imported locally) cannot be pulled: fine if present.
+            const missing: string[] = [];
+            for (const s of step.services) if (!(await deps.engine.inspectImage(deps.project.services[s]!.image!))) missing.push(s);
+            if (missing.length) throw new BerthError(`pull failed and no local image for ${missing.join(', ')}: ${pulled.stderr.trim().split('\n').pop() ?? ''}`);
+            onEvent({ type: 'deploy-note', text: `pull failed (${pulled.stderr.trim().split('\n').pop() ?? `exit ${pulled.code}`}); the local images are used` });
+          }
+          break;
+        }
+        case 'build':
+          await (await deps.compose()).run(['build', ...step.services], { signal: rolloutReq.signal });
+          break;
+        case 'migrate': {
+          const command = step.command === undefined ? [] : Array.isArray(step.command) ? step.command : ['sh', '-c', step.command];
+          const run = await (await deps.compose()).run(['run', '--rm', step.service, ...command], { allowFailure: true, timeoutMs: step.timeoutMs, signal: rolloutReq.signal });
+          if (run.code !== 0) throw new BerthError(`migration (${step.service}) exited ${run.code}: ${(run.stderr || run.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+          break;
+        }
+        case 'rollout': {
+          const rollout = await deps.rollout({ ...rolloutReq, services: step.services, kind: 'deploy' });
+          result.rollout = rollout;
+          if (!rollout.ok) throw Object.assign(new BerthError(`rollout failed: ${rollout.services.find((s) => s.error)?.error ?? 'see above'}`, { exitCode: rollout.exitCode }), { rollout });
+          newReplicas = rollout.plan.services.flatMap((s) => s.newReplicas);
+          break;
+        }
+        case 'verify': {
+          const { waitForHealthy, healthBudgetMs } = await import('../status/wait.js');
+          const verdict = await waitForHealthy(deps.engine, deps.project, step.services, { timeoutMs: Math.min(healthBudgetMs(deps.project, step.services), 60_000) });
+          if (!verdict.ok) throw new BerthError(`not healthy: ${verdict.reason}`, { exitCode: ExitCode.degraded });
+          break;
+        }
+        case 'scan-logs': {
+          const pattern = new RegExp(step.pattern, 'i');
+          for (const name of newReplicas) {
+            const lines = await firstLogLines(deps.engine, name, step.lines);
+            for (const line of lines) if (pattern.test(line)) result.logFindings.push({ container: name, line });
+          }
+          if (result.logFindings.length) throw new BerthError(`${result.logFindings.length} error line(s) in the new replicas' logs: ${result.logFindings[0]!.container}: ${result.logFindings[0]!.line.slice(0, 160)}`, { exitCode: ExitCode.degraded });
+          break;
+        }
+      }
+      const ms = performance.now() - started;
+      result.steps.push({ step: describeDeployStep(step), ok: true, ms });
+      onEvent({ type: 'deploy-step', index, total: plan.steps.length, step, phase: 'done', ms });
+    } catch (error) {
+      const ms = performance.now() - started;
+      const message = errorMessage(error);
+      result.steps.push({ step: describeDeployStep(step), ok: false, ms, error: message });
+      onEvent({ type: 'deploy-step', index, total: plan.steps.length, step, phase: 'failed', ms, error: message });
+      result.exitCode = error instanceof BerthError ? error.exitCode : ExitCode.degraded;
+      return result;
+    }
+  }
+  result.ok = true;
+  return result;
+}
+
+async function firstLogLines(engine: Engine, name: string, count: number): Promise<string[]> {
+  // The engine's log API tails from the end; a young replica's whole log is short, so read it all and keep the head.
+  const lines = await lastLogLines(engine, name, 2000);
+  return lines.slice(0, count);
+}
