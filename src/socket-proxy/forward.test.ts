@@ -93,3 +93,20 @@ test('a hijack tunnels only after 101; bytes sent before the answer wait', async
   assert.match(r.text, /^HTTP\/1\.1 101 UPGRADED\r\n[^]*\r\n\r\necho:stdin-bytes$/);
   assert.match(received, /^POST \/v1\.41\/exec\/up\/start HTTP\/1\.1\r\nHost: x\r\nContent-Type: application\/json\r\nContent-Length: 2\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n\{\}stdin-bytes$/);
 });
+
+test('upgrade requests go through the same policy: closed or ungranted hijacks are denied before the daemon', async () => {
+  received = '';
+  const ws = await rawExchange({ port }, 'GET /v1.41/containers/abc/attach/ws?stream=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n', 300);
+  assert.deepEqual(statuses(ws.text), [403]);
+  const loaded = loadProxyConfig({ env: { CONTAINERS: '1', POST: '1' }, listen: ['127.0.0.1:0'], socketPath });
+  const noExec = await startSocketProxy({ ...loaded.config, audit: createAudit({ destination: false }) });
+  try {
+    const start = await rawExchange({ port: Number(noExec.address.split(':').pop()) }, 'POST /v1.41/exec/up/start HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 2\r\n\r\n{}stdin', 300);
+    assert.deepEqual(statuses(start.text), [403]);
+    const create = await rawExchange({ port: Number(noExec.address.split(':').pop()) }, 'POST /v1.41/containers/abc/exec HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{"Cmd":["true"]}', 300);
+    assert.deepEqual(statuses(create.text), [403]);
+  } finally {
+    await noExec.close();
+  }
+  assert.equal(received, '', 'nothing reached the daemon');
+});

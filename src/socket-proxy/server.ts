@@ -96,6 +96,7 @@ export async function startSocketProxy(config: SocketProxyConfig): Promise<Runni
     audit,
     async close() {
       for (const s of connections) s.destroy();
+      await new Promise<void>((resolve) => { try { audit.logger.flush(() => resolve()); } catch { resolve(); } });
       await Promise.all([...servers, ...(metrics ? [metrics.server] : [])].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     },
   };
