@@ -1,0 +1,72 @@
+// Streaming with backpressure: a fake daemon streams a large chunked response to a client that
+// stops reading; the proxy must stop reading from the daemon too (bounded memory), then deliver
+// every byte once the client reads again.
+import { createServer, connect, type Server } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createAudit } from './audit.js';
+import { loadProxyConfig, startSocketProxy, type RunningProxy } from './index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'berth-sp-stream-'));
+const socketPath = join(dir, 'fake-docker.sock');
+const TOTAL = 256 * 1024 * 1024;
+const CHUNK = 64 * 1024;
+let written = 0;
+let daemon: Server;
+let proxy: RunningProxy;
+
+before(async () => {
+  daemon = createServer((socket) => {
+    socket.once('data', () => {
+      socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n');
+      const payload = Buffer.concat([Buffer.from(`${CHUNK.toString(16)}\r\n`), Buffer.alloc(CHUNK, 0x61), Buffer.from('\r\n')]);
+      const pump = () => {
+        while (written < TOTAL) {
+          written += CHUNK;
+          if (!socket.write(payload)) { socket.once('drain', pump); return; }
+        }
+        socket.write('0\r\n\r\n');
+      };
+      pump();
+    });
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => daemon.listen(socketPath, resolve));
+  const loaded = loadProxyConfig({ env: { CONTAINERS: '1' }, listen: ['127.0.0.1:0'], socketPath });
+  proxy = await startSocketProxy({ ...loaded.config, audit: createAudit({ destination: false }) });
+});
+after(async () => {
+  await proxy.close();
+  await new Promise<void>((resolve) => daemon.close(() => resolve()));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('a slow reader backpressures the daemon, and then receives every byte', { timeout: 60_000 }, async () => {
+  const client = connect({ host: '127.0.0.1', port: Number(proxy.address.split(':').pop()) });
+  await new Promise((resolve) => client.once('connect', resolve));
+  client.pause();
+  client.write('GET /v1.41/containers/abc/logs?follow=1 HTTP/1.1\r\nHost: x\r\n\r\n');
+  await sleep(1500);
+  const stalledAt = written;
+  assert.ok(stalledAt < 48 * 1024 * 1024, `the daemon could write only what buffers hold while the client did not read (wrote ${stalledAt} bytes)`);
+  await sleep(300);
+  assert.equal(written, stalledAt, 'the daemon stays stalled');
+  let received = 0;
+  const done = new Promise<void>((resolve) => {
+    let tail = '';
+    client.on('data', (d: Buffer) => {
+      received += d.length;
+      tail = (tail + d.toString('latin1', Math.max(0, d.length - 16))).slice(-16);
+      if (tail.endsWith('0\r\n\r\n') && written >= TOTAL) resolve();
+    });
+  });
+  client.resume();
+  await done;
+  client.destroy();
+  const framing = Math.ceil(TOTAL / CHUNK) * (`${CHUNK.toString(16)}\r\n`.length + 2) + 5;
+  assert.ok(received >= TOTAL + framing, `all bytes delivered (${received})`);
+});
