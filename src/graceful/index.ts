@@ -120,9 +120,8 @@ interface SocketState {
   upgraded: boolean;
 }
 
-/** Per-socket and per-response state lives on the objects themselves: no map lookups on the hot path. */
-const kState = Symbol('berth.graceful.socket');
-type Tracked<T> = T & { [kState]?: SocketState };
+/** Per-socket and per-response state lives on the objects themselves (under a per-instance symbol): no map lookups on the hot path. */
+type Tracked<T> = T & { [key: symbol]: SocketState | undefined };
 
 const DEFAULT_DEADLINE_MS = 8000;
 const DEFAULT_DRAIN_MS = 3000;
@@ -217,6 +216,7 @@ export function createGraceful(server: AnyServer, options: GracefulOptions = {})
   };
   for (const warning of settings.warnings) logger.warn(warning);
 
+  const kState = Symbol('berth.graceful');
   let phase: ShutdownPhase = 'running';
   let ready = true;
   let inFlight = 0;
@@ -281,7 +281,7 @@ export function createGraceful(server: AnyServer, options: GracefulOptions = {})
   }
 
   const onRequest = (req: IncomingMessage, res: Tracked<ServerResponse>) => {
-    const state = track(req.socket);
+    const state = track(req.socket as Tracked<net.Socket>);
     state.inFlight++;
     inFlight++;
     state.response = res;
@@ -352,11 +352,11 @@ export function createGraceful(server: AnyServer, options: GracefulOptions = {})
   const originalEmit = server.emit;
   const patchedEmit = function (this: AnyServer, event: string | symbol, req?: IncomingMessage, res?: ServerResponse): boolean {
     if (event === 'request') {
-      onRequest(req!, res!);
+      onRequest(req!, res as Tracked<ServerResponse>);
       if (serveProbe(req!, res!)) return true;
     } else if (event === 'checkContinue' || event === 'checkExpectation') {
       // Emitted instead of 'request' when the application listens for them: still a request in flight.
-      onRequest(req!, res!);
+      onRequest(req!, res as Tracked<ServerResponse>);
     }
     // `arguments` keeps every argument of other events, without a rest-array copy on the hot path.
     // eslint-disable-next-line prefer-rest-params
@@ -366,10 +366,10 @@ export function createGraceful(server: AnyServer, options: GracefulOptions = {})
 
   // For TLS servers the socket requests arrive on is the TLSSocket of 'secureConnection'.
   const connectionEvent = server instanceof tls.Server ? 'secureConnection' : 'connection';
-  const onConnection = (socket: net.Socket) => track(socket);
+  const onConnection = (socket: net.Socket) => track(socket as Tracked<net.Socket>);
   server.on(connectionEvent, onConnection);
   const onUpgrade = (req: IncomingMessage) => {
-    track(req.socket).upgraded = true;
+    track(req.socket as Tracked<net.Socket>).upgraded = true;
   };
   server.on('upgrade', onUpgrade);
 
