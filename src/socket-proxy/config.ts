@@ -83,7 +83,8 @@ export function configFromEnv(env: Record<string, string | undefined>, mode: Mod
     flags,
     socketPath: env.SOCKET_PATH || '/var/run/docker.sock',
     logLevel: env.LOG_LEVEL || 'info',
-    disableIpv6: mode === 'compat' ? haproxyTruthy(env.DISABLE_IPV6) || (humanTruthy(env.DISABLE_IPV6) ?? false) : humanTruthy(env.DISABLE_IPV6) ?? false,
+    // Tecnativa's entrypoint (a shell case, not HAProxy): 1, true or yes in any case.
+    disableIpv6: ['1', 'true', 'yes'].includes((env.DISABLE_IPV6 ?? '').toLowerCase()) || (mode === 'strict' && humanTruthy(env.DISABLE_IPV6) === true),
     warnings,
   };
 }

@@ -31,6 +31,9 @@ test('compat env: defaults EVENTS PING VERSION on, the rest off; CONTAINERS=true
   assert.equal(env.socketPath, '/var/run/docker.sock');
   assert.equal(configFromEnv({ CONTAINERS: 'true' }, 'strict').flags.CONTAINERS, true);
   assert.equal(configFromEnv({ SOCKET_PATH: '/x.sock' }, 'compat').socketPath, '/x.sock');
+  // DISABLE_IPV6 is read by Tecnativa's shell entrypoint: 1, true, yes (any case).
+  for (const v of ['1', 'TRUE', 'yes']) assert.equal(configFromEnv({ DISABLE_IPV6: v }, 'compat').disableIpv6, true, v);
+  for (const v of ['0', 'on', '2', '']) assert.equal(configFromEnv({ DISABLE_IPV6: v }, 'compat').disableIpv6, false, v);
 });
 
 test('compat policy: Tecnativa behaviour table', () => {
