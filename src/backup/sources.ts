@@ -4,11 +4,10 @@
  * helper container. Each writes NAME.partial files into a staging directory and verifies them.
  */
 import { PassThrough, type Readable } from 'node:stream';
-import { createGzip } from 'node:zlib';
 import { createReadStream } from 'node:fs';
 import type { Engine } from '../engine/client.js';
 import { BerthError } from '../lib/errors.js';
-import { GzipTarCheck, readHead, readTail, TarLister, writePartial, type TarListing, type WrittenFile } from './artifact.js';
+import { GzipTarCheck, ParallelGzip, readHead, readTail, TarLister, writePartial, type TarListing, type WrittenFile } from './artifact.js';
 import { execChecked, execInContainer } from './exec.js';
 import type { TargetFacts } from './plan.js';
 import type { BackupTarget } from './types.js';
@@ -182,7 +181,7 @@ export async function backupVolumes(ctx: SourceContext, compressionLevel = 6): P
     try {
       const tar = (await ctx.engine.call(`read volume ${volume.name}`, () => helper.getArchive({ path: '/volume' }))) as unknown as Readable;
       // Listed as it streams (source tar, and the compressed bytes decoded again), not re-read afterwards.
-      written = await writePartial(ctx.dir, name, tar, [sourceLister, createGzip({ level: compressionLevel }), writtenCheck], (bytes, ms) => ctx.progress(name, bytes, ms)).catch((error: NodeJS.ErrnoException) => {
+      written = await writePartial(ctx.dir, name, tar, [sourceLister, new ParallelGzip(compressionLevel), writtenCheck], (bytes, ms) => ctx.progress(name, bytes, ms)).catch((error: NodeJS.ErrnoException) => {
         throw new BerthError(`cannot write ${name}: ${error.code === 'ENOSPC' ? 'no space left on the destination' : error.message}`, { cause: error });
       });
     } finally {

@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { StateStore } from '../state/store.js';
-import { integrationEngine, removeLabelled, RUN_ID, TEST_LABEL, testName } from '../testing/engine.js';
+import { execFileAsync, integrationEngine, removeLabelled, RUN_ID, TEST_LABEL, testName } from '../testing/engine.js';
 import { execInContainer } from './exec.js';
 import { restoreBackup, verifyBackup } from './restore.js';
 import { runBackups } from './run.js';
@@ -50,6 +50,10 @@ test('volume: round trip keeps content, numeric owners and modes; writers stoppe
     assert.ok(events.findIndex((e) => e.type === 'restarted') > events.findIndex((e) => e.type === 'stopped'));
     assert.equal((await app.inspect()).State.Running, true, 'the app runs again after the snapshot');
     assert.deepEqual(readdirSync(join(backupDir, name, 'app', result.id!)).sort(), [`${volume}.tar.gz`, 'manifest.json']);
+    // The multi-member gzip berth writes is plain tar.gz to standard tools.
+    const { stdout: listing } = await execFileAsync('tar', ['-tvzf', join(backupDir, name, 'app', result.id!, `${volume}.tar.gz`), '--numeric-owner']);
+    assert.match(listing, /drwx------ 1234\/5678 .* volume\/private\//);
+    assert.match(listing, /volume\/a\/b\/random\.bin/);
     const manifestFile = result.plan && (await verifyBackup({ engine: engine!, store, project, id: result.id! }));
     assert.equal(manifestFile.ok, true, JSON.stringify(manifestFile));
 
