@@ -259,3 +259,16 @@ test('--in-place: stops the service\'s own container as Docker does, measures it
     await container.remove({ force: true }).catch(() => undefined);
   }
 });
+
+test('a port that never answers HTTP (a worker): stopped without requests, with a note', { skip }, async () => {
+  const worker = ['node', '-e', "setInterval(() => {}, 1000); process.on('SIGTERM', () => { console.log('bye'); process.exit(0); })"];
+  const report = await probeShutdown(engine!, spec(IMAGES.exec, { command: worker }), { ...options, startTimeoutMs: 1500 });
+  const f = report.facts;
+  assert.equal(f.started, true);
+  assert.equal(f.requests, undefined);
+  assert.ok(f.notes.some((n) => /port 3000 did not answer HTTP within 2s/.test(n)), f.notes.join('; '));
+  assert.equal(f.exitCode, 0);
+  assert.equal(f.sigkill, false);
+  assert.ok(f.timeToExitMs! < 1000, `exited after ${f.timeToExitMs} ms`);
+  assert.equal(report.verdict.ok, true, report.verdict.summary);
+});

@@ -88,21 +88,25 @@ function httpStatus(port: number, path: string): Promise<number> {
   });
 }
 
-/** Waits until the app answers HTTP (any status) or the container stops running. */
-async function waitReady(container: Docker.Container, hostPort: number | undefined, path: string, timeoutMs: number): Promise<string | undefined> {
+/**
+ * Waits until the app answers HTTP (any status). `exited` when the container stopped by itself;
+ * `http: false` when it runs but never answered HTTP in time (a worker, or not HTTP on that port):
+ * the probe then goes on without requests. (A TCP connect proves nothing: Docker's proxy accepts it.)
+ */
+async function waitReady(container: Docker.Container, hostPort: number | undefined, path: string, timeoutMs: number): Promise<{ exited?: string; http: boolean }> {
   const deadline = Date.now() + timeoutMs;
   if (hostPort === undefined) await sleep(Math.min(2000, timeoutMs));
   for (;;) {
     const info = await container.inspect();
-    if (!info.State.Running) return `exited with code ${info.State.ExitCode} before it was stopped`;
-    if (hostPort === undefined) return undefined;
+    if (!info.State.Running) return { exited: `exited with code ${info.State.ExitCode} before it was stopped`, http: false };
+    if (hostPort === undefined) return { http: false };
     try {
       await httpStatus(hostPort, path);
-      return undefined;
+      return { http: true };
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) return `did not answer HTTP on port ${hostPort} within ${Math.round(timeoutMs / 1000)}s`;
+    if (Date.now() > deadline) return { http: false };
     await sleep(100);
   }
 }
@@ -263,14 +267,18 @@ export async function probeShutdown(engine: Engine, spec: ShutdownSpec, options:
     facts.pid1 = analyzePid1([info.Path, ...info.Args], facts.pid1.source);
     const hostPort = spec.port !== undefined ? publishedPort(info, spec.port) : undefined;
     progress('waiting for the app to answer');
-    const notReady = await waitReady(container, hostPort, spec.path ?? '/', options.startTimeoutMs ?? 30_000);
-    if (notReady) {
-      facts.startError = notReady;
+    const startTimeoutMs = options.startTimeoutMs ?? 30_000;
+    const ready = await waitReady(container, hostPort, spec.path ?? '/', startTimeoutMs);
+    if (ready.exited) {
+      facts.startError = ready.exited;
       facts.logTail = await logTail(container);
       return { facts, verdict: judge(facts), plan };
     }
+    if (hostPort !== undefined && !ready.http) {
+      facts.notes.push(`port ${spec.port} did not answer HTTP within ${Math.round(startTimeoutMs / 1000)}s: stopped without requests`);
+    }
     facts.started = true;
-    const measured = await stopAndMeasure(engine, container, spec, options, hostPort);
+    const measured = await stopAndMeasure(engine, container, spec, options, ready.http ? hostPort : undefined);
     Object.assign(facts, measured.facts);
     return { facts, verdict: judge(facts), plan };
   } finally {
