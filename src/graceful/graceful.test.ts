@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createGraceful, parseGracePeriod, resolveSettings, SECOND_SIGNAL_EXIT_CODE, type GracefulLogger } from './index.js';
 
-const FIXTURE = fileURLToPath(new URL('./fixtures/server.js', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('./fixtures/server.test.fixture.js', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const quiet: GracefulLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
