@@ -4,11 +4,12 @@ import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { integrationEngine, removeLabelled, RUN_ID, TEST_LABEL, testName } from '../testing/engine.js';
-import { dockerCli, startTestProxy, type TestProxy } from './testkit.js';
+import { integrationEngine, testName } from '../testing/engine.js';
+import { dockerCli, startTestProxy, type TestProxy, removeOwned, testOwner, OWNER_LABEL } from './testkit.js';
 
 const { engine, skip } = await integrationEngine();
-const label = `${TEST_LABEL}=${RUN_ID}`;
+const own = testOwner('clients');
+const label = `${OWNER_LABEL}=${own.owner}`;
 const permissive = { CONTAINERS: '1', IMAGES: '1', NETWORKS: '1', VOLUMES: '1', EXEC: '1', INFO: '1', POST: '1' };
 let proxy: TestProxy;
 let containerId = '';
@@ -17,13 +18,13 @@ before(async () => {
   if (skip) return;
   proxy = await startTestProxy(permissive);
   // Prints one line, then stays silent: a log stream that goes idle.
-  const r = await dockerCli(undefined, ['run', '-d', '--name', testName('spcli'), '--label', label, 'local/busybox:latest', 'sh', '-c', 'echo first-line; sleep 600']);
+  const r = await dockerCli(undefined, ['run', '-d', '--name', testName('spcli'), ...own.cli, 'local/busybox:latest', 'sh', '-c', 'echo first-line; sleep 600']);
   assert.equal(r.code, 0, r.stderr);
   containerId = r.stdout.trim();
 });
 after(async () => {
   await proxy?.close();
-  if (engine) await removeLabelled(engine);
+  if (engine) await removeOwned(engine, own.owner);
 });
 
 /** Starts a long-running docker command; resolves lines as they come. */
@@ -51,7 +52,7 @@ test('docker ps, inspect, run and exec through the proxy', { skip }, async () =>
   const ps = await dockerCli(proxy.dockerHost, ['ps', '--filter', `label=${label}`, '--format', '{{.ID}}']);
   assert.equal(ps.code, 0, ps.stderr);
   assert.ok(containerId.startsWith(ps.stdout.trim().split('\n')[0]!));
-  const run = await dockerCli(proxy.dockerHost, ['run', '--rm', '--label', label, 'local/busybox:latest', 'sh', '-c', 'echo run-$((6*7))']);
+  const run = await dockerCli(proxy.dockerHost, ['run', '--rm', ...own.cli, 'local/busybox:latest', 'sh', '-c', 'echo run-$((6*7))']);
   assert.equal(run.code, 0, run.stderr);
   assert.equal(run.stdout.trim(), 'run-42');
   const exec = await dockerCli(proxy.dockerHost, ['exec', containerId, 'sh', '-c', 'echo exec-ok; echo to-stderr >&2; exit 3']);
@@ -69,7 +70,7 @@ test('docker events streams', { skip }, async () => {
   try {
     await sleep(500);
     const name = testName('spev');
-    const r = await dockerCli(proxy.dockerHost, ['create', '--name', name, '--label', label, 'local/busybox:latest', 'true']);
+    const r = await dockerCli(proxy.dockerHost, ['create', '--name', name, ...own.cli, 'local/busybox:latest', 'true']);
     assert.equal(r.code, 0, r.stderr);
     await dockerCli(proxy.dockerHost, ['rm', name]);
     await events.waitFor(/create[^]*destroy/);

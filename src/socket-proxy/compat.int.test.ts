@@ -2,11 +2,11 @@
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { integrationEngine, removeLabelled, RUN_ID, TEST_LABEL, testName } from '../testing/engine.js';
-import { dockerCli, startTestProxy, type TestProxy } from './testkit.js';
+import { integrationEngine, RUN_ID, TEST_LABEL, testName } from '../testing/engine.js';
+import { dockerCli, startTestProxy, type TestProxy, removeOwned, testOwner } from './testkit.js';
 
 const { engine, skip } = await integrationEngine();
-const label = `${TEST_LABEL}=${RUN_ID}`;
+const own = testOwner('compat');
 const proxies: TestProxy[] = [];
 const proxy = async (env: Record<string, string>, compat: boolean) => {
   const p = await startTestProxy(env, { compat });
@@ -18,13 +18,13 @@ let containerId = '';
 before(async () => {
   if (skip) return;
   const name = testName('spcompat');
-  const r = await dockerCli(undefined, ['run', '-d', '--name', name, '--label', label, 'local/busybox:latest', 'sh', '-c', 'echo hello-from-log; sleep 300']);
+  const r = await dockerCli(undefined, ['run', '-d', '--name', name, ...own.cli, 'local/busybox:latest', 'sh', '-c', 'echo hello-from-log; sleep 300']);
   assert.equal(r.code, 0, r.stderr);
   containerId = r.stdout.trim();
 });
 after(async () => {
   await Promise.all(proxies.map((p) => p.close()));
-  if (engine) await removeLabelled(engine);
+  if (engine) await removeOwned(engine, own.owner);
 });
 
 for (const compat of [true, false]) {
@@ -52,7 +52,7 @@ for (const compat of [true, false]) {
       assert.equal(inspect.stdout.trim(), containerId);
       const startedAt = (await engine!.docker.getContainer(containerId).inspect()).State.StartedAt;
       const runName = testName('sprun');
-      const run = await dockerCli(p.dockerHost, ['run', '--rm', '--name', runName, '--label', label, 'local/busybox:latest', 'true']);
+      const run = await dockerCli(p.dockerHost, ['run', '--rm', '--name', runName, ...own.cli, 'local/busybox:latest', 'true']);
       assert.notEqual(run.code, 0);
       assert.match(run.stderr, /berth socket-proxy/);
       const rm = await dockerCli(p.dockerHost, ['rm', '-f', containerId]);
@@ -69,7 +69,7 @@ for (const compat of [true, false]) {
       const p = await proxy({ POST: '1', NETWORKS: '1' }, compat);
       const name = testName('spnet');
       assert.equal((await dockerCli(p.dockerHost, ['network', 'ls'])).code, 0);
-      const create = await dockerCli(p.dockerHost, ['network', 'create', '--label', label, name]);
+      const create = await dockerCli(p.dockerHost, ['network', 'create', ...own.cli, name]);
       assert.equal(create.code, 0, create.stderr);
       assert.equal((await engine!.docker.listNetworks({ filters: { name: [name] } })).length, 1);
       const rm = await dockerCli(p.dockerHost, ['network', 'rm', name]);

@@ -3,15 +3,16 @@ import { statSync } from 'node:fs';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { integrationEngine, removeLabelled, RUN_ID, TEST_LABEL, testName } from '../testing/engine.js';
+import { integrationEngine, RUN_ID, testName } from '../testing/engine.js';
 import { buildSocketProxyImage } from './image.js';
-import { DOCKER_SOCKET, dockerCli } from './testkit.js';
+import { DOCKER_SOCKET, dockerCli, removeOwned, testOwner } from './testkit.js';
 
 const { engine, skip } = await integrationEngine();
+const own = testOwner('image');
 const tag = `local/berth-socket-proxy:test-${RUN_ID}`;
 after(async () => {
   if (!engine) return;
-  await removeLabelled(engine);
+  await removeOwned(engine, own.owner);
   await engine.docker.getImage(tag).remove({ force: true }).catch(() => undefined);
 });
 
@@ -19,7 +20,7 @@ test('image: non-root, read-only root fs, socket group via group_add; Tecnativa 
   await buildSocketProxyImage(tag);
   const name = testName('spimage');
   const gid = String(statSync(DOCKER_SOCKET).gid);
-  const run = await dockerCli(undefined, ['run', '-d', '--name', name, '--label', `${TEST_LABEL}=${RUN_ID}`, '--read-only', '--group-add', gid,
+  const run = await dockerCli(undefined, ['run', '-d', '--name', name, ...own.cli, '--read-only', '--group-add', gid,
     '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges:true', '-v', `${DOCKER_SOCKET}:/var/run/docker.sock:ro`,
     '-e', 'CONTAINERS=1', '-p', '127.0.0.1::2375', tag]);
   assert.equal(run.code, 0, run.stderr);

@@ -2,11 +2,11 @@
 // and a negative control sends the same bytes to the raw socket to show they would have worked.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { integrationEngine, removeLabelled, RUN_ID, TEST_LABEL, testName } from '../testing/engine.js';
-import { DOCKER_SOCKET, dockerCli, rawExchange, startTestProxy, statuses, type TestProxy } from './testkit.js';
+import { integrationEngine, RUN_ID, TEST_LABEL, testName } from '../testing/engine.js';
+import { DOCKER_SOCKET, dockerCli, rawExchange, startTestProxy, statuses, type TestProxy, removeOwned, testOwner } from './testkit.js';
 
 const { engine, skip } = await integrationEngine();
-const label = `${TEST_LABEL}=${RUN_ID}`;
+const own = testOwner('security');
 const raw = { path: DOCKER_SOCKET };
 let readOnly: TestProxy; // CONTAINERS=1
 let writer: TestProxy; // CONTAINERS=1 POST=1 EXEC=1 (strict: body policy on)
@@ -16,13 +16,13 @@ before(async () => {
   if (skip) return;
   readOnly = await startTestProxy({ CONTAINERS: '1' });
   writer = await startTestProxy({ CONTAINERS: '1', POST: '1', EXEC: '1' });
-  const r = await dockerCli(undefined, ['run', '-d', '--name', testName('spsec'), '--label', label, 'local/busybox:latest', 'sleep', '300']);
+  const r = await dockerCli(undefined, ['run', '-d', '--name', testName('spsec'), ...own.cli, 'local/busybox:latest', 'sleep', '300']);
   assert.equal(r.code, 0, r.stderr);
   containerId = r.stdout.trim();
 });
 after(async () => {
   await Promise.all([readOnly?.close(), writer?.close()]);
-  if (engine) await removeLabelled(engine);
+  if (engine) await removeOwned(engine, own.owner);
 });
 
 const get = (target: string, extra = '') => `GET ${target} HTTP/1.1\r\nHost: docker\r\n${extra}Connection: close\r\n\r\n`;
@@ -85,7 +85,7 @@ describe('method tricks (POST=0)', () => {
 });
 
 describe('framing and smuggling', () => {
-  const networkBody = (name: string) => JSON.stringify({ Name: name, Labels: { [TEST_LABEL]: RUN_ID } });
+  const networkBody = (name: string) => JSON.stringify({ Name: name, Labels: own.labels });
   const hidden = (name: string) => {
     const body = networkBody(name);
     return `POST /v1.41/networks/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
@@ -140,7 +140,7 @@ describe('upgrades and HTTP/2', () => {
   });
   test('an upgrade the daemon refuses does not open a tunnel: following bytes are parsed and judged', { skip }, async () => {
     const name = testName('spup');
-    const body = JSON.stringify({ Name: name, Labels: { [TEST_LABEL]: RUN_ID } });
+    const body = JSON.stringify({ Name: name, Labels: own.labels });
     const bytes = `POST /v1.41/exec/nonexistent${RUN_ID}/start HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}` +
       `POST /v1.41/networks/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
     const r = await rawExchange({ port: writer.port }, bytes);
@@ -153,7 +153,7 @@ describe('body policy on containers/create (strict mode)', () => {
   const create = (name: string, json: string, chunked = false) => chunked
     ? `POST /v1.41/containers/create?name=${name} HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${Buffer.byteLength(json).toString(16)}\r\n${json}\r\n0\r\n\r\n`
     : `POST /v1.41/containers/create?name=${name} HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`;
-  const base = `"Image":"local/busybox:latest","Cmd":["true"],"Labels":{"${TEST_LABEL}":"${RUN_ID}"}`;
+  const base = `"Image":"local/busybox:latest","Cmd":["true"],"Labels":${JSON.stringify(own.labels)}`;
   // [name, body, what the daemon would really do with it (checked on the raw socket)]
   const cases: [string, string, (hc: Record<string, unknown>) => boolean][] = [
     ['duplicate key after folding', `{${base},"HostConfig":{"Privileged":false,"privileged":true}}`, (hc) => hc.Privileged === true],
@@ -203,14 +203,14 @@ describe('body policy on containers/create (strict mode)', () => {
   });
   test('docker run --privileged and exec --privileged are denied through the CLI', { skip }, async () => {
     const name = testName('spcli');
-    const run = await dockerCli(writer.dockerHost, ['run', '--rm', '--privileged', '--name', name, '--label', label, 'local/busybox:latest', 'true']);
+    const run = await dockerCli(writer.dockerHost, ['run', '--rm', '--privileged', '--name', name, ...own.cli, 'local/busybox:latest', 'true']);
     assert.notEqual(run.code, 0);
     assert.match(run.stderr, /Privileged/);
     assert.equal((await containersNamed(name)).length, 0);
     const exec = await dockerCli(writer.dockerHost, ['exec', '--privileged', containerId, 'true']);
     assert.notEqual(exec.code, 0);
     assert.match(exec.stderr, /Privileged/);
-    const bind = await dockerCli(writer.dockerHost, ['run', '--rm', '-v', '/var/run/docker.sock:/s', '--name', name, '--label', label, 'local/busybox:latest', 'true']);
+    const bind = await dockerCli(writer.dockerHost, ['run', '--rm', '-v', '/var/run/docker.sock:/s', '--name', name, ...own.cli, 'local/busybox:latest', 'true']);
     assert.notEqual(bind.code, 0);
     assert.equal((await containersNamed(name)).length, 0);
     // Control: unprivileged exec works through the same proxy.
@@ -223,7 +223,7 @@ describe('volumes', () => {
     const p = await startTestProxy({ VOLUMES: '1', POST: '1' });
     try {
       const name = testName('spvol');
-      const body = JSON.stringify({ Name: name, Driver: 'local', DriverOpts: { type: 'none', o: 'bind', device: '/etc' }, Labels: { [TEST_LABEL]: RUN_ID } });
+      const body = JSON.stringify({ Name: name, Driver: 'local', DriverOpts: { type: 'none', o: 'bind', device: '/etc' }, Labels: own.labels });
       const req = `POST /v1.41/volumes/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`;
       assert.equal(statuses((await rawExchange({ port: p.port }, req)).text)[0], 403);
       await assert.rejects(engine!.docker.getVolume(name).inspect());
