@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { integrationEngine, RUN_ID, TEST_LABEL, testName } from '../testing/engine.js';
+import { integrationEngine, testName } from '../testing/engine.js';
 import { dockerCli, startTestProxy, type TestProxy, removeOwned, testOwner } from './testkit.js';
 
 const { engine, skip } = await integrationEngine();

@@ -2,7 +2,7 @@
 // and a negative control sends the same bytes to the raw socket to show they would have worked.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { integrationEngine, RUN_ID, TEST_LABEL, testName } from '../testing/engine.js';
+import { integrationEngine, RUN_ID, testName } from '../testing/engine.js';
 import { DOCKER_SOCKET, dockerCli, rawExchange, startTestProxy, statuses, type TestProxy, removeOwned, testOwner } from './testkit.js';
 
 const { engine, skip } = await integrationEngine();
