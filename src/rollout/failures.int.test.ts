@@ -39,6 +39,7 @@ describe('berth rollout: failures, interruptions, locks, rollback (Caddy, Compos
   before(async () => {
     for (const v of ['v1', 'v2', 'v3', 'v4']) images[v] = await buildApp(v);
     images.bad = await buildApp('bad', { broken: true });
+    images.flaky = await buildApp('flaky', { failAfterMs: 6000 });
     stack = new TestStack(engine!, stackName('fail'));
     await stack.up(images.v1!, 2);
   });
@@ -134,5 +135,23 @@ describe('berth rollout: failures, interruptions, locks, rollback (Caddy, Compos
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, new RegExp(`start .*_app_\\d+ from berth-keep/${stack.project}-app:${v2Deploy.id}`));
     assert.deepEqual((await stack.app()).map((c) => c.id), now.map((c) => c.id));
+  });
+
+  test('--monitor: a version that turns unhealthy after cut-over is rolled back to the previous image, without failed requests', async () => {
+    const before = (await stack.app())[0]!.image;
+    const serving = (await fetch(`http://127.0.0.1:${await stack.port()}/`)).headers.get('x-app-version')!;
+    const { value: result, load, after } = await stack.underLoad(() => stack.berth(['rollout', 'app', '--monitor', '12s'], { image: images.flaky }));
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /during the monitor window: unhealthy/);
+    assert.match(result.stderr, /rolling back to berth-keep\//);
+    assert.equal(load.failed, 0, describeLoad(load));
+    assert.ok((load.byVersion.flaky ?? 0) > 0, 'the flaky version did serve after cut-over');
+    assert.deepEqual(Object.keys(after.byVersion), [serving], `the previous version serves again: ${describeLoad(after)}`);
+    const now = await stack.app();
+    assert.equal(now.length, 2);
+    assert.ok(now.every((c) => c.state === 'running' && c.health === 'healthy' && c.image !== images.flaky), `${now.map((c) => c.image).join(', ')} (was ${before})`);
+    const history = JSON.parse((await stack.berth(['--json', 'history', 'app'])).stdout) as Array<{ result: string; detail: { rolledBackTo?: string } }>;
+    assert.equal(history[0]!.result, 'rolled-back');
+    assert.match(history[0]!.detail.rolledBackTo ?? '', /^berth-keep\//);
   });
 });

@@ -15,9 +15,9 @@ export const FIXTURE = fileURLToPath(new URL('../../src/rollout/fixtures/compose
 const APP_DIR = fileURLToPath(new URL('../../src/rollout/fixtures/app', import.meta.url));
 
 /** Builds the test app image with a version baked in (broken: its health never passes). */
-export async function buildApp(version: string, options: { broken?: boolean; run?: string } = {}): Promise<string> {
+export async function buildApp(version: string, options: { broken?: boolean; failAfterMs?: number; run?: string } = {}): Promise<string> {
   const tag = `berthtest-rollout-app:${options.run ?? RUN_ID}-${version}`;
-  await execFileAsync('docker', ['build', '-q', '-t', tag, '--label', `${TEST_LABEL}=${options.run ?? RUN_ID}`, '--build-arg', `APP_VERSION=${version}`, '--build-arg', `APP_BROKEN=${options.broken ? 1 : 0}`, APP_DIR], { env: { ...process.env, DOCKER_BUILDKIT: '0' } });
+  await execFileAsync('docker', ['build', '-q', '-t', tag, '--label', `${TEST_LABEL}=${options.run ?? RUN_ID}`, '--build-arg', `APP_VERSION=${version}`, '--build-arg', `APP_BROKEN=${options.broken ? 1 : 0}`, '--build-arg', `APP_FAIL_AFTER_MS=${options.failAfterMs ?? 0}`, APP_DIR], { env: { ...process.env, DOCKER_BUILDKIT: '0' } });
   return tag;
 }
 
