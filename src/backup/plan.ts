@@ -115,7 +115,7 @@ export function planTarget(target: BackupTarget, facts: TargetFacts, destination
       steps.push({ action: 'stop', detail: stop.map((c) => c.name).join(', '), reason: 'consistent files: writers are stopped for the snapshot window only (journaled, restarted even after a crash)' });
     }
     for (const volume of facts.volumes) {
-      steps.push({ action: 'archive-volume', detail: `${volume.name} (${volume.selectedBy}) via the engine archive API of a read-only helper`, reason: stop.length || users.length === 0 ? 'snapshot of the volume' : `snapshot while ${users.join(', ')} keep running (not stopped: set stopContainers or label ${STOP_LABEL}=true)` });
+      steps.push({ action: 'archive-volume', detail: `${volume.name} (${volume.selectedBy}) via the engine archive API of a read-only helper`, reason: stop.length || users.length === 0 ? 'snapshot of the volume' : `snapshot while ${users.join(', ')} keep running (not stopped: set stop_containers or label ${STOP_LABEL}=true)` });
     }
     if (stop.length) steps.push({ action: 'start', detail: stop.map((c) => c.name).join(', '), reason: 'the snapshot window is over' });
     steps.push({ action: 'verify', detail: 'gunzip and list every tar archive', reason: 'a truncated archive has no end marker' });

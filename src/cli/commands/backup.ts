@@ -183,7 +183,7 @@ Examples:
 
   backup
     .command('prune')
-    .description('apply the retention policy (x-berth.backup.retention: keepLast, daily, weekly, monthly) to verified backups')
+    .description('apply the retention policy (x-berth.backup.retention: keep_last, daily, weekly, monthly) to verified backups')
     .argument('[target...]', 'only these targets')
     .option('--dry-run', 'show what would be removed and why the rest is kept')
     .option('--lock-wait <duration>', 'wait this long for another backup operation to finish', '0s')
