@@ -142,6 +142,7 @@ async function logsThroughput(target, id) {
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 
 let logsContainer;
+const loadBefore = os.loadavg();
 try {
   const haveHaproxy = ensureHaproxy();
   const targets = { direct: { socketPath: SOCKET }, berth: { host: '127.0.0.1', port: await startBerth() } };
@@ -179,6 +180,8 @@ try {
   }
   const pass = PATHS.every((p) => ratios[p].rpsVsDirect >= 0.9 && (ratios[p].rpsVsHaproxy ?? 1) >= 1 && ratios[p].addedP99Ms < 1);
   console.log(writeResult('socket-proxy', {
+    // Other work on the machine skews every number: the load averages before and after the run.
+    loadAverage: { before: loadBefore.map((x) => +x.toFixed(2)), after: os.loadavg().map((x) => +x.toFixed(2)) },
     settings: { seconds: SECONDS, rounds: ROUNDS, concurrency: CONCURRENCY, latencyRequests: LATENCY_REQUESTS, env, client: 'node http keep-alive agent', haproxy: haveHaproxy ? spawnSync('haproxy', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0] : 'not available' },
     results, logsMiBps, ratios,
     goals: { rpsVsDirect: '>= 0.9', rpsVsHaproxy: '>= 1.0', addedP99Ms: '< 1' },
