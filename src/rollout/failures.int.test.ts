@@ -39,7 +39,7 @@ describe('berth rollout: failures, interruptions, locks, rollback (Caddy, Compos
   before(async () => {
     for (const v of ['v1', 'v2', 'v3', 'v4']) images[v] = await buildApp(v);
     images.bad = await buildApp('bad', { broken: true });
-    images.flaky = await buildApp('flaky', { failAfterMs: 6000 });
+    images.flaky = await buildApp('flaky', { failAfterMs: 9000 });
     stack = new TestStack(engine!, stackName('fail'));
     await stack.up(images.v1!, 2);
   });
@@ -140,7 +140,7 @@ describe('berth rollout: failures, interruptions, locks, rollback (Caddy, Compos
   test('--monitor: a version that turns unhealthy after cut-over is rolled back to the previous image, without failed requests', async () => {
     const before = (await stack.app())[0]!.image;
     const serving = (await fetch(`http://127.0.0.1:${await stack.port()}/`)).headers.get('x-app-version')!;
-    const { value: result, load, after } = await stack.underLoad(() => stack.berth(['rollout', 'app', '--monitor', '12s'], { image: images.flaky }));
+    const { value: result, load, after } = await stack.underLoad(() => stack.berth(['rollout', 'app', '--monitor', '15s'], { image: images.flaky }));
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /during the monitor window: unhealthy/);
     assert.match(result.stderr, /rolling back to berth-keep\//);
