@@ -285,6 +285,8 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
     }
     if (idleApplies) client.setTimeout(0);
     log('allow', verdict.rule, outcome.status, undefined, target.path);
+    // The last body write may still be completing when the answer is already here: give it a moment.
+    if (!bodyDone) await Promise.race([bodyForward.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 50))]);
     if (!bodyDone) { client.end(); up.socket.destroy(); return; } // the daemon answered before taking the whole body
     if (outcome.close) { up.socket.destroy(); upstream = undefined; }
     if (!head.keepAlive || outcome.endClient) { client.end(); finish(); return; }
