@@ -52,6 +52,9 @@ test('container create: privileged, binds, socket, caps, namespaces, devices, se
   denied(judge('container-create', { HostConfig: { CapAdd: ['NET_ADMIN'] } }), 'body:cap-add');
   assert.equal(judge('container-create', { HostConfig: { CapAdd: ['NET_ADMIN'] } }, { ...DEFAULT_BODY_RULES, allowedCapabilities: ['NET_ADMIN'] }).allow, true);
   for (const f of ['NetworkMode', 'PidMode', 'IpcMode', 'UsernsMode', 'UTSMode']) denied(judge('container-create', { HostConfig: { [f]: 'host' } }), 'body:host-namespace');
+  denied(judge('container-create', { HostConfig: { NetworkMode: 'container:abc' } }), 'body:container-namespace');
+  denied(judge('container-create', { HostConfig: { PidMode: 'container:abc' } }), 'body:container-namespace');
+  assert.equal(judge('container-create', { HostConfig: { NetworkMode: 'container:abc' } }, { ...DEFAULT_BODY_RULES, allowContainerNamespaces: true }).allow, true);
   denied(judge('container-create', { HostConfig: { Devices: [{ PathOnHost: '/dev/sda', PathInContainer: '/dev/sda' }] } }), 'body:devices');
   for (const o of ['seccomp=unconfined', 'seccomp:unconfined', 'apparmor=unconfined', 'label=disable', 'label:disable', 'no-new-privileges=false', 'no-new-privileges:false']) {
     denied(judge('container-create', { HostConfig: { SecurityOpt: [o] } }), 'body:security-opt');

@@ -14,6 +14,11 @@ export interface BodyRules {
   /** Capabilities CapAdd may name. Default none. */
   allowedCapabilities: string[];
   allowHostNamespaces: boolean;
+  /**
+   * NetworkMode/PidMode/IpcMode `container:<id>`: joins another container's namespace, which is
+   * the host's when that container runs with `host` (the proxy cannot see that). Default false.
+   */
+  allowContainerNamespaces: boolean;
   allowDevices: boolean;
   allowSecurityRelaxations: boolean;
   allowVolumesFrom: boolean;
@@ -30,6 +35,7 @@ export const DEFAULT_BODY_RULES: BodyRules = {
   allowPrivileged: false,
   allowedCapabilities: [],
   allowHostNamespaces: false,
+  allowContainerNamespaces: false,
   allowDevices: false,
   allowSecurityRelaxations: false,
   allowVolumesFrom: false,
@@ -265,6 +271,12 @@ export function hostConfigVerdict(hc: JsonValue | undefined, rules: BodyRules, w
     for (const name of HOST_NS_FIELDS) {
       const v = field(hc, name);
       if (typeof v === 'string' && v.trim().toLowerCase() === 'host') return deny('body:host-namespace', `${where}.${name} is host`);
+    }
+  }
+  if (!rules.allowContainerNamespaces) {
+    for (const name of ['NetworkMode', 'PidMode', 'IpcMode']) {
+      const v = field(hc, name);
+      if (typeof v === 'string' && v.trim().toLowerCase().startsWith('container:')) return deny('body:container-namespace', `${where}.${name} joins another container's namespace (${v}); set allowContainerNamespaces to allow`);
     }
   }
   if (!rules.allowDevices) {
