@@ -70,6 +70,8 @@ test('exec, update, volumes, services, plugins, swarm join', () => {
   assert.equal(judge('volume-create', { Name: 'v', DriverOpts: { type: 'nfs', o: 'addr=10.0.0.1', device: ':/export' } }).allow, true);
   denied(judge('service', { TaskTemplate: { ContainerSpec: { Mounts: [{ Type: 'bind', Source: '/var/run/docker.sock', Target: '/s' }] } } }), 'body:docker-socket');
   denied(judge('service', { TaskTemplate: { ContainerSpec: { CapabilityAdd: ['SYS_ADMIN'] } } }), 'body:cap-add');
+  denied(judge('service', { TaskTemplate: { ContainerSpec: { Image: 'x' }, Networks: [{ Target: 'host' }] } }), 'body:host-namespace');
+  assert.equal(judge('service', { TaskTemplate: { ContainerSpec: { Image: 'x', Mounts: [{ Type: 'volume', Source: 'data', Target: '/d' }] }, Networks: [{ Target: 'backend' }] } }).allow, true);
   denied(judge('plugin-privileges', [{ Name: 'mount', Value: ['/'] }]), 'body:plugin');
   denied(judge('swarm-join', { RemoteAddrs: ['1.2.3.4:2377'] }), 'body:swarm-join');
 });

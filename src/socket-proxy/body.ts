@@ -310,8 +310,10 @@ function serviceVerdict(spec: JsonValue, rules: BodyRules): BodyVerdict {
     if (apparmor === 'disabled') return deny('body:security-opt', 'Privileges.AppArmor.Mode disabled');
     if (field(priv, 'NoNewPrivileges') === false) return deny('body:security-opt', 'Privileges.NoNewPrivileges is false');
   }
-  const ns = field(cs, 'Hostname');
-  void ns;
+  if (!rules.allowHostNamespaces) {
+    const networks = [field(field(spec, 'TaskTemplate'), 'Networks'), field(spec, 'Networks')].flatMap((n) => (Array.isArray(n) ? n : []));
+    if (networks.some((n) => String(field(n, 'Target') ?? '').toLowerCase() === 'host')) return deny('body:host-namespace', 'service attached to the host network');
+  }
   if (!rules.allowDevices && nonEmpty(field(field(field(spec, 'TaskTemplate'), 'Resources'), 'Devices'))) return deny('body:devices', 'service devices');
   return { allow: true };
 }
