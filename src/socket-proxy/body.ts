@@ -294,6 +294,10 @@ export function hostConfigVerdict(hc: JsonValue | undefined, rules: BodyRules, w
 }
 
 function serviceVerdict(spec: JsonValue, rules: BodyRules): BodyVerdict {
+  if (!rules.allowHostNamespaces) {
+    const networks = [field(field(spec, 'TaskTemplate'), 'Networks'), field(spec, 'Networks')].flatMap((n) => (Array.isArray(n) ? n : []));
+    if (networks.some((n) => String(field(n, 'Target') ?? '').toLowerCase() === 'host')) return deny('body:host-namespace', 'service attached to the host network');
+  }
   const cs = field(field(spec, 'TaskTemplate'), 'ContainerSpec');
   if (!isObj(cs)) return { allow: true };
   for (const m of Array.isArray(field(cs, 'Mounts')) ? (field(cs, 'Mounts') as JsonValue[]) : []) {
@@ -309,10 +313,6 @@ function serviceVerdict(spec: JsonValue, rules: BodyRules): BodyVerdict {
     const apparmor = String(field(field(priv, 'AppArmor'), 'Mode') ?? '').toLowerCase();
     if (apparmor === 'disabled') return deny('body:security-opt', 'Privileges.AppArmor.Mode disabled');
     if (field(priv, 'NoNewPrivileges') === false) return deny('body:security-opt', 'Privileges.NoNewPrivileges is false');
-  }
-  if (!rules.allowHostNamespaces) {
-    const networks = [field(field(spec, 'TaskTemplate'), 'Networks'), field(spec, 'Networks')].flatMap((n) => (Array.isArray(n) ? n : []));
-    if (networks.some((n) => String(field(n, 'Target') ?? '').toLowerCase() === 'host')) return deny('body:host-namespace', 'service attached to the host network');
   }
   if (!rules.allowDevices && nonEmpty(field(field(field(spec, 'TaskTemplate'), 'Resources'), 'Devices'))) return deny('body:devices', 'service devices');
   return { allow: true };
