@@ -298,6 +298,7 @@ function serviceVerdict(spec: JsonValue, rules: BodyRules): BodyVerdict {
     const networks = [field(field(spec, 'TaskTemplate'), 'Networks'), field(spec, 'Networks')].flatMap((n) => (Array.isArray(n) ? n : []));
     if (networks.some((n) => String(field(n, 'Target') ?? '').toLowerCase() === 'host')) return deny('body:host-namespace', 'service attached to the host network');
   }
+  if (!rules.allowPluginPrivileges && nonEmpty(field(field(spec, 'TaskTemplate'), 'PluginSpec'))) return deny('body:plugin', 'services that install plugins need allowPluginPrivileges');
   const cs = field(field(spec, 'TaskTemplate'), 'ContainerSpec');
   if (!isObj(cs)) return { allow: true };
   for (const m of Array.isArray(field(cs, 'Mounts')) ? (field(cs, 'Mounts') as JsonValue[]) : []) {
