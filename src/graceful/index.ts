@@ -271,8 +271,9 @@ export function createGraceful(server: AnyServer, options: GracefulOptions = {})
 
   // One shared listener for every response ('close' follows 'finish' on Node >= 16 and also fires
   // when the socket dies mid-response), so no closure is allocated per request.
-  function onResponseClose(this: Tracked<ServerResponse>) {
-    const state = this[kState]!;
+  function onResponseClose(this: ServerResponse) {
+    // res.socket is already detached here; the request keeps its socket.
+    const state = (this.req.socket as Tracked<net.Socket>)[kState]!;
     state.inFlight--;
     inFlight--;
     if (state.response === this) state.response = undefined;
@@ -285,7 +286,6 @@ export function createGraceful(server: AnyServer, options: GracefulOptions = {})
     state.inFlight++;
     inFlight++;
     state.response = res;
-    res[kState] = state;
     if (phase !== 'running') res.setHeader('Connection', 'close');
     res.on('close', onResponseClose);
   };
