@@ -70,8 +70,9 @@ export async function sql(engine: Engine, id: string, kind: 'postgres' | 'mysql'
 }
 
 export async function waitPostgres(engine: Engine, id: string, db = 'app', user = 'app'): Promise<void> {
-  // pg_isready answers during the init restart too: also require a real query to work.
-  await waitFor('postgres', async () => (await execInContainer(engine, id, ['pg_isready', '-U', user, '-d', db])).exitCode === 0 && (await sql(engine, id, 'postgres', 'SELECT 1', db, user)) === '1');
+  // The entrypoint's temporary init server (listen_addresses '') answers too, then stops:
+  // wait for the real one.
+  await waitFor('postgres', async () => (await execInContainer(engine, id, ['pg_isready', '-U', user, '-d', db])).exitCode === 0 && (await sql(engine, id, 'postgres', 'SHOW listen_addresses', db, user)) === '*');
 }
 
 export async function waitMariadb(engine: Engine, id: string): Promise<void> {
