@@ -70,6 +70,7 @@ describe('settings', () => {
     const s = resolveSettings({ hardDeadlineMs: 12_000 }, { BERTH_STOP_GRACE_PERIOD: '10s' });
     assert.equal(s.warnings.length, 1);
     assert.match(s.warnings[0]!, /SIGKILL/);
+    assert.match(resolveSettings({}, { BERTH_STOP_GRACE_PERIOD: 'half a minute' }).warnings[0]!, /is not a duration/);
     assert.throws(() => resolveSettings({ drainDelayMs: 5000, hardDeadlineMs: 4000 }, {}), RangeError);
     assert.throws(() => resolveSettings({ hardDeadlineMs: -1 }, {}), RangeError);
   });

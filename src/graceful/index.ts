@@ -157,6 +157,9 @@ export function resolveSettings(options: GracefulOptions, env: Record<string, st
     throw new RangeError(`graceful: drainDelayMs (${drainDelayMs}) must not exceed hardDeadlineMs (${hardDeadlineMs})`);
   }
   const warnings: string[] = [];
+  if (options.gracePeriodMs === undefined && env.BERTH_STOP_GRACE_PERIOD && gracePeriodMs === undefined) {
+    warnings.push(`BERTH_STOP_GRACE_PERIOD "${env.BERTH_STOP_GRACE_PERIOD}" is not a duration such as 30s or 1m30s: ignored`);
+  }
   if (gracePeriodMs !== undefined && hardDeadlineMs >= gracePeriodMs) {
     warnings.push(
       `hardDeadlineMs ${hardDeadlineMs} ms is not below the stop grace period ${gracePeriodMs} ms: Docker will SIGKILL before the deadline; ` +
