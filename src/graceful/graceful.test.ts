@@ -183,6 +183,36 @@ describe('in process', () => {
     }
   });
 
+  test('a response whose headers were already sent (no Connection: close possible) gets its socket ended right after it', async () => {
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.write('part 1 ');
+      setTimeout(() => res.end('part 2'), 400);
+    });
+    server.keepAliveTimeout = 5000;
+    const exits: number[] = [];
+    const g = createGraceful(server, { signals: [], drainDelayMs: 50, hardDeadlineMs: 4000, logger: quiet, exit: (c) => exits.push(c) });
+    const port = await listen(server);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const reply = request(port, '/', agent);
+      await sleep(100);
+      const started = Date.now();
+      await g.shutdown('test');
+      const took = Date.now() - started;
+      const r = await reply;
+      assert.equal(r.body, 'part 1 part 2');
+      assert.equal(r.headers.connection, 'keep-alive', 'headers went out before the shutdown');
+      assert.ok(took < 1500, `closed right after the response (${took} ms), not at the 5 s keep-alive timeout`);
+      assert.deepEqual(exits, [0]);
+      assert.equal(g.connections, 0);
+    } finally {
+      agent.destroy();
+      g.dispose();
+      server.close();
+    }
+  });
+
   test('works with node:https (TLS sockets tracked)', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'graceful-tls-'));
     try {
