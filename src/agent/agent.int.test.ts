@@ -2,20 +2,20 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { Catalog } from '../backup/catalog.js';
 import { execInContainer } from '../backup/exec.js';
-import { composeLabels, makeProject, startContainer, tempDir, waitFor } from '../backup/testkit.js';
+import { composeLabels, makeProject, startContainer, tempDir, waitFor, SCOPE, scopeLabel, scopedName } from '../backup/testkit.js';
 import { StateStore } from '../state/store.js';
-import { integrationEngine, removeLabelled, RUN_ID, TEST_LABEL, testName } from '../testing/engine.js';
+import { integrationEngine, removeLabelled } from '../testing/engine.js';
 import { startAgent } from './scheduler.js';
 
 const { engine, skip } = await integrationEngine();
-const label = { [TEST_LABEL]: RUN_ID };
+const label = scopeLabel;
 
 after(async () => {
-  if (engine) await removeLabelled(engine);
+  if (engine) await removeLabelled(engine, SCOPE);
 });
 
 test('agent: a cron schedule runs backups; /health turns from 503 to 200 once a verified backup exists', { skip, timeout: 60_000 }, async () => {
-  const name = testName('agent');
+  const name = scopedName('agent');
   const volume = `${name}_files`;
   await engine!.docker.createVolume({ Name: volume, Labels: label });
   const app = await startContainer(engine!, { name: `${name}_app_1`, image: 'local/busybox:latest', cmd: ['sleep', '3600'], init: true, binds: [`${volume}:/data`], labels: { ...label, ...composeLabels(name, 'app') } });

@@ -3,16 +3,16 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { integrationEngine, removeLabelled, RUN_ID, TEST_LABEL, testName } from '../testing/engine.js';
+import { integrationEngine, removeLabelled } from '../testing/engine.js';
 import { execInContainer } from './exec.js';
-import { composeLabels, startContainer, tempDir } from './testkit.js';
+import { composeLabels, startContainer, tempDir, SCOPE, scopeLabel, scopedName } from './testkit.js';
 
 const { engine, skip } = await integrationEngine();
-const label = { [TEST_LABEL]: RUN_ID };
+const label = scopeLabel;
 const bin = new URL('../../bin/berth.js', import.meta.url).pathname;
 
 after(async () => {
-  if (engine) await removeLabelled(engine);
+  if (engine) await removeLabelled(engine, SCOPE);
 });
 
 function berth(cwd: string, env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -27,7 +27,7 @@ function berth(cwd: string, env: Record<string, string>, ...args: string[]): Pro
 }
 
 test('CLI: backup run/list/verify/prune/restore and agent --once on a compose file, with --json', { skip, timeout: 120_000 }, async () => {
-  const project = testName('cli');
+  const project = scopedName('cli');
   const dir = tempDir('cli-project');
   const backups = tempDir('cli-backups');
   writeFileSync(join(dir, 'compose.yaml'), `

@@ -6,18 +6,18 @@ import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode } from '../lib/errors.js';
 import { StateStore } from '../state/store.js';
-import { execFileAsync, integrationEngine, removeLabelled, RUN_ID, TEST_LABEL, testName } from '../testing/engine.js';
+import { execFileAsync, integrationEngine, removeLabelled } from '../testing/engine.js';
 import { Catalog } from './catalog.js';
 import { execInContainer } from './exec.js';
 import { StopJournal } from './journal.js';
 import { runBackups } from './run.js';
-import { composeLabels, makeProject, sql, startContainer, tempDir, waitFor, waitPostgres } from './testkit.js';
+import { composeLabels, makeProject, sql, startContainer, tempDir, waitFor, waitPostgres, SCOPE, scopeLabel, scopedName } from './testkit.js';
 
 const { engine, skip } = await integrationEngine();
-const label = { [TEST_LABEL]: RUN_ID };
+const label = scopeLabel;
 
 after(async () => {
-  if (engine) await removeLabelled(engine);
+  if (engine) await removeLabelled(engine, SCOPE);
 });
 
 /** Every file under dir, relative. */
@@ -35,7 +35,7 @@ async function volumeWithApp(name: string, seed: string) {
 }
 
 test('a dump killed mid-way fails clearly and leaves no artifact', { skip, timeout: 120_000 }, async () => {
-  const name = testName('pgkill');
+  const name = scopedName('pgkill');
   const backupDir = tempDir('kill-backups');
   const store = StateStore.open(tempDir('kill-state'));
   try {
@@ -65,7 +65,7 @@ test('a dump killed mid-way fails clearly and leaves no artifact', { skip, timeo
 });
 
 test('a full destination fails clearly and leaves no artifact', { skip, timeout: 60_000 }, async () => {
-  const name = testName('full');
+  const name = scopedName('full');
   const backupDir = tempDir('full-backups');
   await execFileAsync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', backupDir]);
   const store = StateStore.open(tempDir('full-state'));
@@ -85,7 +85,7 @@ test('a full destination fails clearly and leaves no artifact', { skip, timeout:
 });
 
 test('a missing database container fails the target with a clear error', { skip }, async () => {
-  const name = testName('nodb');
+  const name = scopedName('nodb');
   const backupDir = tempDir('nodb-backups');
   const store = StateStore.open(tempDir('nodb-state'));
   try {
@@ -102,7 +102,7 @@ test('a missing database container fails the target with a clear error', { skip 
 });
 
 test('two concurrent runs: one runs, the other is refused by the host-wide lock', { skip, timeout: 60_000 }, async () => {
-  const name = testName('conc');
+  const name = scopedName('conc');
   const backupDir = tempDir('conc-backups');
   const stateDir = tempDir('conc-state');
   const [storeA, storeB] = [StateStore.open(stateDir), StateStore.open(stateDir)];
@@ -125,7 +125,7 @@ test('two concurrent runs: one runs, the other is refused by the host-wide lock'
 });
 
 test('berth killed while containers are stopped for a snapshot: the next run restarts them', { skip, timeout: 90_000 }, async () => {
-  const name = testName('crash');
+  const name = scopedName('crash');
   const backupDir = tempDir('crash-backups');
   const stateDir = tempDir('crash-state');
   const { volume, app } = await volumeWithApp(name, 'echo hello > /data/hello');

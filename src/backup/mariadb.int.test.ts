@@ -3,20 +3,20 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { StateStore } from '../state/store.js';
-import { integrationEngine, removeLabelled, RUN_ID, TEST_LABEL, testName } from '../testing/engine.js';
+import { integrationEngine, removeLabelled } from '../testing/engine.js';
 import { restoreBackup, verifyBackup } from './restore.js';
 import { runBackups } from './run.js';
-import { composeLabels, makeProject, sql, startContainer, tempDir, waitMariadb } from './testkit.js';
+import { composeLabels, makeProject, sql, startContainer, tempDir, waitMariadb, SCOPE, scopeLabel, scopedName } from './testkit.js';
 
 const { engine, skip } = await integrationEngine();
-const label = { [TEST_LABEL]: RUN_ID };
-const projectName = testName('mybk');
+const label = scopeLabel;
+const projectName = scopedName('mybk');
 const backupDir = tempDir('my-backups');
 const stateDir = tempDir('my-state');
 const project = makeProject(projectName, { db: { backup: { type: 'mysql', database: 'shop' } } }, { destinations: { local: { type: 'local', path: backupDir } } });
 
 after(async () => {
-  if (engine) await removeLabelled(engine);
+  if (engine) await removeLabelled(engine, SCOPE);
 });
 
 async function startDb(): Promise<string> {

@@ -3,15 +3,15 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { StateStore } from '../state/store.js';
-import { integrationEngine, removeLabelled, RUN_ID, TEST_LABEL, testName } from '../testing/engine.js';
+import { integrationEngine, removeLabelled } from '../testing/engine.js';
 import { Catalog } from './catalog.js';
 import { restoreBackup, verifyBackup } from './restore.js';
 import { runBackups } from './run.js';
-import { composeLabels, makeProject, sql, startContainer, tempDir, waitPostgres } from './testkit.js';
+import { composeLabels, makeProject, sql, startContainer, tempDir, waitPostgres, SCOPE, scopeLabel, scopedName } from './testkit.js';
 
 const { engine, skip } = await integrationEngine();
-const label = { [TEST_LABEL]: RUN_ID };
-const projectName = testName('pgbk');
+const label = scopeLabel;
+const projectName = scopedName('pgbk');
 const backupDir = tempDir('pg-backups');
 const stateDir = tempDir('pg-state');
 const project = makeProject(projectName, {
@@ -37,7 +37,7 @@ before(async () => {
 });
 after(async () => {
   store?.close();
-  if (engine) await removeLabelled(engine);
+  if (engine) await removeLabelled(engine, SCOPE);
 });
 
 test('postgres: backup, destroy, restore gives identical table contents; verify --restore-test', { skip, timeout: 180_000 }, async () => {

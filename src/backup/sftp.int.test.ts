@@ -4,23 +4,23 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import ssh2 from 'ssh2';
 import { StateStore } from '../state/store.js';
-import { integrationEngine, removeLabelled, RUN_ID, TEST_LABEL, testName } from '../testing/engine.js';
+import { integrationEngine, removeLabelled } from '../testing/engine.js';
 import { Catalog } from './catalog.js';
 import { SftpDestination } from './destinations.js';
 import { execInContainer } from './exec.js';
 import { restoreBackup, verifyBackup } from './restore.js';
 import { runBackups } from './run.js';
-import { composeLabels, makeProject, startContainer, tempDir, waitFor } from './testkit.js';
+import { composeLabels, makeProject, startContainer, tempDir, waitFor, SCOPE, scopeLabel, scopedName } from './testkit.js';
 
 const { engine, skip } = await integrationEngine();
-const label = { [TEST_LABEL]: RUN_ID };
+const label = scopeLabel;
 
 after(async () => {
-  if (engine) await removeLabelled(engine);
+  if (engine) await removeLabelled(engine, SCOPE);
 });
 
 test('sftp destination: a real OpenSSH server gets partial uploads renamed, manifest last; verify and restore read back from it', { skip, timeout: 120_000 }, async () => {
-  const name = testName('sftp');
+  const name = scopedName('sftp');
   const keys = ssh2.utils.generateKeyPairSync('ed25519');
   const keyDir = tempDir('sftp-key');
   const identityFile = join(keyDir, 'id_ed25519');

@@ -1,4 +1,5 @@
 /** Helpers for backup integration tests and the benchmark: containers, projects, waits. */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,19 @@ import type { BackupTargetConfig, ComposeProject, ProjectBerthConfig, ServiceMod
 import type { Engine } from '../engine/client.js';
 import { ComposeLabel } from '../compose/containers.js';
 import { execInContainer } from './exec.js';
+import { RUN_ID, TEST_LABEL } from '../testing/engine.js';
+
+/**
+ * Test files run two at a time and each one's after() removes everything labelled
+ * berth.test=RUN_ID (and Compose projects named berthtest_*_RUN_ID_*). Backup tests stop, restore
+ * and time containers: they use a label value and names of their own (per test file), so no other
+ * file's cleanup removes them mid-test and their cleanup removes nothing of others.
+ */
+export const SCOPE = `${RUN_ID}-backup-${randomBytes(3).toString('hex')}`;
+export const scopeLabel: Record<string, string> = { [TEST_LABEL]: SCOPE };
+export function scopedName(prefix: string): string {
+  return `berthbk_${prefix}_${SCOPE}_${randomBytes(2).toString('hex')}`.toLowerCase().replace(/[^a-z0-9_-]/g, '');
+}
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `berth-${prefix}-`));

@@ -3,17 +3,17 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { StateStore } from '../state/store.js';
-import { execFileAsync, integrationEngine, removeLabelled, RUN_ID, TEST_LABEL, testName } from '../testing/engine.js';
+import { execFileAsync, integrationEngine, removeLabelled } from '../testing/engine.js';
 import { execInContainer } from './exec.js';
 import { restoreBackup, verifyBackup } from './restore.js';
 import { runBackups } from './run.js';
-import { composeLabels, makeProject, startContainer, tempDir } from './testkit.js';
+import { composeLabels, makeProject, startContainer, tempDir, SCOPE, scopeLabel, scopedName } from './testkit.js';
 
 const { engine, skip } = await integrationEngine();
-const label = { [TEST_LABEL]: RUN_ID };
+const label = scopeLabel;
 
 after(async () => {
-  if (engine) await removeLabelled(engine);
+  if (engine) await removeLabelled(engine, SCOPE);
 });
 
 /** Content, numeric owner and mode of every path in the volume, as one sorted listing. */
@@ -25,7 +25,7 @@ async function snapshot(containerId: string): Promise<string> {
 }
 
 test('volume: round trip keeps content, numeric owners and modes; writers stopped only for the snapshot', { skip, timeout: 120_000 }, async () => {
-  const name = testName('volbk');
+  const name = scopedName('volbk');
   const backupDir = tempDir('vol-backups');
   const store = StateStore.open(tempDir('vol-state'));
   try {
