@@ -40,6 +40,7 @@ export async function collectServiceState(
       number: c.number,
       state: info.State.Status,
       imageId: info.Image,
+      image: info.Config?.Image,
       rolloutId: c.labels[ROLLOUT_LABEL],
       inDns: shared || inServiceDns(info.NetworkSettings?.Networks as Record<string, { Aliases?: string[] }>, service),
     });

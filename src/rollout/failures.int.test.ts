@@ -40,6 +40,8 @@ describe('berth rollout: failures, interruptions, locks, rollback (Caddy, Compos
     for (const v of ['v1', 'v2', 'v3', 'v4']) images[v] = await buildApp(v);
     images.bad = await buildApp('bad', { broken: true });
     images.flaky = await buildApp('flaky', { failAfterMs: 9000 });
+    images.v5 = await buildApp('v5');
+    images.noisy = await buildApp('noisy', { startLog: 'FATAL: cannot read config, using defaults' });
     stack = new TestStack(engine!, stackName('fail'));
     await stack.up(images.v1!, 2);
   });
@@ -153,5 +155,28 @@ describe('berth rollout: failures, interruptions, locks, rollback (Caddy, Compos
     const history = JSON.parse((await stack.berth(['--json', 'history', 'app'])).stdout) as Array<{ result: string; detail: { rolledBackTo?: string } }>;
     assert.equal(history[0]!.result, 'rolled-back');
     assert.match(history[0]!.detail.rolledBackTo ?? '', /^berth-keep\//);
+  });
+
+  test('berth deploy: hooks, pull (local-only images kept), migrate, rollout under load, verify, log scan', async () => {
+    const dry = await stack.berth(['deploy', '--dry-run'], { image: images.v5 });
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /1\. pre-hook: echo pre[\s\S]*2\. pull proxy, app[\s\S]*3\. migrate \(run migrate\)[\s\S]*4\. roll out proxy, app[\s\S]*5\. verify[\s\S]*6\. scan[\s\S]*7\. post-hook: echo post/);
+    const { value: result, load, after } = await stack.underLoad(() => stack.berth(['deploy'], { image: images.v5 }));
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(load.failed, 0, describeLoad(load));
+    assert.deepEqual(Object.keys(after.byVersion), ['v5'], describeLoad(after));
+    assert.match(result.stderr, /pull failed .*the local images are used/);
+    assert.match(result.stderr, /✓ migrate \(run migrate\)/);
+    assert.match(result.stderr, /proxy: already runs local\/caddy:latest/);
+    assert.match(result.stdout, /✓ deployed /);
+    const { readFileSync } = await import('node:fs');
+    assert.equal(readFileSync(stack.hookLog, 'utf8'), 'pre\npost\n');
+    const history = JSON.parse((await stack.berth(['--json', 'history', 'app'])).stdout) as Array<{ kind: string; result: string }>;
+    assert.deepEqual([history[0]!.kind, history[0]!.result], ['deploy', 'succeeded']);
+
+    // A version that logs a fatal line at start: rolled out (it is healthy), but the deploy says so and exits 1.
+    const noisy = await stack.berth(['deploy', '--no-migrate'], { image: images.noisy });
+    assert.equal(noisy.code, 1, noisy.stderr);
+    assert.match(noisy.stderr, /✗ scan .*error line\(s\) in the new replicas' logs: .*FATAL: cannot read config/);
   });
 });

@@ -26,6 +26,8 @@ export interface ReplicaState {
   /** Engine state: running, exited, created, restarting, dead, paused. */
   state: string;
   imageId: string;
+  /** The image reference it was created from (Config.Image), when known. */
+  image?: string;
   /** The berth.rollout label, when berth created this replica. */
   rolloutId?: string;
   /** Answers to the service's name in DNS on every network it is attached to. */
@@ -97,6 +99,8 @@ export interface ServicePlan {
   /** IDs of the replicas it replaces. */
   oldReplicas: string[];
   imageIdBefore: string | undefined;
+  /** The reference the replicas being replaced were created from. */
+  imageRefBefore: string | undefined;
   steps: Step[];
 }
 
@@ -198,6 +202,7 @@ function planService(project: ComposeProject, state: ServiceState, options: Roll
     desired,
     naming: state.naming,
     imageIdBefore: old[0]?.imageId ?? live[0]?.imageId,
+    imageRefBefore: old[0]?.image ?? live[0]?.image,
   };
 
   // First deploy: nothing to clone from; Compose creates the replicas, then the health gate.

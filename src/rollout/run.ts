@@ -105,7 +105,7 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
         project: deps.project.name,
         service: s.service,
         kind: req.kind ?? 'rollout',
-        imageBefore: s.imageIdBefore ? imageRefOf(s.imageIdBefore) : undefined,
+        imageBefore: s.imageRefBefore ?? s.imageIdBefore,
         digestBefore: s.imageIdBefore,
         imageAfter: s.image,
         digestAfter,
@@ -120,7 +120,7 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
       // Keep both images from pruning while they are rollback targets.
       if (s.imageIdBefore) await tagKeep(deps.engine, s.imageIdBefore, keepTag(deps.project.name, s.service, deployId, 'before')).catch(() => undefined);
       if (digestAfter) await tagKeep(deps.engine, digestAfter, keepTag(deps.project.name, s.service, deployId, 'after')).catch(() => undefined);
-      const base = { service: s.service, deployId, imageBefore: s.imageIdBefore ? imageRefOf(s.imageIdBefore) : undefined, digestBefore: s.imageIdBefore, imageAfter: s.image, digestAfter, replicas: s.desired };
+      const base = { service: s.service, deployId, imageBefore: s.imageRefBefore ?? s.imageIdBefore, digestBefore: s.imageIdBefore, imageAfter: s.image, digestAfter, replicas: s.desired };
       try {
         const [outcome] = await executePlan(deps.engine, deps.project, { ...plan, services: [s] }, { signal: req.signal, onEvent, compose: deps.compose });
         const durationMs = performance.now() - started;
@@ -167,11 +167,6 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
 /** The project's deploy lock: one rollout, deploy or rollback per project at a time. */
 export function lockProject(deps: Pick<RolloutDeps, 'store' | 'project'>, purpose: string, waitMs?: number) {
   return acquireLock(deps.store, `deploy:${deps.project.name}`, { purpose, waitMs: waitMs ?? deps.project.berth.deploy.lockWaitMs ?? 0 });
-}
-
-/** Image IDs are stored as the reference berth can run again. */
-function imageRefOf(imageId: string): string {
-  return imageId;
 }
 
 /**

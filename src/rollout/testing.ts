@@ -15,9 +15,9 @@ export const FIXTURE = fileURLToPath(new URL('../../src/rollout/fixtures/compose
 const APP_DIR = fileURLToPath(new URL('../../src/rollout/fixtures/app', import.meta.url));
 
 /** Builds the test app image with a version baked in (broken: its health never passes). */
-export async function buildApp(version: string, options: { broken?: boolean; failAfterMs?: number; run?: string } = {}): Promise<string> {
+export async function buildApp(version: string, options: { broken?: boolean; failAfterMs?: number; startLog?: string; run?: string } = {}): Promise<string> {
   const tag = `berthtest-rollout-app:${options.run ?? RUN_ID}-${version}`;
-  await execFileAsync('docker', ['build', '-q', '-t', tag, '--label', `${TEST_LABEL}=${options.run ?? RUN_ID}`, '--build-arg', `APP_VERSION=${version}`, '--build-arg', `APP_BROKEN=${options.broken ? 1 : 0}`, '--build-arg', `APP_FAIL_AFTER_MS=${options.failAfterMs ?? 0}`, APP_DIR], { env: { ...process.env, DOCKER_BUILDKIT: '0' } });
+  await execFileAsync('docker', ['build', '-q', '-t', tag, '--label', `${TEST_LABEL}=${options.run ?? RUN_ID}`, '--build-arg', `APP_VERSION=${version}`, '--build-arg', `APP_BROKEN=${options.broken ? 1 : 0}`, '--build-arg', `APP_FAIL_AFTER_MS=${options.failAfterMs ?? 0}`, '--build-arg', `APP_START_LOG=${options.startLog ?? ''}`, APP_DIR], { env: { ...process.env, DOCKER_BUILDKIT: '0' } });
   return tag;
 }
 
@@ -43,8 +43,10 @@ export class TestStack {
   image = '';
   constructor(readonly engine: Engine, readonly project: string) {}
 
+  readonly hookLog = join(this.stateDir, 'hooks.log');
+
   env(image = this.image): Record<string, string> {
-    return { APP_IMAGE: image, BERTH_TEST_RUN: RUN_ID, BERTH_TEST_LABEL: STACK_LABEL, BERTH_STATE_DIR: this.stateDir };
+    return { APP_IMAGE: image, BERTH_TEST_RUN: RUN_ID, BERTH_TEST_LABEL: STACK_LABEL, BERTH_STATE_DIR: this.stateDir, HOOK_LOG: this.hookLog };
   }
 
   berth(args: string[], options: { image?: string; timeoutMs?: number } = {}): Promise<CliResult> {
@@ -101,7 +103,7 @@ export class TestStack {
   }
 
   async down(): Promise<void> {
-    await this.berth(['compose', '--', 'down', '-v', '--remove-orphans', '-t', '1']).catch(() => undefined);
+    await this.berth(['--profile', 'migrate', 'compose', '--', 'down', '-v', '--remove-orphans', '-t', '1']).catch(() => undefined);
     await removeLabelled(this.engine, STACK_LABEL);
     for (const c of await listServiceContainers(this.engine, this.project, { includeOneoff: true })) await this.engine.docker.getContainer(c.id).remove({ force: true, v: true }).catch(() => undefined);
     rmSync(this.stateDir, { recursive: true, force: true });

@@ -30,10 +30,10 @@ Examples:
         }
         const { paint } = ctx.output;
         const short = (id: string | null) => (id ? id.replace('sha256:', '').slice(0, 12) : '-');
-        const rows = [['ID', 'WHEN', 'SERVICE', 'KIND', 'RESULT', 'IMAGE', 'BEFORE', 'AFTER', 'TOOK', 'BY']];
+        const rows = [['ID', 'WHEN', 'SERVICE', 'KIND', 'RESULT', 'FROM', 'TO', 'IMAGE IDS', 'TOOK', 'BY']];
         for (const r of records) {
           const result = r.result === 'succeeded' ? paint.green(r.result) : r.result === 'running' ? paint.yellow(r.result) : paint.red(r.result);
-          rows.push([String(r.id), r.startedAt.slice(0, 19).replace('T', ' '), r.service, r.kind, result, r.imageAfter ?? '-', short(r.digestBefore), short(r.digestAfter), r.durationMs === null ? '-' : formatDuration(r.durationMs), `${r.user}@${r.host}`]);
+          rows.push([String(r.id), r.startedAt.slice(0, 19).replace('T', ' '), r.service, r.kind, result, r.imageBefore?.startsWith('sha256:') ? short(r.imageBefore) : r.imageBefore ?? '-', r.imageAfter ?? '-', `${short(r.digestBefore)} → ${short(r.digestAfter)}`, r.durationMs === null ? '-' : formatDuration(r.durationMs), `${r.user}@${r.host}`]);
         }
         ctx.output.line(table(rows));
         return ExitCode.ok;
