@@ -26,6 +26,8 @@ export interface SocketProxyConfig {
   /** Audit sink; default stdout JSON lines. */
   audit?: Audit;
   logLevel?: string;
+  /** Concurrent client connections per listener (default 4000, as Tecnativa's maxconn). */
+  maxConnections?: number;
   /** Time allowed to send a complete request head (ms). Default 30 s. */
   headTimeoutMs?: number;
 }
@@ -81,6 +83,7 @@ export async function startSocketProxy(config: SocketProxyConfig): Promise<Runni
       const a = server.address();
       if (a && typeof a === 'object') addresses.push(`${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`);
     }
+    server.maxConnections = config.maxConnections ?? 4000; // HAProxy's maxconn in Tecnativa's config
     servers.push(server);
   }
   let metrics: Awaited<ReturnType<typeof startMetrics>> | undefined;
