@@ -56,13 +56,13 @@ export class Meter extends Transform {
 }
 
 /** Streams `source` (optionally through more transforms) into DIR/NAME.partial; returns size and sha256. */
-export async function writePartial(dir: string, name: string, source: Readable, transforms: Transform[] = [], progress?: ProgressSink): Promise<WrittenFile> {
+export async function writePartial(dir: string, name: string, source: Readable, transforms: Transform[] = [], progress?: ProgressSink, signal?: AbortSignal): Promise<WrittenFile> {
   const partialPath = join(dir, name + PARTIAL_SUFFIX);
   const meter = new Meter(progress);
   // 'wx': never overwrite an existing file (two runs with the same id must not interleave).
   const file = createWriteStream(partialPath, { flags: 'wx', mode: 0o600 });
   try {
-    await pipeline([source, ...transforms, meter, file] as unknown as [Readable, NodeJS.WritableStream]);
+    await pipeline([source, ...transforms, meter, file] as unknown as [Readable, NodeJS.WritableStream], signal ? { signal } : {});
   } catch (error) {
     source.destroy();
     throw error;

@@ -170,3 +170,23 @@ test('berth killed while containers are stopped for a snapshot: the next run res
     await sleep(10);
   }
 });
+
+test('interrupted (Ctrl-C) in the snapshot window: the run fails cleanly, containers are started, nothing is left', { skip, timeout: 60_000 }, async () => {
+  const name = scopedName('abort');
+  const backupDir = tempDir('abort-backups');
+  const store = StateStore.open(tempDir('abort-state'));
+  try {
+    const { volume, app } = await volumeWithApp(name, 'head -c 2000000 /dev/urandom > /data/a.bin');
+    const project = makeProject(name, { app: { backup: { type: 'volume', volumes: [volume], stopContainers: true } } }, { destinations: { local: { type: 'local', path: backupDir } } });
+    const abort = new AbortController();
+    const report = await runBackups({ engine: engine!, store, project, helperLabels: label, signal: abort.signal, hooks: { inSnapshotWindow: async () => abort.abort() } });
+    assert.equal(report.ok, false);
+    assert.equal(report.results[0]!.status, 'failed');
+    assert.match(report.results[0]!.error!, /interrupted/);
+    assert.equal((await app.inspect()).State.Running, true);
+    assert.deepEqual(files(backupDir), []);
+    assert.equal(new StopJournal(store.dir).read().length, 0);
+  } finally {
+    store.close();
+  }
+});

@@ -33,6 +33,8 @@ export interface BackupRunOptions {
   prune?: boolean;
   helperLabels?: Record<string, string>;
   compressionLevel?: number;
+  /** Ctrl-C / SIGTERM: the target in progress fails cleanly (containers started, files removed), the rest are skipped. */
+  signal?: AbortSignal;
   /** Test seam: called while containers are stopped for a volume snapshot. */
   hooks?: { inSnapshotWindow?: (containers: string[]) => Promise<void> };
 }
@@ -121,8 +123,11 @@ export async function runBackups(options: BackupRunOptions): Promise<BackupRunRe
     const recovered = await recoverInterrupted(engine, store, project);
     if (recovered.length) emit({ type: 'restarted', target: '(earlier run)', containers: recovered.map((r) => r.name) });
     const results: TargetResult[] = [];
-    for (const target of targets) results.push(await runTarget(options, target, emit));
-    const report: BackupRunReport = { project: project.name, dryRun: false, ok: results.every((r) => r.status === 'verified'), results, recovered };
+    for (const target of targets) {
+      if (options.signal?.aborted) break;
+      results.push(await runTarget(options, target, emit));
+    }
+    const report: BackupRunReport = { project: project.name, dryRun: false, ok: !options.signal?.aborted && results.every((r) => r.status === 'verified'), results, recovered };
     if (options.prune) report.retention = await applyRetention(store, project, { dryRun: false, targets: targets.map((t) => t.name) });
     store.audit({ project: project.name, action: 'backup run', detail: { ok: report.ok, results: results.map((r) => ({ target: r.target, id: r.id, status: r.status, error: r.error })) } });
     return report;
@@ -148,7 +153,10 @@ export async function runTarget(options: BackupRunOptions, target: BackupTarget,
     destination = openDestination(resolveDestination(project, target.destination, store.dir), store.dir);
     const dir = await destination.stage(relDir);
     const progress = (file: string, bytes: number, elapsedMs: number) => emit({ type: 'progress', target: target.name, file, bytes, elapsedMs, bytesPerSecond: elapsedMs > 0 ? (bytes * 1000) / elapsedMs : 0 });
-    const context = { engine, target, facts, dir, progress, helperLabels: options.helperLabels };
+    const context = { engine, target, facts, dir, progress, helperLabels: options.helperLabels, signal: options.signal };
+    const checkpoint = () => {
+      if (options.signal?.aborted) throw new BerthError('interrupted');
+    };
     let result: SourceResult;
     let stopped: string[] = [];
     if (target.kind === 'postgres') {
@@ -173,6 +181,7 @@ export async function runTarget(options: BackupRunOptions, target: BackupTarget,
           emit({ type: 'stopped', target: target.name, containers: stopped });
           await options.hooks?.inSnapshotWindow?.(stopped);
         }
+        checkpoint();
         emit({ type: 'step', target: target.name, step: 'archive-volume', detail: facts.volumes.map((v) => v.name).join(', ') });
         result = await backupVolumes(context, options.compressionLevel);
       } finally {
@@ -207,6 +216,7 @@ export async function runTarget(options: BackupRunOptions, target: BackupTarget,
       berthVersion: berthVersion(),
       host: hostName(),
     };
+    checkpoint();
     emit({ type: 'step', target: target.name, step: 'commit', detail: destination.describe });
     const location = await destination.commit(relDir, result.files, manifest);
     catalog.verified(id, manifest, location);

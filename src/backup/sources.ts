@@ -31,6 +31,8 @@ export interface SourceContext {
   progress(file: string, bytes: number, elapsedMs: number): void;
   /** Extra labels for helper containers (tests label theirs). */
   helperLabels?: Record<string, string>;
+  /** Aborts the stream in progress (Ctrl-C): the run fails cleanly, stopped containers are started. */
+  signal?: AbortSignal;
 }
 
 export interface SourceResult {
@@ -78,7 +80,7 @@ async function dumpToFile(ctx: SourceContext, name: string, cmd: string[], what:
   const containerId = ctx.facts.container!.id;
   const pipe = new PassThrough({ highWaterMark: 1 << 20 });
   pipe.on('error', () => undefined);
-  const writing = writePartial(ctx.dir, name, pipe, [], (bytes, ms) => ctx.progress(name, bytes, ms));
+  const writing = writePartial(ctx.dir, name, pipe, [], (bytes, ms) => ctx.progress(name, bytes, ms), ctx.signal);
   writing.catch(() => undefined);
   let execError: unknown;
   let exitCode = 0;
@@ -92,6 +94,7 @@ async function dumpToFile(ctx: SourceContext, name: string, cmd: string[], what:
   }
   pipe.end();
   const written = await writing.catch((error: NodeJS.ErrnoException) => {
+    if (ctx.signal?.aborted) throw new BerthError('interrupted', { cause: error });
     throw new BerthError(`cannot write ${name}${PARTIAL_HINT}: ${error.code === 'ENOSPC' ? 'no space left on the destination' : error.message}`, { cause: error });
   });
   if (execError) throw execError;
@@ -181,7 +184,8 @@ export async function backupVolumes(ctx: SourceContext, compressionLevel = 6): P
     try {
       const tar = (await ctx.engine.call(`read volume ${volume.name}`, () => helper.getArchive({ path: '/volume' }))) as unknown as Readable;
       // Listed as it streams (source tar, and the compressed bytes decoded again), not re-read afterwards.
-      written = await writePartial(ctx.dir, name, tar, [sourceLister, new ParallelGzip(compressionLevel), writtenCheck], (bytes, ms) => ctx.progress(name, bytes, ms)).catch((error: NodeJS.ErrnoException) => {
+      written = await writePartial(ctx.dir, name, tar, [sourceLister, new ParallelGzip(compressionLevel), writtenCheck], (bytes, ms) => ctx.progress(name, bytes, ms), ctx.signal).catch((error: NodeJS.ErrnoException) => {
+        if (ctx.signal?.aborted) throw new BerthError('interrupted', { cause: error });
         throw new BerthError(`cannot write ${name}: ${error.code === 'ENOSPC' ? 'no space left on the destination' : error.message}`, { cause: error });
       });
     } finally {

@@ -67,7 +67,22 @@ Examples:
       action(async (ctx, targets: string[], opts: { dryRun?: boolean; prune: boolean; lockWait: string }) => {
         const { runBackups } = await import('../../backup/run.js');
         const [project, engine, store] = [await ctx.project(), await ctx.engine(), await ctx.store()];
-        const report = await runBackups({ engine, store, project, targets, dryRun: opts.dryRun, prune: opts.prune, lockWaitMs: parseDuration(opts.lockWait, '--lock-wait'), onEvent: progressPrinter(ctx) });
+        // Ctrl-C or SIGTERM: stop the stream, start stopped containers again, remove partial files.
+        const abort = new AbortController();
+        const onSignal = (signal: string) => {
+          ctx.output.note(ctx.output.paint.yellow(`${signal}: stopping the backup cleanly (containers are started again, partial files removed)`));
+          abort.abort();
+        };
+        const handlers = { SIGINT: () => onSignal('SIGINT'), SIGTERM: () => onSignal('SIGTERM') };
+        process.once('SIGINT', handlers.SIGINT).once('SIGTERM', handlers.SIGTERM);
+        const report = await runBackups({ engine, store, project, targets, dryRun: opts.dryRun, prune: opts.prune, lockWaitMs: parseDuration(opts.lockWait, '--lock-wait'), onEvent: progressPrinter(ctx), signal: abort.signal }).finally(() => {
+          process.off('SIGINT', handlers.SIGINT).off('SIGTERM', handlers.SIGTERM);
+        });
+        if (abort.signal.aborted) {
+          if (ctx.output.json) ctx.output.data({ ...report, interrupted: true, results: report.results.map(({ plan, ...r }) => r) });
+          else for (const r of report.results) ctx.output.line(r.status === 'verified' ? `✓ ${r.target} ${r.id}` : `✗ ${r.target}: ${r.error}`);
+          return ExitCode.interrupted;
+        }
         if (ctx.output.json) {
           ctx.output.data({ ...report, results: report.results.map(({ plan, ...r }) => ({ ...r, steps: plan.steps })) });
         } else if (report.dryRun) {
