@@ -11,7 +11,7 @@ import { formatDuration } from '../lib/duration.js';
 import { BerthError, ExitCode, errorMessage } from '../lib/errors.js';
 import type { StateStore } from '../state/store.js';
 import { Catalog } from '../backup/catalog.js';
-import { recoverInterrupted, runBackups } from '../backup/run.js';
+import { lockBackups, recoverInterrupted, runBackups } from '../backup/run.js';
 import { resolveTargets } from '../backup/targets.js';
 import type { BackupEvent } from '../backup/types.js';
 
@@ -106,8 +106,19 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const { engine, store, project, log } = options;
   const targets = resolveTargets(project).filter((t) => t.schedule);
   for (const t of targets) parseSchedule(t.name, t.schedule!);
-  const recovered = await recoverInterrupted(engine, store, project);
-  if (recovered.length) log({ event: 'recovered', containers: recovered.map((r) => r.name) });
+  // Containers a crashed run left stopped come back now, under the backup lock (a live run on this
+  // host holds it and needs no help; the next scheduled run recovers then).
+  try {
+    const lock = await lockBackups(store, `agent start ${project.name}`);
+    try {
+      const recovered = await recoverInterrupted(engine, store, project);
+      if (recovered.length) log({ event: 'recovered', containers: recovered.map((r) => r.name) });
+    } finally {
+      lock.release();
+    }
+  } catch (error) {
+    log({ event: 'recovery-deferred', reason: errorMessage(error) });
+  }
   const inFlight = new Set<Promise<void>>();
   const runTarget = (target: string): Promise<void> => {
     const run = runTargetNow(target).finally(() => inFlight.delete(run));

@@ -75,6 +75,13 @@ export async function execInContainer(engine: Engine, containerId: string, cmd: 
     stream.once('close', resolve);
     stream.once('error', (error) => (destinationError ? resolve() : reject(error)));
   });
+  // The process may exit before reading all of stdin (pg_restore --list reads only the TOC).
+  if (options.stdin) {
+    options.stdin.unpipe(stream);
+    options.stdin.destroy();
+  }
+  stream.on('error', () => undefined);
+  stream.destroy();
   if (destinationError) {
     await killExec(engine, exec.id);
     throw destinationError;
