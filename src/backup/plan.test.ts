@@ -81,3 +81,9 @@ test('plan: database targets dump, verify and commit; a problem yields no steps'
   assert.equal(missing.steps.length, 0);
   assert.match(missing.problem!, /no running container/);
 });
+
+test('configured encryption is refused rather than silently ignored', async () => {
+  const { runBackups } = await import('./run.js');
+  const encrypted = makeProject('enc', { db: { backup: { type: 'postgres' } } }, { encryption: { ageRecipients: ['age1xyz'] } });
+  await assert.rejects(runBackups({ engine: {} as never, store: {} as never, project: encrypted }), /cannot encrypt backups yet: refusing/);
+});

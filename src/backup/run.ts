@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ComposeProject } from '../compose/types.js';
 import type { Engine } from '../engine/client.js';
-import { BerthError, errorMessage } from '../lib/errors.js';
+import { BerthError, ExitCode, errorMessage } from '../lib/errors.js';
 import { acquireLock, type Lock } from '../state/locks.js';
 import { hostName, type StateStore } from '../state/store.js';
 import { Catalog } from './catalog.js';
@@ -114,6 +114,11 @@ export async function runBackups(options: BackupRunOptions): Promise<BackupRunRe
   const emit = options.onEvent ?? (() => undefined);
   const targets = resolveTargets(project, options.targets ?? []);
   if (targets.length === 0) throw new BerthError(`project ${project.name} has no backup targets`, { hint: 'add x-berth: { backup: { type: postgres|mysql|volume } } to a service' });
+  const encryption = project.berth.backup.encryption;
+  if (encryption && (encryption.ageRecipients?.length || encryption.ageIdentityFile)) {
+    // Writing plaintext where encryption was asked for would be worse than not writing at all.
+    throw new BerthError('x-berth.backup.encryption (age) is configured, but this berth cannot encrypt backups yet: refusing to write them unencrypted', { exitCode: ExitCode.usage, hint: 'remove x-berth.backup.encryption, or encrypt at the destination (e.g. an encrypted file system)' });
+  }
   if (options.dryRun) {
     const plans = await planBackups(engine, store, project, options.targets);
     return { project: project.name, dryRun: true, ok: plans.every((p) => !p.problem), recovered: [], results: plans.map((plan) => ({ target: plan.target.name, kind: plan.target.kind, destination: plan.target.destination, status: 'planned', error: plan.problem, plan })) };
