@@ -10,7 +10,10 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { integrationEngine, execFileAsync, RUN_ID, TEST_LABEL, removeLabelled } from '../testing/engine.js';
+import { integrationEngine, execFileAsync, RUN_ID, TEST_LABEL, removeLabelled, testScope } from '../testing/engine.js';
+
+// This file's own label value: files run in parallel and each cleans up only its own.
+const SCOPE = testScope('shutdown');
 import { probeShutdown } from './probe.js';
 import type { ProbeOptions, ShutdownReport, ShutdownSpec } from './types.js';
 
@@ -50,7 +53,7 @@ async function build(tag: string, from: string, cmd: string): Promise<void> {
   const pkg = join(dir, 'node_modules', 'berth');
   cpSync(GRACEFUL_DIST, join(pkg, 'dist', 'graceful'), { recursive: true, filter: (src) => !/\.test\.|fixtures|\.map$/.test(src) });
   writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'berth', type: 'module', exports: { './graceful': './dist/graceful/index.js' } }));
-  writeFileSync(join(dir, 'Dockerfile'), `FROM ${from}\nWORKDIR /app\nCOPY . /app\nLABEL ${TEST_LABEL}=${RUN_ID}\n${cmd}\n`);
+  writeFileSync(join(dir, 'Dockerfile'), `FROM ${from}\nWORKDIR /app\nCOPY . /app\nLABEL ${TEST_LABEL}=${SCOPE}\n${cmd}\n`);
   await execFileAsync('docker', ['build', '-q', '-t', tag, dir]);
 }
 
@@ -68,7 +71,7 @@ before(async () => {
 after(async () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   if (skip) return;
-  await removeLabelled(engine!);
+  await removeLabelled(engine!, SCOPE);
   for (const tag of Object.values(IMAGES)) {
     await engine!.docker
       .getImage(tag)
@@ -79,14 +82,14 @@ after(async () => {
   }
 });
 
-const options: ProbeOptions = { requestsPerSecond: 40, readinessPollMs: 250, startTimeoutMs: 20_000, labels: { [TEST_LABEL]: RUN_ID } };
+const options: ProbeOptions = { requestsPerSecond: 40, readinessPollMs: 250, startTimeoutMs: 20_000, labels: { [TEST_LABEL]: SCOPE } };
 
 function spec(image: string, overrides: Partial<ShutdownSpec> = {}): ShutdownSpec {
   return { service: 'app', image, env: {}, networks: [], stopGracePeriodMs: 2000, labels: { 'berth.probe': 'app' }, port: 3000, ...overrides };
 }
 
 async function leftovers(): Promise<number> {
-  return (await engine!.docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${RUN_ID}`, 'berth.probe'] } })).length;
+  return (await engine!.docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${SCOPE}`, 'berth.probe'] } })).length;
 }
 
 function codes(report: ShutdownReport) {
@@ -212,7 +215,7 @@ test('from a compose file: runCheckShutdown loads the service, probes it and ren
 `,
   );
   const project = await loadProject({ files: [join(dir, 'compose.yaml')], projectName: 'berthtest_shutdown' });
-  const report = await runCheckShutdown(project, engine!, 'app', { requests: 30, readinessPollMs: 250, labels: { [TEST_LABEL]: RUN_ID } });
+  const report = await runCheckShutdown(project, engine!, 'app', { requests: 30, readinessPollMs: 250, labels: { [TEST_LABEL]: SCOPE } });
   assert.equal(report.facts.gracePeriodMs, 3000);
   assert.equal(report.facts.init, true);
   assert.equal(report.verdict.ok, true, renderShutdownReport(report));
@@ -238,7 +241,7 @@ test('--in-place: stops the service\'s own container as Docker does, measures it
     name: `${projectName}_app_1`,
     Image: IMAGES.exec,
     Env: ['BERTH_STOP_GRACE_PERIOD=3s'],
-    Labels: { [TEST_LABEL]: RUN_ID, 'com.docker.compose.project': projectName, 'com.docker.compose.service': 'app', 'com.docker.compose.container-number': '1', 'com.docker.compose.oneoff': 'False' },
+    Labels: { [TEST_LABEL]: SCOPE, 'com.docker.compose.project': projectName, 'com.docker.compose.service': 'app', 'com.docker.compose.container-number': '1', 'com.docker.compose.oneoff': 'False' },
     StopTimeout: 3,
     ExposedPorts: { '3000/tcp': {} },
     HostConfig: { Init: true, PortBindings: { '3000/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } },

@@ -1,12 +1,14 @@
 /** berth check host against the real dockerd here: it reads what it can and says what it could not. */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { integrationEngine, removeLabelled, RUN_ID, TEST_LABEL, testName } from '../testing/engine.js';
+import { integrationEngine, removeLabelled, TEST_LABEL, testName, testScope } from '../testing/engine.js';
+
+const SCOPE = testScope('host');
 import { runBerth } from '../testing/cli.js';
 import { auditHost } from './host.js';
 
 const { engine, skip } = await integrationEngine();
-after(async () => { if (engine) await removeLabelled(engine); });
+after(async () => { if (engine) await removeLabelled(engine, SCOPE); });
 
 test('host audit reads the real engine and reports every checklist item', { skip }, async () => {
   const report = await auditHost({ engine: engine! });
@@ -36,7 +38,7 @@ test('berth check host --json through the CLI', { skip }, async () => {
 
 
 async function runLabelled(name: string, hostConfig: Record<string, unknown>) {
-  const container = await engine!.docker.createContainer({ name, Image: 'local/busybox:latest', Cmd: ['sleep', '300'], Labels: { [TEST_LABEL]: RUN_ID }, HostConfig: hostConfig });
+  const container = await engine!.docker.createContainer({ name, Image: 'local/busybox:latest', Cmd: ['sleep', '300'], Labels: { [TEST_LABEL]: SCOPE }, HostConfig: hostConfig });
   try {
     await container.start();
   } catch (error) {

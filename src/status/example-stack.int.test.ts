@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { statSync } from 'node:fs';
 import { runBerth } from '../testing/cli.js';
-import { integrationEngine, removeLabelled, testName } from '../testing/engine.js';
+import { integrationEngine, removeComposeProject, testName } from '../testing/engine.js';
 import type { StatusReport } from './report.js';
 
 const compose = fileURLToPath(new URL('../../examples/production/compose.yaml', import.meta.url));
@@ -30,7 +30,7 @@ describe('the example production stack, brought up with the installed Compose (v
   });
   after(async () => {
     await berth('--profile', 'backup', '--profile', 'migrate', 'compose', '--', 'down', '-v', '--remove-orphans');
-    if (engine) await removeLabelled(engine);
+    if (engine) await removeComposeProject(engine, project);
   });
 
   test('berth status: every service at its desired replicas and healthy, exit 0', async () => {

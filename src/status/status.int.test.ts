@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { runBerth } from '../testing/cli.js';
-import { integrationEngine, removeLabelled, RUN_ID, testName } from '../testing/engine.js';
+import { integrationEngine, removeComposeProject, testName, testScope } from '../testing/engine.js';
 import type { StatusReport } from './report.js';
 
 const fixture = fileURLToPath(new URL('../../src/status/fixtures/compose.yaml', import.meta.url));
 const { engine, skip } = await integrationEngine();
 const project = testName('status');
-const env = { BERTH_TEST_RUN: RUN_ID };
+// The fixture labels what it creates berth.test=$BERTH_TEST_RUN: this file's own scope.
+const env = { BERTH_TEST_RUN: testScope('status') };
 const berth = (...args: string[]) => runBerth(['-f', fixture, '-p', project, ...args], { env });
 
 async function status(...services: string[]): Promise<{ code: number; report: StatusReport }> {
@@ -25,7 +26,7 @@ describe('berth status against the real engine (Compose v1 here)', { skip }, () 
   });
   after(async () => {
     await berth('--profile', 'sick', 'compose', '--', 'down', '-v', '--remove-orphans');
-    if (engine) await removeLabelled(engine);
+    if (engine) await removeComposeProject(engine, project);
   });
 
   test('a running, healthy stack: desired = running, health, image, ports; exit 0', async () => {

@@ -3,4 +3,5 @@ import { Engine } from '../engine/client.js';
 import { removeLabelled, RUN_ID } from './engine.js';
 
 const engine = await Engine.connect();
-await removeLabelled(engine, process.argv[2] ?? RUN_ID);
+// Every scope of the run (berth.test=<run id>-…) and its Compose test projects.
+await removeLabelled(engine, process.argv[2] ?? RUN_ID, { prefix: true });

@@ -39,28 +39,53 @@ export function testName(prefix: string): string {
 }
 
 /**
- * Removes every container, network and volume labelled with this run id (or a given value), and
- * whatever Compose created for test projects of this run (named by testName()).
+ * A label value for one test file's resources: `<run id>-<name>-<random>`. Each test file cleans
+ * up only its own scope (files run in parallel); the run's final sweep removes every scope of the
+ * run by prefix.
  */
-export async function removeLabelled(engine: Engine, value = RUN_ID): Promise<void> {
-  const label = `${TEST_LABEL}=${value}`;
-  const isTestProject = (labels: Record<string, string> | undefined) => {
+export function testScope(name: string): string {
+  return `${RUN_ID}-${name}-${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * Removes every container, network and volume labelled berth.test=<value> (with `prefix`, every
+ * value starting with it, and the Compose test projects of that run named by testName()).
+ */
+export async function removeLabelled(engine: Engine, value: string, options: { prefix?: boolean } = {}): Promise<void> {
+  const matches = (labels: Record<string, string> | null | undefined) => {
+    const label = labels?.[TEST_LABEL];
+    if (label !== undefined && (options.prefix ? label.startsWith(value) : label === value)) return true;
     const project = labels?.['com.docker.compose.project'] ?? '';
-    return project.startsWith('berthtest_') && project.includes(`_${value}_`);
+    return Boolean(options.prefix) && project.startsWith('berthtest_') && project.includes(`_${value}_`);
   };
+  const filters = { label: [options.prefix ? TEST_LABEL : `${TEST_LABEL}=${value}`] };
+  const composeFilter = { label: ['com.docker.compose.project'] };
   const containers = [
-    ...(await engine.docker.listContainers({ all: true, filters: { label: [label] } })),
-    ...(await engine.docker.listContainers({ all: true, filters: { label: ['com.docker.compose.project'] } })).filter((c) => isTestProject(c.Labels)),
-  ];
+    ...(await engine.docker.listContainers({ all: true, filters })),
+    ...(options.prefix ? await engine.docker.listContainers({ all: true, filters: composeFilter }) : []),
+  ].filter((c) => matches(c.Labels));
   await Promise.all(containers.map((c) => engine.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
   const networks = [
-    ...(await engine.docker.listNetworks({ filters: { label: [label] } })),
-    ...(await engine.docker.listNetworks({ filters: { label: ['com.docker.compose.project'] } })).filter((n) => isTestProject(n.Labels)),
-  ];
+    ...(await engine.docker.listNetworks({ filters })),
+    ...(options.prefix ? await engine.docker.listNetworks({ filters: composeFilter }) : []),
+  ].filter((n) => matches(n.Labels));
   await Promise.all(networks.map((n) => engine.docker.getNetwork(n.Id).remove().catch(() => undefined)));
   const volumes = [
-    ...((await engine.docker.listVolumes({ filters: { label: [label] } })).Volumes ?? []),
-    ...((await engine.docker.listVolumes({ filters: { label: ['com.docker.compose.project'] } })).Volumes ?? []).filter((v) => isTestProject(v.Labels ?? undefined)),
-  ];
+    ...((await engine.docker.listVolumes({ filters })).Volumes ?? []),
+    ...(options.prefix ? ((await engine.docker.listVolumes({ filters: composeFilter })).Volumes ?? []) : []),
+  ].filter((v) => matches(v.Labels));
+  await Promise.all(volumes.map((v) => engine.docker.getVolume(v.Name).remove({ force: true }).catch(() => undefined)));
+  const images = (await engine.docker.listImages({ filters })).filter((i) => matches(i.Labels));
+  await Promise.all(images.map((i) => engine.docker.getImage(i.Id).remove({ force: true }).catch(() => undefined)));
+}
+
+/** Removes whatever Compose created for one project (containers, networks, volumes). */
+export async function removeComposeProject(engine: Engine, project: string): Promise<void> {
+  const filters = { label: [`com.docker.compose.project=${project}`] };
+  const containers = await engine.docker.listContainers({ all: true, filters });
+  await Promise.all(containers.map((c) => engine.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+  const networks = await engine.docker.listNetworks({ filters });
+  await Promise.all(networks.map((n) => engine.docker.getNetwork(n.Id).remove().catch(() => undefined)));
+  const volumes = (await engine.docker.listVolumes({ filters })).Volumes ?? [];
   await Promise.all(volumes.map((v) => engine.docker.getVolume(v.Name).remove({ force: true }).catch(() => undefined)));
 }
