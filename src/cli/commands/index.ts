@@ -7,6 +7,7 @@ import { registerDeploy } from './deploy.js';
 import { registerHistory } from './history.js';
 import { registerRollback } from './rollback.js';
 import { registerRollout } from './rollout.js';
+import { registerSocketProxy } from './socket-proxy.js';
 import { registerStatus } from './status.js';
 import { registerUp } from './up.js';
 
@@ -18,4 +19,5 @@ export function registerCommands(program: Command): void {
   registerRollout(program); registerRollback(program); registerHistory(program); registerDeploy(program);
   registerCheck(program);
   registerBackup(program); registerAgent(program);
+  registerSocketProxy(program);
 }
