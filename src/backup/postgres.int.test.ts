@@ -69,7 +69,16 @@ test('postgres: backup, destroy, restore gives identical table contents; verify 
   await engine!.docker.getContainer(dbId).remove({ force: true, v: true });
   dbId = await startDb();
   assert.equal(await sql(engine!, dbId, 'postgres', "SELECT count(*) FROM pg_tables WHERE tablename = 'items'"), '0');
-  const restored = await restoreBackup({ engine: engine!, store, project, id: result.id!, yes: true, safetyBackup: false, helperLabels: label });
+  // The app that depends on db is stopped for the restore and started again afterwards.
+  const web = await startContainer(engine!, { name: `${projectName}_web_1`, image: 'local/busybox:latest', cmd: ['sleep', '3600'], init: true, labels: { ...label, ...composeLabels(projectName, 'web') } });
+  await sql(engine!, dbId, 'postgres', "CREATE TABLE items (id int); INSERT INTO items VALUES (42)");
+  const restored = await restoreBackup({ engine: engine!, store, project, id: result.id!, yes: true, helperLabels: label });
   assert.equal(restored.ok, true, JSON.stringify(restored));
+  assert.deepEqual(restored.stopped, [`${projectName}_web_1`]);
+  assert.equal((await web.inspect()).State.Running, true);
   assert.equal(await checksum(dbId), before);
+  // The safety backup holds what was there before the restore.
+  assert.equal(restored.safetyBackup?.status, 'verified');
+  const safety = await verifyBackup({ engine: engine!, store, project, id: restored.safetyBackup!.id!, restoreTest: true, helperLabels: label });
+  assert.match(safety.restoreTest!, /items: 1 rows/);
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { StateStore } from '../state/store.js';
@@ -65,6 +65,32 @@ test('volume: round trip keeps content, numeric owners and modes; writers stoppe
     assert.deepEqual(restored.stopped, [`${name}_app_1`]);
     assert.equal((await app.inspect()).State.Running, true);
     assert.equal(await snapshot(app.id), before);
+  } finally {
+    store.close();
+  }
+});
+
+test('volume: selected by label; without stop_containers the users keep running', { skip, timeout: 60_000 }, async () => {
+  const name = scopedName('vollabel');
+  const backupDir = tempDir('vollabel-backups');
+  const store = StateStore.open(tempDir('vollabel-state'));
+  try {
+    const selector = `berth.test.select=${name}`;
+    for (const suffix of ['one', 'two']) await engine!.docker.createVolume({ Name: `${name}_${suffix}`, Labels: { ...label, 'berth.test.select': name } });
+    await engine!.docker.createVolume({ Name: `${name}_other`, Labels: label });
+    const app = await startContainer(engine!, { name: `${name}_app_1`, image: 'local/busybox:latest', cmd: ['sleep', '3600'], init: true, binds: [`${name}_one:/one`, `${name}_two:/two`], labels: { ...label, ...composeLabels(name, 'app') } });
+    const project = makeProject(name, { app: { backup: { type: 'volume', volumes: [`label=${selector}`], stopContainers: false } } }, { destinations: { local: { type: 'local', path: backupDir } } });
+    const events: string[] = [];
+    const report = await runBackups({ engine: engine!, store, project, helperLabels: label, onEvent: (e) => events.push(e.type) });
+    assert.equal(report.ok, true, JSON.stringify(report.results.map((r) => r.error)));
+    assert.ok(!events.includes('stopped'));
+    assert.equal((await app.inspect()).State.Running, true);
+    const manifest = JSON.parse(readFileSync(join(backupDir, name, 'app', report.results[0]!.id!, 'manifest.json'), 'utf8'));
+    assert.deepEqual(manifest.files.map((f: { volume: { name: string; mountPaths: string[] } }) => [f.volume.name, f.volume.mountPaths]), [[`${name}_one`, ['/one']], [`${name}_two`, ['/two']]]);
+    assert.deepEqual(manifest.stoppedContainers, []);
+    const none = makeProject(name, { app: { backup: { type: 'volume', volumes: ['label=berth.test.select=nothing-has-this'], stopContainers: false } } }, { destinations: { local: { type: 'local', path: backupDir } } });
+    const failed = await runBackups({ engine: engine!, store, project: none, helperLabels: label });
+    assert.match(failed.results[0]!.error!, /no volume labelled berth.test.select=nothing-has-this/);
   } finally {
     store.close();
   }
