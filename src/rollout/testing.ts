@@ -15,15 +15,15 @@ export const FIXTURE = fileURLToPath(new URL('../../src/rollout/fixtures/compose
 const APP_DIR = fileURLToPath(new URL('../../src/rollout/fixtures/app', import.meta.url));
 
 /** Builds the test app image with a version baked in (broken: its health never passes). */
-export async function buildApp(version: string, options: { broken?: boolean; failAfterMs?: number; startLog?: string; run?: string } = {}): Promise<string> {
-  const tag = `berthtest-rollout-app:${options.run ?? RUN_ID}-${version}`;
-  await execFileAsync('docker', ['build', '-q', '-t', tag, '--label', `${TEST_LABEL}=${options.run ?? RUN_ID}`, '--build-arg', `APP_VERSION=${version}`, '--build-arg', `APP_BROKEN=${options.broken ? 1 : 0}`, '--build-arg', `APP_FAIL_AFTER_MS=${options.failAfterMs ?? 0}`, '--build-arg', `APP_START_LOG=${options.startLog ?? ''}`, APP_DIR], { env: { ...process.env, DOCKER_BUILDKIT: '0' } });
+export async function buildApp(version: string, options: { broken?: boolean; failAfterMs?: number; startLog?: string } = {}): Promise<string> {
+  const tag = `berthtest-rollout-app:${RUN_ID}-${SCOPE}-${version}`;
+  await execFileAsync('docker', ['build', '-q', '-t', tag, '--label', `${TEST_LABEL}=${RUN_ID}`, '--label', `${SCOPE_LABEL}=${SCOPE}`, '--build-arg', `APP_VERSION=${version}`, '--build-arg', `APP_BROKEN=${options.broken ? 1 : 0}`, '--build-arg', `APP_FAIL_AFTER_MS=${options.failAfterMs ?? 0}`, '--build-arg', `APP_START_LOG=${options.startLog ?? ''}`, APP_DIR], { env: { ...process.env, DOCKER_BUILDKIT: '0' } });
   return tag;
 }
 
-/** Removes the test images of a run (and every tag on them, berth-keep ones included). */
-export async function removeImages(engine: Engine, run = RUN_ID): Promise<void> {
-  const images = await engine.docker.listImages({ filters: { label: [`${TEST_LABEL}=${run}`] } });
+/** Removes this process's test images (and every tag on them, berth-keep ones included). */
+export async function removeImages(engine: Engine): Promise<void> {
+  const images = await engine.docker.listImages({ filters: { label: [`${SCOPE_LABEL}=${SCOPE}`] } });
   for (const image of images) await engine.docker.getImage(image.Id).remove({ force: true }).catch(() => undefined);
 }
 
@@ -34,8 +34,15 @@ export async function removeImages(engine: Engine, run = RUN_ID): Promise<void> 
  */
 export const STACK_LABEL = `${RUN_ID}-rollout`;
 
+/**
+ * Each test file runs in its own process and cleans up only its own: stacks and images carry this
+ * process's scope (the files run side by side).
+ */
+export const SCOPE = randomBytes(3).toString('hex');
+const SCOPE_LABEL = 'berth.test.scope';
+
 export function stackName(prefix: string): string {
-  return `berthtest-rollout-${prefix}-${RUN_ID}-${randomBytes(2).toString('hex')}`.toLowerCase().replace(/[^a-z0-9_-]/g, '');
+  return `berthtest-rollout-${prefix}-${RUN_ID}-${SCOPE}`.toLowerCase().replace(/[^a-z0-9_-]/g, '');
 }
 
 export class TestStack {
@@ -46,7 +53,7 @@ export class TestStack {
   readonly hookLog = join(this.stateDir, 'hooks.log');
 
   env(image = this.image): Record<string, string> {
-    return { APP_IMAGE: image, BERTH_TEST_RUN: RUN_ID, BERTH_TEST_LABEL: STACK_LABEL, BERTH_STATE_DIR: this.stateDir, HOOK_LOG: this.hookLog };
+    return { APP_IMAGE: image, BERTH_TEST_RUN: RUN_ID, BERTH_TEST_LABEL: `${STACK_LABEL}-${this.project}`, BERTH_STATE_DIR: this.stateDir, HOOK_LOG: this.hookLog };
   }
 
   berth(args: string[], options: { image?: string; timeoutMs?: number } = {}): Promise<CliResult> {
@@ -104,7 +111,7 @@ export class TestStack {
 
   async down(): Promise<void> {
     await this.berth(['--profile', 'migrate', 'compose', '--', 'down', '-v', '--remove-orphans', '-t', '1']).catch(() => undefined);
-    await removeLabelled(this.engine, STACK_LABEL);
+    await removeLabelled(this.engine, `${STACK_LABEL}-${this.project}`);
     for (const c of await listServiceContainers(this.engine, this.project, { includeOneoff: true })) await this.engine.docker.getContainer(c.id).remove({ force: true, v: true }).catch(() => undefined);
     rmSync(this.stateDir, { recursive: true, force: true });
   }
