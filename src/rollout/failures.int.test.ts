@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { ROLLOUT_LABEL } from './plan.js';
 import { BERTH_BIN, type CliResult } from '../testing/cli.js';
 import { integrationEngine } from '../testing/engine.js';
+import { keepTag, pruneKeepTags } from './history.js';
 import { buildApp, describeLoad, removeImages, stackName, TestStack } from './testing.js';
 
 const { engine, skip } = await integrationEngine();
@@ -178,5 +179,15 @@ describe('berth rollout: failures, interruptions, locks, rollback (Caddy, Compos
     const noisy = await stack.berth(['deploy', '--no-migrate'], { image: images.noisy });
     assert.equal(noisy.code, 1, noisy.stderr);
     assert.match(noisy.stderr, /✗ scan .*error line\(s\) in the new replicas' logs: .*FATAL: cannot read config/);
+  });
+
+  test('keep tags of old deploys are pruned: the newest 10 deploys stay rollback targets', async () => {
+    const project = `${stack.project}-prune`;
+    const image = engine!.docker.getImage(images.v1!);
+    for (let id = 1; id <= 12; id++) await image.tag({ repo: keepTag(project, 'app', id, 'after').repo, tag: keepTag(project, 'app', id, 'before').tag });
+    const removed = await pruneKeepTags(engine!, project, 'app', 10);
+    assert.deepEqual(removed.sort(), [keepTag(project, 'app', 1, 'before').ref, keepTag(project, 'app', 2, 'before').ref].sort());
+    assert.ok(await engine!.inspectImage(keepTag(project, 'app', 3, 'before').ref));
+    assert.ok(await engine!.inspectImage(images.v1!), 'the image itself stays');
   });
 });

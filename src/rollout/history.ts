@@ -79,3 +79,21 @@ export function keepTag(project: string, service: string, deployId: number, whic
 export async function tagKeep(engine: Engine, imageId: string, keep: { repo: string; tag: string }): Promise<void> {
   await engine.call(`tag ${imageId.slice(7, 19)} as ${keep.repo}:${keep.tag}`, () => engine.docker.getImage(imageId).tag({ repo: keep.repo, tag: keep.tag }));
 }
+
+/**
+ * Keeps the keep tags of the newest `keep` deploys of a service and untags the older ones, so rollback
+ * targets do not pile up forever (an image still used by a container only loses the tag).
+ */
+export async function pruneKeepTags(engine: Engine, project: string, service: string, keep = 10): Promise<string[]> {
+  const repo = keepTag(project, service, 0, 'after').repo;
+  const images = await engine.docker.listImages({ filters: { reference: [`${repo}:*`] } });
+  const tags = images.flatMap((i) => i.RepoTags ?? []).filter((t) => t.startsWith(`${repo}:`));
+  const ids = [...new Set(tags.map((t) => Number.parseInt(t.slice(repo.length + 1), 10)).filter(Number.isFinite))].sort((a, b) => b - a);
+  const keepIds = new Set(ids.slice(0, keep));
+  const removed: string[] = [];
+  for (const tag of tags) {
+    if (keepIds.has(Number.parseInt(tag.slice(repo.length + 1), 10))) continue;
+    await engine.docker.getImage(tag).remove({ noprune: true }).then(() => removed.push(tag), () => undefined);
+  }
+  return removed;
+}

@@ -11,7 +11,7 @@ import { acquireLock } from '../state/locks.js';
 import type { StateStore } from '../state/store.js';
 import { collectServiceState } from './collect.js';
 import { executePlan, RolloutFailure, type RolloutEvent, type ServiceOutcome } from './execute.js';
-import { finishDeploy, getDeploy, keepTag, listDeploys, markInterrupted, startDeploy, tagKeep, type DeployKind, type DeployResult } from './history.js';
+import { finishDeploy, getDeploy, keepTag, listDeploys, markInterrupted, pruneKeepTags, startDeploy, tagKeep, type DeployKind, type DeployResult } from './history.js';
 import { describeStep, planRollout, type RolloutOptions, type RolloutPlan } from './plan.js';
 
 export interface RolloutDeps {
@@ -126,6 +126,7 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
         const durationMs = performance.now() - started;
         finishDeploy(deps.store, deployId, { result: 'succeeded', durationMs, detail: { phases: outcome!.phases, joined: outcome!.joined }, log: log.join('\n') });
         results.push({ ...base, result: 'succeeded', durationMs, phases: outcome!.phases });
+        await pruneKeepTags(deps.engine, deps.project.name, s.service).catch(() => undefined);
       } catch (error) {
         const failure = error instanceof RolloutFailure ? error : undefined;
         const outcome: ServiceOutcome | undefined = failure?.outcome;
