@@ -62,4 +62,17 @@ describe('berth rollout: zero downtime under load (Caddy, Compose v1)', { skip }
       }
     });
   }
+
+  test('first deploy (nothing running yet): Compose starts the service, then the health gate; --dry-run says so', async () => {
+    const stack = new TestStack(engine!, stackName('first'));
+    stacks.push(stack);
+    stack.image = images.v1!;
+    const dry = await stack.berth(['rollout', 'app', '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /1\. compose up app \(1 replica\)\n\s+no running replica to clone/);
+    const result = await stack.berth(['rollout', 'app']);
+    assert.equal(result.code, 0, result.stderr);
+    const app = await stack.app();
+    assert.deepEqual(app.map((c) => [c.name, c.state, c.health]), [[`${stack.project}_app_1`, 'running', 'healthy']]);
+  });
 });
