@@ -15,6 +15,8 @@ export interface CloneInput {
   /** Config of the image the source runs (to tell inherited values from set ones). */
   sourceImage: ImageConfig;
   image: string;
+  /** ID of `image`: Compose v2 records it in com.docker.compose.image to tell when to recreate. */
+  imageId?: string;
   name: string;
   number: number;
   rolloutId: string;
@@ -41,6 +43,7 @@ export function cloneCreateOptions(input: CloneInput): Docker.ContainerCreateOpt
     labels[k] = v;
   }
   labels[ComposeLabel.number] = String(input.number);
+  if ('com.docker.compose.image' in labels && input.imageId) labels['com.docker.compose.image'] = input.imageId;
   labels[ROLLOUT_LABEL] = input.rolloutId;
   const inherited = <T>(value: T, imageValue: unknown, setByModel: boolean): T | undefined => (setByModel || !same(value, imageValue) ? value : undefined);
   const hostConfig = structuredClone(source.HostConfig) as Docker.HostConfig & Record<string, unknown>;

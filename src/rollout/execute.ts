@@ -172,6 +172,7 @@ async function runStep(rt: Runtime, plan: RolloutPlan, s: ServicePlan, step: Ste
         source,
         sourceImage: rt.imageConfigs.get(source.Image) as never,
         image: step.image,
+        imageId: (await engine.inspectImage(step.image))?.Id,
         name: step.name,
         number: step.number,
         rolloutId: plan.rolloutId,

@@ -188,6 +188,13 @@ test('a clone takes the new image and number, drops what came from the old image
   assert.deepEqual(out.NetworkingConfig!.EndpointsConfig!.shop_front!.Aliases, []);
 });
 
+test('Compose v2: the clone names the new image ID in com.docker.compose.image, so compose up sees it current', () => {
+  const source = { Id: 'abc', Name: '/shop-app-1', Image: 'sha256:old', Config: { Image: 'app:1', Env: [], Labels: { 'com.docker.compose.image': 'sha256:old', 'com.docker.compose.container-number': '1' } }, HostConfig: {}, NetworkSettings: { Networks: {} } } as never;
+  const out = cloneCreateOptions({ source, sourceImage: {}, image: 'app:2', imageId: 'sha256:new', name: 'shop-app-2', number: 2, rolloutId: 'r', modelEnvKeys: [], modelSets: { command: false, entrypoint: false, healthcheck: false, workingDir: false, user: false, stopSignal: false } });
+  assert.equal(out.Labels!['com.docker.compose.image'], 'sha256:new');
+  assert.equal(out.NetworkingConfig, undefined);
+});
+
 test('refusals only when there is something to roll: an unchanged service without healthcheck is skipped', () => {
   const plan = planRollout(project([service('proxy', { ports: [{ hostIp: '', published: '80', target: 80, protocol: 'tcp', mode: 'ingress' }] })]), [state([replica(1, { imageId: 'sha256:new' }, 'v1', 'proxy')], { service: 'proxy', healthcheck: undefined })], { rolloutId: 'r' });
   assert.match(plan.services[0]!.skip ?? '', /already runs/);
