@@ -82,8 +82,8 @@ test('plan: database targets dump, verify and commit; a problem yields no steps'
   assert.match(missing.problem!, /no running container/);
 });
 
-test('configured encryption is refused rather than silently ignored', async () => {
+test('an invalid age recipient fails the run before anything is touched', async () => {
   const { runBackups } = await import('./run.js');
-  const encrypted = makeProject('enc', { db: { backup: { type: 'postgres' } } }, { encryption: { ageRecipients: ['age1xyz'] } });
-  await assert.rejects(runBackups({ engine: {} as never, store: {} as never, project: encrypted }), /cannot encrypt backups yet: refusing/);
+  const encrypted = makeProject('enc', { db: { backup: { type: 'postgres' } } }, { encryption: { ageRecipients: ['age1notakey'] } });
+  await assert.rejects(runBackups({ engine: {} as never, store: {} as never, project: encrypted }), /invalid age recipient "age1notakey"/);
 });

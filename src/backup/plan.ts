@@ -35,7 +35,7 @@ export interface TargetFacts {
 }
 
 export interface BackupStep {
-  action: 'dump' | 'dump-globals' | 'stop' | 'archive-volume' | 'start' | 'verify' | 'commit' | 'manifest';
+  action: 'dump' | 'dump-globals' | 'stop' | 'archive-volume' | 'start' | 'verify' | 'encrypt' | 'commit' | 'manifest';
   detail: string;
   reason: string;
 }
@@ -98,7 +98,7 @@ export function containersToStop(target: BackupTarget, facts: TargetFacts): Volu
   return [...seen.values()];
 }
 
-export function planTarget(target: BackupTarget, facts: TargetFacts, destination: string): TargetPlan {
+export function planTarget(target: BackupTarget, facts: TargetFacts, destination: string, options: { ageRecipients?: number } = {}): TargetPlan {
   if (facts.problem) return { target, facts, steps: [], problem: facts.problem };
   const steps: BackupStep[] = [];
   if (target.kind === 'postgres') {
@@ -120,6 +120,7 @@ export function planTarget(target: BackupTarget, facts: TargetFacts, destination
     if (stop.length) steps.push({ action: 'start', detail: stop.map((c) => c.name).join(', '), reason: 'the snapshot window is over' });
     steps.push({ action: 'verify', detail: 'gunzip and list every tar archive', reason: 'a truncated archive has no end marker' });
   }
+  if (options.ageRecipients) steps.push({ action: 'encrypt', detail: `age to ${options.ageRecipients} recipient(s)`, reason: 'x-berth.backup.encryption: only ciphertext reaches the destination under a final name' });
   steps.push({ action: 'commit', detail: `sha256, fsync and rename into destination ${destination}`, reason: 'only complete, verified files get their final names' });
   steps.push({ action: 'manifest', detail: 'manifest.json written last', reason: 'its presence marks the backup complete' });
   return { target, facts, steps };

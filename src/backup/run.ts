@@ -7,7 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ComposeProject } from '../compose/types.js';
 import type { Engine } from '../engine/client.js';
-import { BerthError, ExitCode, errorMessage } from '../lib/errors.js';
+import { BerthError, errorMessage } from '../lib/errors.js';
+import { parseRecipient } from './age.js';
+import { ageRecipients, encryptStaged } from './encrypt.js';
 import { acquireLock, type Lock } from '../state/locks.js';
 import { hostName, type StateStore } from '../state/store.js';
 import { Catalog } from './catalog.js';
@@ -104,7 +106,7 @@ export async function planBackups(engine: Engine, store: StateStore, project: Co
   const plans: TargetPlan[] = [];
   for (const target of targets) {
     resolveDestination(project, target.destination, store.dir);
-    plans.push(planTarget(target, await collectFacts(engine, project, target), target.destination));
+    plans.push(planTarget(target, await collectFacts(engine, project, target), target.destination, { ageRecipients: ageRecipients(project).length }));
   }
   return plans;
 }
@@ -114,11 +116,8 @@ export async function runBackups(options: BackupRunOptions): Promise<BackupRunRe
   const emit = options.onEvent ?? (() => undefined);
   const targets = resolveTargets(project, options.targets ?? []);
   if (targets.length === 0) throw new BerthError(`project ${project.name} has no backup targets`, { hint: 'add x-berth: { backup: { type: postgres|mysql|volume } } to a service' });
-  const encryption = project.berth.backup.encryption;
-  if (encryption && (encryption.ageRecipients?.length || encryption.ageIdentityFile)) {
-    // Writing plaintext where encryption was asked for would be worse than not writing at all.
-    throw new BerthError('x-berth.backup.encryption (age) is configured, but this berth cannot encrypt backups yet: refusing to write them unencrypted', { exitCode: ExitCode.usage, hint: 'remove x-berth.backup.encryption, or encrypt at the destination (e.g. an encrypted file system)' });
-  }
+  // Fail before touching anything when a recipient is not a valid age key.
+  for (const recipient of ageRecipients(project)) parseRecipient(recipient);
   if (options.dryRun) {
     const plans = await planBackups(engine, store, project, options.targets);
     return { project: project.name, dryRun: true, ok: plans.every((p) => !p.problem), recovered: [], results: plans.map((plan) => ({ target: plan.target.name, kind: plan.target.kind, destination: plan.target.destination, status: 'planned', error: plan.problem, plan })) };
@@ -149,7 +148,7 @@ export async function runTarget(options: BackupRunOptions, target: BackupTarget,
   const id = newBackupId(target.name, startedAt);
   const relDir = backupRelDir(project.name, target.name, id);
   const facts = await collectFacts(engine, project, target);
-  const plan = planTarget(target, facts, target.destination);
+  const plan = planTarget(target, facts, target.destination, { ageRecipients: ageRecipients(project).length });
   const base = { target: target.name, kind: target.kind, destination: target.destination, id, plan };
   let destination: Destination | undefined;
   catalog.start({ id, project: project.name, target: target.name, kind: target.kind, destination: target.destination, startedAt: startedAt.toISOString(), location: relDir });
@@ -202,7 +201,17 @@ export async function runTarget(options: BackupRunOptions, target: BackupTarget,
       emit({ type: 'step', target: target.name, step: 'verify', detail: 'listing archives' });
       await verifyVolumeFiles(result.files);
     }
-    const files = result.files.map((f) => ({ name: f.name, role: f.role, sizeBytes: f.sizeBytes, sha256: f.sha256, verifiedBy: f.verifiedBy, ...(f.volume ? { volume: f.volume } : {}) }));
+    const recipients = ageRecipients(project);
+    if (recipients.length) {
+      // Verified as plaintext above; only ciphertext reaches the destination's final names.
+      emit({ type: 'step', target: target.name, step: 'encrypt', detail: `age to ${recipients.length} recipient(s)` });
+      for (const file of result.files) await encryptStaged(file, dir, recipients);
+    }
+    const files = result.files.map((f) => ({
+      name: f.name, role: f.role, sizeBytes: f.sizeBytes, sha256: f.sha256, verifiedBy: f.verifiedBy,
+      ...(f.volume ? { volume: f.volume } : {}),
+      ...(f.encrypted ? { encrypted: true, plaintextSha256: f.plaintextSha256, plaintextSizeBytes: f.plaintextSizeBytes } : {}),
+    }));
     for (const f of files) if (f.sizeBytes <= 0) throw new BerthError(`${f.name} is empty`);
     const manifest: BackupManifest = {
       format: 'berth-backup/1',
@@ -218,6 +227,7 @@ export async function runTarget(options: BackupRunOptions, target: BackupTarget,
       files,
       totalBytes: files.reduce((sum, f) => sum + f.sizeBytes, 0),
       stoppedContainers: stopped,
+      ...(recipients.length ? { encryption: { format: 'age' as const, recipients } } : {}),
       berthVersion: berthVersion(),
       host: hostName(),
     };

@@ -17,6 +17,9 @@ export const HELPER_IMAGE = process.env.BERTH_BACKUP_HELPER_IMAGE || 'local/busy
 export interface StagedFile extends WrittenFile {
   role: 'dump' | 'globals' | 'volume';
   verifiedBy: string;
+  encrypted?: boolean;
+  plaintextSha256?: string;
+  plaintextSizeBytes?: number;
   volume?: { name: string; mountPaths: string[]; entries: number };
   /** Volume archives: the listing of the tar as read from the engine, and of the written bytes decompressed. */
   listings?: { source: TarListing; written: TarListing };

@@ -56,6 +56,10 @@ export interface ArtifactFile {
   volume?: { name: string; mountPaths: string[]; entries: number };
   /** Structural check performed, e.g. "pg_restore --list: 12 entries". */
   verifiedBy: string;
+  /** Encrypted with age after verification: sha256/size above are of the ciphertext. */
+  encrypted?: boolean;
+  plaintextSha256?: string;
+  plaintextSizeBytes?: number;
 }
 
 /** manifest.json: written last; its presence marks a backup complete. */
@@ -74,6 +78,8 @@ export interface BackupManifest {
   server?: { version: string; image: string };
   files: ArtifactFile[];
   totalBytes: number;
+  /** Present when the files are age-encrypted. */
+  encryption?: { format: 'age'; recipients: string[] };
   /** Containers berth stopped for the snapshot window (volume targets). */
   stoppedContainers: string[];
   berthVersion: string;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { generateIdentity } from './age.js';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { StateStore } from '../state/store.js';
@@ -91,6 +92,54 @@ test('volume: selected by label; without stop_containers the users keep running'
     const none = makeProject(name, { app: { backup: { type: 'volume', volumes: ['label=berth.test.select=nothing-has-this'], stopContainers: false } } }, { destinations: { local: { type: 'local', path: backupDir } } });
     const failed = await runBackups({ engine: engine!, store, project: none, helperLabels: label });
     assert.match(failed.results[0]!.error!, /no volume labelled berth.test.select=nothing-has-this/);
+  } finally {
+    store.close();
+  }
+});
+
+test('volume: age-encrypted backup; only ciphertext at the destination; verify and restore with the identity', { skip, timeout: 60_000 }, async () => {
+  const name = scopedName('volage');
+  const backupDir = tempDir('volage-backups');
+  const stateDir = tempDir('volage-state');
+  const store = StateStore.open(stateDir);
+  try {
+    const { identity, recipient } = generateIdentity();
+    const keyFile = join(stateDir, 'age.key');
+    writeFileSync(keyFile, `${identity}\n`, { mode: 0o600 });
+    await engine!.docker.createVolume({ Name: `${name}_v`, Labels: label });
+    const app = await startContainer(engine!, { name: `${name}_app_1`, image: 'local/busybox:latest', cmd: ['sleep', '3600'], init: true, binds: [`${name}_v:/data`], labels: { ...label, ...composeLabels(name, 'app') } });
+    await execInContainer(engine!, app.id, ['sh', '-c', 'echo top-secret-content > /data/s && chmod 640 /data/s']);
+    const destinations = { local: { type: 'local' as const, path: backupDir } };
+    const withoutKey = makeProject(name, { app: { backup: { type: 'volume', volumes: [`${name}_v`], stopContainers: false } } }, { destinations, encryption: { ageRecipients: [recipient] } });
+    const withKey = makeProject(name, { app: { backup: { type: 'volume', volumes: [`${name}_v`], stopContainers: false } } }, { destinations, encryption: { ageRecipients: [recipient], ageIdentityFile: keyFile } });
+    const dry = await runBackups({ engine: engine!, store, project: withoutKey, dryRun: true });
+    assert.ok(dry.results[0]!.plan.steps.some((s) => s.action === 'encrypt'));
+    const report = await runBackups({ engine: engine!, store, project: withoutKey, helperLabels: label });
+    assert.equal(report.ok, true, JSON.stringify(report.results.map((r) => r.error)));
+    const id = report.results[0]!.id!;
+    const dir = join(backupDir, name, 'app', id);
+    assert.deepEqual(readdirSync(dir).sort(), [`${name}_v.tar.gz.age`, 'manifest.json']);
+    const data = readFileSync(join(dir, `${name}_v.tar.gz.age`));
+    assert.ok(data.toString('latin1').startsWith('age-encryption.org/v1\n'));
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    assert.deepEqual(manifest.encryption, { format: 'age', recipients: [recipient] });
+    assert.equal(manifest.files[0].encrypted, true);
+    assert.match(manifest.files[0].plaintextSha256, /^[0-9a-f]{64}$/);
+
+    const blind = await verifyBackup({ engine: engine!, store, project: withoutKey, id });
+    assert.equal(blind.ok, true);
+    assert.match(blind.files[0]!.detail, /no identity file: contents not checked/);
+    const full = await verifyBackup({ engine: engine!, store, project: withKey, id });
+    assert.equal(full.ok, true, JSON.stringify(full));
+    assert.match(full.files[0]!.detail, /decrypts to the backed-up plaintext \(sha256\); tar listing/);
+
+    await execInContainer(engine!, app.id, ['sh', '-c', 'rm /data/s']);
+    const refused = await restoreBackup({ engine: engine!, store, project: withoutKey, id, yes: true, safetyBackup: false, helperLabels: label });
+    assert.equal(refused.ok, false);
+    assert.match(refused.error!, /age-encrypted: set x-berth.backup.encryption.age_identity_file/);
+    const restored = await restoreBackup({ engine: engine!, store, project: withKey, id, yes: true, safetyBackup: false, helperLabels: label });
+    assert.equal(restored.ok, true, JSON.stringify(restored));
+    assert.equal((await execInContainer(engine!, app.id, ['sh', '-c', 'cat /data/s; ls -l /data/s'])).stdout.split('\n')[0], 'top-secret-content');
   } finally {
     store.close();
   }
