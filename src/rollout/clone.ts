@@ -19,6 +19,8 @@ export interface CloneInput {
   imageId?: string;
   name: string;
   number: number;
+  /** Compose's config hash of the service as the model is now; default: the source's. */
+  configHash?: string;
   rolloutId: string;
   /** Keys the compose model sets in `environment` (they stay even when equal to the image's). */
   modelEnvKeys: string[];
@@ -43,6 +45,8 @@ export function cloneCreateOptions(input: CloneInput): Docker.ContainerCreateOpt
     labels[k] = v;
   }
   labels[ComposeLabel.number] = String(input.number);
+  // With the hash Compose would write, a later `compose up` sees the replica as current instead of recreating it.
+  if (input.configHash) labels[ComposeLabel.configHash] = input.configHash;
   if ('com.docker.compose.image' in labels && input.imageId) labels['com.docker.compose.image'] = input.imageId;
   labels[ROLLOUT_LABEL] = input.rolloutId;
   const inherited = <T>(value: T, imageValue: unknown, setByModel: boolean): T | undefined => (setByModel || !same(value, imageValue) ? value : undefined);

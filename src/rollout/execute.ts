@@ -175,6 +175,7 @@ async function runStep(rt: Runtime, plan: RolloutPlan, s: ServicePlan, step: Ste
         imageId: (await engine.inspectImage(step.image))?.Id,
         name: step.name,
         number: step.number,
+        configHash: step.configHash,
         rolloutId: plan.rolloutId,
         modelEnvKeys: Object.keys(model?.environment ?? {}),
         modelSets: { command: 'command' in raw, entrypoint: 'entrypoint' in raw, healthcheck: 'healthcheck' in raw, workingDir: 'working_dir' in raw, user: 'user' in raw, stopSignal: 'stop_signal' in raw },

@@ -46,6 +46,8 @@ export interface ServiceState {
   replicas: ReplicaState[];
   /** The image the service should run (from the model), and its ID on this engine. */
   target: { ref: string; imageId: string | undefined };
+  /** The config hash Compose computes for the service now (`compose config --hash`), when known. */
+  configHash?: string;
   /** The effective healthcheck (the model's, else the image's); undefined: none. */
   healthcheck: HealthcheckFacts | undefined;
   /** Replica naming of the existing containers (or of the installed Compose when there are none). */
@@ -79,7 +81,7 @@ export interface ContainerRef {
 export type Step =
   | { kind: 'remove-leftover'; service: string; container: ContainerRef; reason: string }
   | { kind: 'compose-up'; service: string; replicas: number; reason: string }
-  | { kind: 'create'; service: string; name: string; number: number; image: string; cloneFrom: string; joinDns: boolean; reason: string }
+  | { kind: 'create'; service: string; name: string; number: number; image: string; cloneFrom: string; joinDns: boolean; configHash?: string; reason: string }
   | { kind: 'wait-healthy'; service: string; names: string[]; mode: 'healthcheck' | 'fixed'; timeoutMs: number; reason: string }
   | { kind: 'join'; service: string; names: string[]; reason: string }
   | { kind: 'drain'; service: string; containers: ContainerRef[]; drain: DrainConfig; reason: string }
@@ -243,7 +245,7 @@ function planService(project: ComposeProject, state: ServiceState, options: Roll
       if (gone) retire([gone], `stop-first (${blocker ?? 'requested'})`);
       if (created < need) {
         const name = service.containerName ?? replicaName(project.name, state.service, nextNumber, state.naming);
-        steps.push({ kind: 'create', service: state.service, name, number: nextNumber, image: state.target.ref, cloneFrom, joinDns: Boolean(options.joinDnsAtCreate), reason: `replica ${created + 1} of ${need} on ${state.target.ref}` });
+        steps.push({ kind: 'create', service: state.service, name, number: nextNumber, image: state.target.ref, cloneFrom, joinDns: Boolean(options.joinDnsAtCreate), configHash: state.configHash, reason: `replica ${created + 1} of ${need} on ${state.target.ref}` });
         steps.push({ kind: 'wait-healthy', service: state.service, names: [name], ...health, reason: 'health gate before it gets traffic' });
         if (!options.joinDnsAtCreate) steps.push({ kind: 'join', service: state.service, names: [name], reason: `healthy: give it the service's DNS name so the proxy sends it traffic` });
         newNames.push(name);
@@ -257,7 +259,7 @@ function planService(project: ComposeProject, state: ServiceState, options: Roll
       const names: string[] = [];
       for (let i = 0; i < count; i++) {
         const name = replicaName(project.name, state.service, nextNumber, state.naming);
-        steps.push({ kind: 'create', service: state.service, name, number: nextNumber, image: state.target.ref, cloneFrom, joinDns: Boolean(options.joinDnsAtCreate), reason: `replica ${created + i + 1} of ${need} on ${state.target.ref}, beside the old ones${options.joinDnsAtCreate ? ' (in DNS at creation: control mode, no gate before traffic)' : ', without the service DNS name until healthy'}` });
+        steps.push({ kind: 'create', service: state.service, name, number: nextNumber, image: state.target.ref, cloneFrom, joinDns: Boolean(options.joinDnsAtCreate), configHash: state.configHash, reason: `replica ${created + i + 1} of ${need} on ${state.target.ref}, beside the old ones${options.joinDnsAtCreate ? ' (in DNS at creation: control mode, no gate before traffic)' : ', without the service DNS name until healthy'}` });
         names.push(name);
         nextNumber++;
       }

@@ -65,11 +65,14 @@ export function newRolloutId(): string {
   return `${new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '')}-${randomBytes(3).toString('hex')}`;
 }
 
-export async function planFor(deps: RolloutDeps, req: RolloutRequest, rolloutId: string, unfinished: Map<string, number> = new Map()): Promise<RolloutPlan> {
+export async function planFor(deps: RolloutDeps, req: RolloutRequest, rolloutId: string, unfinished: Map<string, number> = new Map(), hashes?: Promise<Map<string, string>>): Promise<RolloutPlan> {
   const composeKind = async () => (await deps.compose()).cli.kind;
   const states = [];
   for (const service of req.services) {
-    states.push(await collectServiceState(deps.engine, deps.project, service, { composeKind, targetRef: req.targets?.[service], unfinishedDesired: unfinished.get(service) }));
+    const state = await collectServiceState(deps.engine, deps.project, service, { composeKind, targetRef: req.targets?.[service], unfinishedDesired: unfinished.get(service) });
+    // A rollback runs an image the model does not name: keep the source's hash so Compose still sees the difference.
+    if (hashes && !req.targets?.[service]) state.configHash = (await hashes).get(service);
+    states.push(state);
   }
   return planRollout(deps.project, states, { ...req, rolloutId });
 }
@@ -81,6 +84,8 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
     const plan = await planFor(deps, req, rolloutId);
     return { ok: true, exitCode: ExitCode.ok, rolloutId, plan, services: [] };
   }
+  // Compose's config hashes (a second for v1's Python) are read while berth takes the lock and looks at the engine.
+  const hashes = configHashes(deps, req.services);
   const lock = req.lockHeld ? undefined : await lockProject(deps, `${req.kind ?? 'rollout'} ${req.services.join(' ')}`, req.lockWaitMs);
   try {
     // Under the lock no other rollout of this project runs: 'running' records are from a berth that died.
@@ -90,7 +95,7 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
       if (!unfinished.has(r.service) && Number.isFinite(desired) && desired > 0) unfinished.set(r.service, desired);
       emit({ type: 'note', service: r.service, text: `deploy #${r.id} of ${r.service} (${r.startedAt}) did not finish: reconciling` });
     }
-    const plan = await planFor(deps, req, rolloutId, unfinished);
+    const plan = await planFor(deps, req, rolloutId, unfinished, hashes);
     const results: ServiceResult[] = [];
     let exitCode: number = ExitCode.ok;
     for (const s of plan.services) {
@@ -163,6 +168,14 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
   } finally {
     lock?.release();
   }
+}
+
+/** `compose config --hash=SERVICES`: the hash Compose writes on containers it creates; empty when it cannot tell. */
+export function configHashes(deps: Pick<RolloutDeps, 'compose'>, services: string[]): Promise<Map<string, string>> {
+  return deps.compose()
+    .then((compose) => compose.run(['config', `--hash=${services.join(',')}`], { allowFailure: true, timeoutMs: 30_000 }))
+    .then((r) => new Map(r.code === 0 ? r.stdout.split('\n').map((l) => l.trim().split(/\s+/)).filter((p): p is [string, string] => p.length === 2 && /^[0-9a-f]{64}$/.test(p[1]!)) : []))
+    .catch(() => new Map());
 }
 
 /** The project's deploy lock: one rollout, deploy or rollback per project at a time. */

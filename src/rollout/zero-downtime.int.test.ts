@@ -53,6 +53,13 @@ describe('berth rollout: zero downtime under load (Caddy, Compose v1)', { skip }
       assert.equal(history[0]!.imageAfter, images.v4);
       assert.ok(history.every((h) => h.digestBefore.startsWith('sha256:') && h.digestAfter.startsWith('sha256:') && h.digestBefore !== h.digestAfter));
 
+      // Replicas carry the config hash Compose computes now: its own `up` finds them current.
+      const ids = (await stack.app()).map((c) => c.id).sort();
+      const up = await stack.berth(['compose', '--', 'up', '-d', '--no-deps', '--scale', `app=${replicas}`, 'app'], { image: images.v4 });
+      assert.equal(up.code, 0, up.stderr);
+      assert.doesNotMatch(up.stderr, /Recreating/, up.stderr);
+      assert.deepEqual((await stack.app()).map((c) => c.id).sort(), ids, 'compose up recreated nothing');
+
       if (replicas === 1) {
         // Control: Compose's own recreate under the same load and proxy drops requests, so the
         // zero above is berth's doing (the test can fail).
