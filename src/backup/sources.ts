@@ -114,10 +114,17 @@ export async function backupPostgres(ctx: SourceContext): Promise<SourceResult> 
   const { target, engine } = ctx;
   const containerId = ctx.facts.container!.id;
   const env = dbEnv(target);
-  const version = (await execChecked(engine, containerId, postgresCommand('psql', '-U', target.user!, '-d', target.database!, '-Atc', 'SHOW server_version'), 'reading the Postgres version', { env })).stdout.trim();
   const dumpName = `${target.database}.pgdump`;
-  const dump = await dumpToFile(ctx, dumpName, postgresCommand('pg_dump', '-Fc', '-U', target.user!, '-d', target.database!), `pg_dump of ${target.database}`);
-  const globals = await dumpToFile(ctx, 'globals.sql', postgresCommand('pg_dumpall', '--globals-only', '-U', target.user!, '-l', target.database!), 'pg_dumpall --globals-only');
+  // The version query and the globals run alongside the dump: they are small, the dump is not.
+  const [versionResult, dumpResult, globalsResult] = await Promise.allSettled([
+    execChecked(engine, containerId, postgresCommand('psql', '-U', target.user!, '-d', target.database!, '-Atc', 'SHOW server_version'), 'reading the Postgres version', { env }),
+    dumpToFile(ctx, dumpName, postgresCommand('pg_dump', '-Fc', '-U', target.user!, '-d', target.database!), `pg_dump of ${target.database}`),
+    dumpToFile(ctx, 'globals.sql', postgresCommand('pg_dumpall', '--globals-only', '-U', target.user!, '-l', target.database!), 'pg_dumpall --globals-only'),
+  ]);
+  for (const result of [dumpResult, globalsResult, versionResult]) if (result.status === 'rejected') throw result.reason;
+  const version = (versionResult as PromiseFulfilledResult<{ stdout: string }>).value.stdout.trim();
+  const dump = (dumpResult as PromiseFulfilledResult<WrittenFile>).value;
+  const globals = (globalsResult as PromiseFulfilledResult<WrittenFile>).value;
   const dumpCheck = await verifyPostgresDump(engine, containerId, dump.partialPath, env);
   const tail = (await readTail(globals.partialPath, 256)).toString('utf8');
   if (!tail.includes('PostgreSQL database cluster dump complete')) throw new BerthError('globals.sql is incomplete: no "dump complete" line');
