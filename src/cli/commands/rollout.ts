@@ -78,7 +78,8 @@ export function renderEvent(ctx: CommandContext, event: RolloutEvent): void {
   switch (event.type) {
     case 'step': {
       const where = paint.dim(`[${event.service} ${event.index + 1}/${event.total}]`);
-      if (event.phase === 'start') ctx.output.note(`${where} ${describeStep(event.step)} …`);
+      // Only steps that take a while announce themselves; every step reports its end.
+      if (event.phase === 'start') { if (SLOW_STEPS.has(event.step.kind)) ctx.output.note(`${where} ${describeStep(event.step)} …`); }
       else if (event.phase === 'done') ctx.output.note(`${where} ${paint.green('✓')} ${describeStep(event.step)} ${paint.dim(formatDuration(event.ms ?? 0))}`);
       else ctx.output.note(`${where} ${paint.red('✗')} ${describeStep(event.step)}: ${event.error}`);
       return;
@@ -94,15 +95,16 @@ export function renderEvent(ctx: CommandContext, event: RolloutEvent): void {
   }
 }
 
+const SLOW_STEPS = new Set(['compose-up', 'wait-healthy', 'drain', 'stop', 'monitor']);
+
 let rolloutModule: typeof import('../../rollout/plan.js') | undefined;
 
 /** Runs a rollout request with the CLI's context: signals abort it cleanly, events render as lines. */
 export async function runFromCli(ctx: CommandContext, req: RolloutRequest): Promise<RolloutResult> {
-  rolloutModule ??= await import('../../rollout/plan.js');
-  const [{ runRollout }, { composeRunner }] = await Promise.all([import('../../rollout/run.js'), import('../../compose/cli.js')]);
-  const project = await ctx.project();
-  const engine = await ctx.engine();
-  const store = await ctx.store();
+  const [plan, { runRollout }, { composeRunner }] = await Promise.all([import('../../rollout/plan.js'), import('../../rollout/run.js'), import('../../compose/cli.js')]);
+  rolloutModule ??= plan;
+  // Loading the model, connecting to the engine and opening the store do not depend on each other.
+  const [project, engine, store] = await Promise.all([ctx.project(), ctx.engine(), ctx.store()]);
   let runner: ReturnType<typeof composeRunner> | undefined;
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
