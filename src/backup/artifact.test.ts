@@ -49,3 +49,12 @@ test('a truncated archive is detected; corrupt headers are rejected', async () =
 test('GzipTarCheck fails when the bytes do not decode', async () => {
   await assert.rejects(writePartial(tempDir('bad-gz'), 'b.gz', Readable.from([Buffer.from('this is not gzip at all, not at all')]), [new GzipTarCheck()]), /does not decode/);
 });
+
+test('ParallelGzip with verify decodes every block back and counts them', async () => {
+  const tar = sampleTar();
+  const gzip = new ParallelGzip(6, 256 * 1024, 4, true);
+  const pieces = Array.from({ length: Math.ceil(tar.length / 65536) }, (_, i) => tar.subarray(i * 65536, (i + 1) * 65536));
+  const written = await writePartial(tempDir('pgz'), 'v.tar.gz', Readable.from(pieces), [gzip]);
+  assert.equal(gzip.blocks, Math.ceil(tar.length / (256 * 1024)));
+  assert.deepEqual(gunzipSync(readFileSync(written.partialPath)), tar);
+});

@@ -7,7 +7,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { createReadStream } from 'node:fs';
 import type { Engine } from '../engine/client.js';
 import { BerthError } from '../lib/errors.js';
-import { GzipTarCheck, ParallelGzip, readHead, readTail, TarLister, writePartial, type TarListing, type WrittenFile } from './artifact.js';
+import { ParallelGzip, readHead, readTail, TarLister, writePartial, type TarListing, type WrittenFile } from './artifact.js';
 import { execChecked, execInContainer } from './exec.js';
 import type { TargetFacts } from './plan.js';
 import type { BackupTarget } from './types.js';
@@ -22,7 +22,7 @@ export interface StagedFile extends WrittenFile {
   plaintextSizeBytes?: number;
   volume?: { name: string; mountPaths: string[]; entries: number };
   /** Volume archives: the listing of the tar as read from the engine, and of the written bytes decompressed. */
-  listings?: { source: TarListing; written: TarListing };
+  listings?: { source: TarListing; verifiedBlocks: number };
 }
 
 export interface SourceContext {
@@ -190,18 +190,19 @@ export async function backupVolumes(ctx: SourceContext, compressionLevel = 6): P
     const helper = await createHelper(ctx.engine, volume.name, true, ctx.helperLabels);
     let written: WrittenFile;
     const sourceLister = new TarLister();
-    const writtenCheck = new GzipTarCheck();
+    const gzip = new ParallelGzip(compressionLevel, 1 << 20, 4, true);
     try {
       const tar = (await ctx.engine.call(`read volume ${volume.name}`, () => helper.getArchive({ path: '/volume' }))) as unknown as Readable;
-      // Listed as it streams (source tar, and the compressed bytes decoded again), not re-read afterwards.
-      written = await writePartial(ctx.dir, name, tar, [sourceLister, new ParallelGzip(compressionLevel), writtenCheck], (bytes, ms) => ctx.progress(name, bytes, ms), ctx.signal).catch((error: NodeJS.ErrnoException) => {
+      // Listed as it streams, and every compressed block decoded again and compared, instead of
+      // reading the file back afterwards (which cost a quarter of the run).
+      written = await writePartial(ctx.dir, name, tar, [sourceLister, gzip], (bytes, ms) => ctx.progress(name, bytes, ms), ctx.signal).catch((error: NodeJS.ErrnoException) => {
         if (ctx.signal?.aborted) throw new BerthError('interrupted', { cause: error });
         throw new BerthError(`cannot write ${name}: ${error.code === 'ENOSPC' ? 'no space left on the destination' : error.message}`, { cause: error });
       });
     } finally {
       await helper.remove({ force: true }).catch(() => undefined);
     }
-    files.push({ ...written, role: 'volume', verifiedBy: '', volume: { name: volume.name, mountPaths: [...new Set(volume.users.map((u) => u.mountPath).filter(Boolean))], entries: 0 }, listings: { source: sourceLister.listing, written: writtenCheck.lister.listing } });
+    files.push({ ...written, role: 'volume', verifiedBy: '', volume: { name: volume.name, mountPaths: [...new Set(volume.users.map((u) => u.mountPath).filter(Boolean))], entries: 0 }, listings: { source: sourceLister.listing, verifiedBlocks: gzip.blocks } });
   }
   return { files };
 }
@@ -212,13 +213,13 @@ export async function verifyVolumeFiles(files: StagedFile[]): Promise<void> {
   for (const file of files) {
     let listing: TarListing;
     if (file.listings) {
-      const { source, written } = file.listings;
+      const { source, verifiedBlocks } = file.listings;
       if (!source.complete) throw new BerthError(`the engine's archive of ${file.volume?.name} ended early (no tar end marker)`);
-      if (!written.complete || written.entries !== source.entries || written.bytes !== source.bytes) throw new BerthError(`${file.name} does not decode to the archive read from the engine`);
-      listing = written;
+      if (verifiedBlocks < 1) throw new BerthError(`${file.name}: no compressed block was verified`);
+      listing = source;
     } else listing = await listTarGz(file.partialPath);
     if (listing.entries < 1) throw new BerthError(`${file.name} holds no entries`);
-    file.verifiedBy = `tar listing: ${listing.entries} entries (${listing.files} files, ${listing.dirs} directories, ${listing.bytes} bytes)`;
+    file.verifiedBy = `tar listing: ${listing.entries} entries (${listing.files} files, ${listing.dirs} directories, ${listing.bytes} bytes)${file.listings ? `; ${file.listings.verifiedBlocks} gzip blocks decoded back to their input` : ''}`;
     if (file.volume) file.volume.entries = listing.entries;
   }
 }
