@@ -49,7 +49,7 @@ export class RolloutFailure extends BerthError {
 
 class Aborted extends Error {}
 
-const POLL_MS = 200;
+const POLL_MS = 100;
 
 /** Sleeps, but wakes with Aborted when the signal fires. */
 async function pause(ms: number, signal?: AbortSignal): Promise<void> {
@@ -71,12 +71,13 @@ interface Runtime {
   /** name -> id of replicas this run created. */
   created: Map<string, string>;
   joined: Set<string>;
+  imageIds: Map<string, string | undefined>;
   /** name -> the replica it was cloned from. */
   sourceOf: Map<string, Docker.ContainerInspectInfo>;
 }
 
 export async function executePlan(engine: Engine, project: ComposeProject, plan: RolloutPlan, options: ExecuteOptions = {}): Promise<ServiceOutcome[]> {
-  const rt: Runtime = { engine, project, options, sources: new Map(), imageConfigs: new Map(), created: new Map(), joined: new Set(), sourceOf: new Map() };
+  const rt: Runtime = { engine, project, options, sources: new Map(), imageConfigs: new Map(), created: new Map(), joined: new Set(), sourceOf: new Map(), imageIds: new Map() };
   for (const s of plan.services) {
     for (const step of s.steps) {
       if (step.kind === 'create' && !rt.sources.has(step.cloneFrom)) rt.sources.set(step.cloneFrom, await engine.inspectContainer(step.cloneFrom));
@@ -172,7 +173,7 @@ async function runStep(rt: Runtime, plan: RolloutPlan, s: ServicePlan, step: Ste
         source,
         sourceImage: rt.imageConfigs.get(source.Image) as never,
         image: step.image,
-        imageId: (await engine.inspectImage(step.image))?.Id,
+        imageId: await imageIdOf(rt, step.image),
         name: step.name,
         number: step.number,
         configHash: step.configHash,
@@ -229,6 +230,11 @@ async function runStep(rt: Runtime, plan: RolloutPlan, s: ServicePlan, step: Ste
       await monitor(rt, step.names, step.durationMs, signal);
       return;
   }
+}
+
+async function imageIdOf(rt: Runtime, ref: string): Promise<string | undefined> {
+  if (!rt.imageIds.has(ref)) rt.imageIds.set(ref, (await rt.engine.inspectImage(ref))?.Id);
+  return rt.imageIds.get(ref);
 }
 
 async function stopContainer(engine: Engine, id: string, seconds: number): Promise<void> {
