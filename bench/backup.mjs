@@ -4,7 +4,7 @@
 //   postgres: `berth backup run` (pg_dump -Fc + globals + pg_restore --list verify + sha256 + fsync)
 //           vs plain `docker exec db pg_dump -Fc > file` (goal <= 1.1x time).
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, openSync, closeSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { median, writeResult } from './machine.mjs';
@@ -22,6 +22,12 @@ const engine = await Engine.connect();
 const work = mkdtempSync(join(tmpdir(), 'berth-bench-backup-'));
 const store = StateStore.open(join(work, 'state'));
 const seconds = (start) => Number(process.hrtime.bigint() - start) / 1e9;
+// CPU seconds, which a shared machine disturbs less than wall time: berth's own (this process)
+// plus the engine's (dockerd, which builds the archive and copies streams) vs the baseline's children.
+const dockerdPid = (() => { try { return execFileSync('pidof', ['dockerd'], { encoding: 'utf8' }).trim().split(' ')[0]; } catch { return undefined; } })();
+const dockerdCpu = () => { if (!dockerdPid) return 0; const f = readFileSync(`/proc/${dockerdPid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) / 100; };
+const ownCpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
+const childrenCpu = () => { const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' '); return (Number(f[13]) + Number(f[14])) / 100; };
 const sh = (script, out) => new Promise((resolve, reject) => {
   const fd = out ? openSync(out, 'w') : 'ignore';
   const child = spawn('sh', ['-c', script], { stdio: ['ignore', fd, 'inherit'] });
@@ -43,19 +49,23 @@ try {
   const mountpoint = (await engine.docker.getVolume(volume).inspect()).Mountpoint;
   const sourceBytes = Number(execFileSync('du', ['-sb', mountpoint], { encoding: 'utf8' }).split('\t')[0]);
   const volumeProject = makeProject(id, { app: { backup: { type: 'volume', volumes: [volume], stopContainers: false } } }, { destinations: { local: { type: 'local', path: join(work, 'backups') } } });
-  const berthVolume = [], hostTarGzip = [], dockerTarGzip = [];
+  const berthVolume = [], hostTarGzip = [], dockerTarGzip = [], berthVolumeCpu = [], hostTarGzipCpu = [];
   let artifactBytes = 0;
   for (let i = 0; i < runs; i++) {
     execFileSync('sync');
     let start = process.hrtime.bigint();
+    let cpu0 = ownCpu() + dockerdCpu();
     const report = await runBackups({ engine, store, project: volumeProject, helperLabels: label });
     berthVolume.push(seconds(start));
+    berthVolumeCpu.push(ownCpu() + dockerdCpu() - cpu0);
     if (!report.ok) throw new Error(report.results[0].error);
     artifactBytes = report.results[0].totalBytes;
     const out = join(work, `host-${i}.tar.gz`);
     start = process.hrtime.bigint();
+    cpu0 = childrenCpu();
     await sh(`tar -C '${mountpoint}' -cf - . | gzip -6 && sync`, out);
     hostTarGzip.push(seconds(start));
+    hostTarGzipCpu.push(childrenCpu() - cpu0);
     const out2 = join(work, `docker-${i}.tar.gz`);
     start = process.hrtime.bigint();
     await sh(`docker run --rm -v ${volume}:/data:ro --label berth.test=${id} local/debian:bookworm sh -c 'tar -C /data -cf - . | gzip -6' && sync`, out2);
@@ -100,7 +110,10 @@ try {
       throughputVsHostTarGzip: median(hostTarGzip) / median(berthVolume),
       throughputVsDockerRunTarGzip: median(dockerTarGzip) / median(berthVolume),
       goal: 'throughputVsHostTarGzip >= 0.8',
-      samples: { berthVolume, hostTarGzip, dockerTarGzip },
+      // berth also verifies (tar listing, every gzip block decoded back), hashes and fsyncs.
+      berthCpuSeconds: median(berthVolumeCpu),
+      hostTarGzipCpuSeconds: median(hostTarGzipCpu),
+      samples: { berthVolume, hostTarGzip, dockerTarGzip, berthVolumeCpu, hostTarGzipCpu },
     },
     postgres: {
       tableBytes,
