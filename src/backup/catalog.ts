@@ -60,11 +60,6 @@ export class Catalog {
     this.store.db.prepare("UPDATE backups SET status = 'pruned' WHERE id = ?").run(id);
   }
 
-  /** Runs left 'running' by a process that died: they are failed. */
-  failInterrupted(project: string): number {
-    return this.store.db.prepare("UPDATE backups SET status = 'failed', finished_at = ?, error = 'interrupted (berth stopped before the run finished)' WHERE project = ? AND status = 'running'").run(new Date().toISOString(), project).changes;
-  }
-
   get(id: string): CatalogEntry | undefined {
     const row = this.store.db.prepare('SELECT * FROM backups WHERE id = ?').get(id) as Row | undefined;
     if (row) return fromRow(row);
