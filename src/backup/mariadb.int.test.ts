@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { StateStore } from '../state/store.js';
 import { integrationEngine, removeLabelled } from '../testing/engine.js';
+import { Catalog } from './catalog.js';
+import { execInContainer } from './exec.js';
 import { restoreBackup, verifyBackup } from './restore.js';
 import { runBackups } from './run.js';
 import { composeLabels, makeProject, sql, startContainer, tempDir, waitMariadb, SCOPE, scopeLabel, scopedName } from './testkit.js';
@@ -52,6 +54,21 @@ test('mariadb: backup with --single-transaction, destroy, restore gives identica
     const restored = await restoreBackup({ engine: engine!, store, project, id: result.id!, yes: true, safetyBackup: false });
     assert.equal(restored.ok, true, JSON.stringify(restored));
     assert.equal(await checksum(dbId), before);
+
+    // A non-root user whose password lives in a file inside the container: berth never sees it.
+    const secret = 'pw-7f3a9c-never-logged';
+    await sql(engine!, dbId, 'mysql', `CREATE USER 'backup'@'localhost' IDENTIFIED BY '${secret}'; GRANT SELECT, SHOW VIEW, TRIGGER, LOCK TABLES, EVENT ON *.* TO 'backup'@'localhost';`, 'mysql');
+    await execInContainer(engine!, dbId, ['sh', '-c', `printf '%s' '${secret}' > /run/backup.pw && printf 'wrong' > /run/wrong.pw`]);
+    const withFile = makeProject(projectName, { db: { backup: { type: 'mysql', database: 'shop', user: 'backup', passwordFile: '/run/backup.pw' } } }, { destinations: { local: { type: 'local', path: backupDir } } });
+    const events: string[] = [];
+    const filed = await runBackups({ engine: engine!, store, project: withFile, onEvent: (e) => events.push(JSON.stringify(e)) });
+    assert.equal(filed.ok, true, JSON.stringify(filed.results.map((r) => r.error)));
+    const wrong = makeProject(projectName, { db: { backup: { type: 'mysql', database: 'shop', user: 'backup', passwordFile: '/run/wrong.pw' } } }, { destinations: { local: { type: 'local', path: backupDir } } });
+    const denied = await runBackups({ engine: engine!, store, project: wrong, onEvent: (e) => events.push(JSON.stringify(e)) });
+    assert.equal(denied.ok, false);
+    assert.match(denied.results[0]!.error!, /Access denied for user 'backup'/);
+    const everything = JSON.stringify([filed, denied, events, new Catalog(store).list()]);
+    assert.ok(!everything.includes(secret) && !everything.includes('wrong.pw\u0000'), 'no password in reports, events or the catalog');
   } finally {
     store.close();
   }

@@ -49,14 +49,17 @@ export interface SourceResult {
  */
 const PG_WRAPPER = [
   'if [ -n "${BERTH_PASSWORD_FILE:-}" ]; then PGPASSWORD="$(cat "$BERTH_PASSWORD_FILE")"; export PGPASSWORD;',
-  'elif [ -z "${PGPASSWORD:-}" ] && [ -n "${POSTGRES_PASSWORD:-}" ]; then PGPASSWORD="$POSTGRES_PASSWORD"; export PGPASSWORD; fi;',
+  'elif [ -z "${PGPASSWORD:-}" ] && [ -n "${POSTGRES_PASSWORD:-}" ]; then PGPASSWORD="$POSTGRES_PASSWORD"; export PGPASSWORD;',
+  'elif [ -z "${PGPASSWORD:-}" ] && [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then PGPASSWORD="$(cat "$POSTGRES_PASSWORD_FILE")"; export PGPASSWORD; fi;',
   'exec "$@"',
 ].join(' ');
 
 const MYSQL_WRAPPER = [
   'if [ -n "${BERTH_PASSWORD_FILE:-}" ]; then MYSQL_PWD="$(cat "$BERTH_PASSWORD_FILE")"; export MYSQL_PWD;',
   'elif [ -z "${MYSQL_PWD:-}" ]; then',
-  '  if [ "$BERTH_DB_USER" = root ]; then p="${MARIADB_ROOT_PASSWORD:-${MYSQL_ROOT_PASSWORD:-}}"; else p="${MARIADB_PASSWORD:-${MYSQL_PASSWORD:-}}"; fi;',
+  '  if [ "$BERTH_DB_USER" = root ]; then p="${MARIADB_ROOT_PASSWORD:-${MYSQL_ROOT_PASSWORD:-}}"; f="${MARIADB_ROOT_PASSWORD_FILE:-${MYSQL_ROOT_PASSWORD_FILE:-}}";',
+  '  else p="${MARIADB_PASSWORD:-${MYSQL_PASSWORD:-}}"; f="${MARIADB_PASSWORD_FILE:-${MYSQL_PASSWORD_FILE:-}}"; fi;',
+  '  if [ -z "$p" ] && [ -n "$f" ]; then p="$(cat "$f")"; fi;',
   '  if [ -n "$p" ]; then MYSQL_PWD="$p"; export MYSQL_PWD; fi;',
   'fi;',
   'tool="$1"; shift;',
