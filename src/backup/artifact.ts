@@ -275,38 +275,6 @@ export class ParallelGzip extends Transform {
   }
 }
 
-/**
- * Passes compressed bytes through unchanged while decompressing and listing them on the side:
- * proves, as the file is written, that exactly these bytes decode to a complete tar archive.
- * (This replaces a second read of the file after writing, which cost ~25% of a volume backup.)
- */
-export class GzipTarCheck extends Transform {
-  readonly lister = new TarLister();
-  private readonly gunzip = createGunzip();
-  private failure: Error | undefined;
-  private readonly listed: Promise<void>;
-
-  constructor() {
-    super();
-    this.listed = pipeline(this.gunzip, this.lister, async function* (source) {
-      for await (const _ of source) { /* drain */ }
-    }).catch((error: Error) => {
-      this.failure = error;
-    });
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: (error?: Error | null, data?: Buffer) => void): void {
-    if (this.failure) return done(this.failure);
-    if (this.gunzip.write(chunk)) done(null, chunk);
-    else this.gunzip.once('drain', () => done(null, chunk));
-  }
-
-  override _flush(done: (error?: Error | null) => void): void {
-    this.gunzip.end();
-    void this.listed.then(() => done(this.failure ? new BerthError(`the compressed archive does not decode: ${this.failure.message}`) : null));
-  }
-}
-
 /** Reads a .tar.gz file back and lists it: proves it decompresses and ends properly. */
 export async function listTarGz(path: string): Promise<TarListing> {
   const lister = new TarLister();

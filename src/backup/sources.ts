@@ -101,7 +101,7 @@ async function dumpToFile(ctx: SourceContext, name: string, cmd: string[], what:
   pipe.end();
   const written = await writing.catch((error: NodeJS.ErrnoException) => {
     if (ctx.signal?.aborted) throw new BerthError('interrupted', { cause: error });
-    throw new BerthError(`cannot write ${name}${PARTIAL_HINT}: ${error.code === 'ENOSPC' ? 'no space left on the destination' : error.message}`, { cause: error });
+    throw new BerthError(`cannot write ${name}: ${error.code === 'ENOSPC' ? 'no space left on the destination' : error.message}`, { cause: error });
   });
   if (execError) throw execError;
   if (exitCode !== 0) {
@@ -111,7 +111,6 @@ async function dumpToFile(ctx: SourceContext, name: string, cmd: string[], what:
   return written;
 }
 
-const PARTIAL_HINT = '';
 
 export async function backupPostgres(ctx: SourceContext): Promise<SourceResult> {
   const { target, engine } = ctx;
