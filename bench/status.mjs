@@ -1,10 +1,11 @@
 // berth --version and berth status against their baselines, alternated in one run:
 //   median `berth --version` (goal < 150 ms) and median `berth status` vs `docker ps` (goal < 2x).
 import { spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { median, writeResult } from './machine.mjs';
 
 const stack = ['-f', 'examples/production/compose.yaml', '-p', 'berth-bench'];
-const env = { ...process.env, NO_COLOR: '1', PROXY_BIND: '127.0.0.1:', DOCKER_GID: '0' };
+const env = { ...process.env, NO_COLOR: '1', PROXY_BIND: '127.0.0.1:', DOCKER_GID: String(statSync('/var/run/docker.sock').gid) };
 const time = (cmd, args) => {
   const start = process.hrtime.bigint();
   const r = spawnSync(cmd, args, { env, stdio: 'ignore' });

@@ -8,7 +8,7 @@
  * every object.
  */
 import { createRequire } from 'node:module';
-import { Ajv2019, type ErrorObject, type ValidateFunction } from 'ajv/dist/2019.js';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2019.js';
 import { formatPath } from './source.js';
 import type { ModelPath } from './types.js';
 
@@ -225,6 +225,8 @@ function compiled(kind: 'fast' | 'detailed'): ValidateFunction {
     const aot = precompiled();
     if (aot) return (validators.fast = aot);
   }
+  // ajv itself is loaded only when compiling here: the ahead-of-time validator does not need it.
+  const { Ajv2019 } = require('ajv/dist/2019.js') as typeof import('ajv/dist/2019.js');
   const ajv = new Ajv2019({ allErrors: kind === 'detailed', strict: false, allowUnionTypes: true, validateSchema: false, meta: false, code: { optimize: false } });
   ajv.addFormat('duration', { type: 'string', validate: (s: string) => DURATION.test(s.trim()) });
   ajv.addFormat('ports', true);

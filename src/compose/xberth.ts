@@ -4,7 +4,8 @@
  * warnings (with file:line), wrong types and bad durations are BerthErrors (with file:line).
  */
 import { isAbsolute, resolve } from 'node:path';
-import { Ajv2019, type ErrorObject, type ValidateFunction } from 'ajv/dist/2019.js';
+import { createRequire } from 'node:module';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2019.js';
 import { parseDuration } from '../lib/duration.js';
 import { BerthError } from '../lib/errors.js';
 import { formatLocation, formatPath } from './source.js';
@@ -85,10 +86,24 @@ export const projectBerthSchema: Json = object({
 
 let validators: { service: ValidateFunction; project: ValidateFunction } | undefined;
 
+const require = createRequire(import.meta.url);
+
+/** Options shared by the run-time compile and the ahead-of-time one (scripts/build-schema.mjs). */
+export const XBERTH_AJV_OPTIONS = { allErrors: true, strict: false, discriminator: true, allowUnionTypes: true, validateSchema: false, meta: false } as const;
+
+/**
+ * The validators: compiled ahead of time by the build when it could (a cold start saves the
+ * compile and ajv itself), else compiled here.
+ */
 function compiled() {
   if (!validators) {
-    const ajv = new Ajv2019({ allErrors: true, strict: false, discriminator: true, allowUnionTypes: true, validateSchema: false, meta: false, code: { optimize: false } });
-    validators = { service: ajv.compile(serviceBerthSchema), project: ajv.compile(projectBerthSchema) };
+    try {
+      validators = require('./xberth-validators.cjs') as { service: ValidateFunction; project: ValidateFunction };
+    } catch {
+      const { Ajv2019 } = require('ajv/dist/2019.js') as typeof import('ajv/dist/2019.js');
+      const ajv = new Ajv2019({ ...XBERTH_AJV_OPTIONS, code: { optimize: false } });
+      validators = { service: ajv.compile(serviceBerthSchema), project: ajv.compile(projectBerthSchema) };
+    }
   }
   return validators;
 }

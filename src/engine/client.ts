@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import './defer.js';
 import Docker from 'dockerode';
 import { BerthError, ExitCode } from '../lib/errors.js';
 
