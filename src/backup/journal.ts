@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Engine } from '../engine/client.js';
 import { statusCode } from '../engine/client.js';
 import { hostName } from '../state/store.js';
+import { isProcessAlive } from '../lib/process.js';
 
 export interface StoppedEntry {
   containerId: string;
@@ -57,15 +58,6 @@ export class StopJournal {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Starts the containers a crashed run left stopped (entries whose process is gone, or all
  * entries not of this process when `all`). Call it while holding the backup lock.
@@ -75,7 +67,7 @@ export async function recoverStopped(engine: Engine, journal: StopJournal, optio
   for (const entry of journal.read()) {
     const mine = entry.pid === process.pid && entry.host === hostName();
     if (mine) continue;
-    if (!options.all && entry.host === hostName() && alive(entry.pid)) continue;
+    if (!options.all && entry.host === hostName() && isProcessAlive(entry.pid)) continue;
     try {
       await engine.docker.getContainer(entry.containerId).start();
     } catch (error) {

@@ -5,7 +5,7 @@ import { createAudit, type Audit } from './audit.js';
 import { loadProxyConfig, startSocketProxy, type ProxyOptions, type RunningProxy } from './index.js';
 import type { AuditEntry } from './audit.js';
 import type { Engine } from '../engine/client.js';
-import { RUN_ID, TEST_LABEL } from '../testing/engine.js';
+import { removeByLabel, RUN_ID, TEST_LABEL } from '../testing/engine.js';
 
 /**
  * Everything a test file creates carries berth.test=<RUN_ID> (the run's final cleanup) and an
@@ -22,14 +22,8 @@ export function testOwner(file: string) {
   };
 }
 
-export async function removeOwned(engine: Engine, owner: string): Promise<void> {
-  const filters = { label: [`${OWNER_LABEL}=${owner}`] };
-  const containers = await engine.docker.listContainers({ all: true, filters });
-  await Promise.all(containers.map((c) => engine.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
-  const networks = await engine.docker.listNetworks({ filters });
-  await Promise.all(networks.map((n) => engine.docker.getNetwork(n.Id).remove().catch(() => undefined)));
-  const volumes = (await engine.docker.listVolumes({ filters })).Volumes ?? [];
-  await Promise.all(volumes.map((v) => engine.docker.getVolume(v.Name).remove({ force: true }).catch(() => undefined)));
+export function removeOwned(engine: Engine, owner: string): Promise<void> {
+  return removeByLabel(engine, `${OWNER_LABEL}=${owner}`);
 }
 
 export const DOCKER_SOCKET = '/var/run/docker.sock';

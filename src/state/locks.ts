@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError, ExitCode } from '../lib/errors.js';
+import { isProcessAlive } from '../lib/process.js';
 import { currentUser, hostName, type StateStore } from './store.js';
 
 export interface LockHolder {
@@ -16,18 +17,8 @@ export interface Lock {
   release(): void;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** A holder is stale when it ran on this host and its process is gone. */
-export function isStale(holder: LockHolder, host = hostName(), alive = isAlive): boolean {
+export function isStale(holder: LockHolder, host = hostName(), alive = isProcessAlive): boolean {
   return holder.host === host && !alive(holder.pid);
 }
 

@@ -80,8 +80,13 @@ export async function removeLabelled(engine: Engine, value: string, options: { p
 }
 
 /** Removes whatever Compose created for one project (containers, networks, volumes). */
-export async function removeComposeProject(engine: Engine, project: string): Promise<void> {
-  const filters = { label: [`com.docker.compose.project=${project}`] };
+export function removeComposeProject(engine: Engine, project: string): Promise<void> {
+  return removeByLabel(engine, `com.docker.compose.project=${project}`);
+}
+
+/** Removes the containers, networks and volumes that carry one label (key=value). */
+export async function removeByLabel(engine: Engine, label: string): Promise<void> {
+  const filters = { label: [label] };
   const containers = await engine.docker.listContainers({ all: true, filters });
   await Promise.all(containers.map((c) => engine.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
   const networks = await engine.docker.listNetworks({ filters });
