@@ -12,6 +12,7 @@ import { statusCode, type Engine } from '../engine/client.js';
 import { formatDuration } from '../lib/duration.js';
 import { BerthError, ExitCode, errorMessage } from '../lib/errors.js';
 import { cloneCreateOptions, ownAliases, serviceAliases } from './clone.js';
+import { fillHoles, PLACEHOLDER_LABEL } from './placeholder.js';
 import { describeStep, type RolloutPlan, type ServicePlan, type Step } from './plan.js';
 
 export type RolloutEvent =
@@ -275,8 +276,18 @@ async function leaveDns(rt: Runtime, service: string, container: { id: string; n
     const aliases = endpoint.Aliases ?? [];
     if (!aliases.includes(service)) continue;
     const before = endpoint.IPAddress;
-    await engine.call(`disconnect ${container.name} from ${net}`, () => engine.docker.getNetwork(net).disconnect({ Container: container.id, Force: false }));
-    await engine.call(`reconnect ${container.name} to ${net}`, () => engine.docker.getNetwork(net).connect({ Container: container.id, EndpointConfig: { Aliases: ownAliases(aliases, container), Links: (endpoint as { Links?: string[] }).Links ?? undefined } }));
+    // Free addresses below this one would be handed to it on reconnect: hold them for the moment.
+    const labels: Record<string, string> = { [`${PLACEHOLDER_LABEL}.project`]: rt.project.name };
+    const testLabel = (info.Config.Labels ?? {})['berth.test'];
+    if (testLabel) labels['berth.test'] = testLabel;
+    const holes = before ? await fillHoles(engine, net, before, labels).catch(() => ({ filled: 0, release: async () => undefined })) : undefined;
+    if (holes?.filled) rt.options.onEvent?.({ type: 'note', service, text: `held ${holes.filled} free address(es) below ${before} on ${net} so ${container.name} keeps its address` });
+    try {
+      await engine.call(`disconnect ${container.name} from ${net}`, () => engine.docker.getNetwork(net).disconnect({ Container: container.id, Force: false }));
+      await engine.call(`reconnect ${container.name} to ${net}`, () => engine.docker.getNetwork(net).connect({ Container: container.id, EndpointConfig: { Aliases: ownAliases(aliases, container), Links: (endpoint as { Links?: string[] }).Links ?? undefined } }));
+    } finally {
+      await holes?.release();
+    }
     const after = (await engine.inspectContainer(container.id)).NetworkSettings.Networks?.[net]?.IPAddress;
     if (before && after && before !== after) {
       rt.options.onEvent?.({ type: 'note', service, text: `${container.name} came back on ${net} as ${after} (was ${before}): connections in flight to ${before} were cut` });

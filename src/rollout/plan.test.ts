@@ -199,3 +199,10 @@ test('refusals only when there is something to roll: an unchanged service withou
   const plan = planRollout(project([service('proxy', { ports: [{ hostIp: '', published: '80', target: 80, protocol: 'tcp', mode: 'ingress' }] })]), [state([replica(1, { imageId: 'sha256:new' }, 'v1', 'proxy')], { service: 'proxy', healthcheck: undefined })], { rolloutId: 'r' });
   assert.match(plan.services[0]!.skip ?? '', /already runs/);
 });
+
+test('address holes below an old replica: subnet minus network, gateway and used addresses', async () => {
+  const { holesBelow } = await import('./placeholder.js');
+  assert.deepEqual(holesBelow('172.27.0.0/16', '172.27.0.1', ['172.27.0.4', '172.27.0.6'], '172.27.0.6'), ['172.27.0.2', '172.27.0.3', '172.27.0.5']);
+  assert.deepEqual(holesBelow('10.0.0.0/24', undefined, ['10.0.0.2'], '10.0.0.3'), []);
+  assert.deepEqual(holesBelow('fd00::/64', undefined, [], 'fd00::5'), []);
+});

@@ -12,6 +12,7 @@ import type { StateStore } from '../state/store.js';
 import { collectServiceState } from './collect.js';
 import { executePlan, RolloutFailure, type RolloutEvent, type ServiceOutcome } from './execute.js';
 import { finishDeploy, getDeploy, keepTag, listDeploys, markInterrupted, pruneKeepTags, startDeploy, tagKeep, type DeployKind, type DeployResult } from './history.js';
+import { removePlaceholders } from './placeholder.js';
 import { describeStep, planRollout, type RolloutOptions, type RolloutPlan } from './plan.js';
 
 export interface RolloutDeps {
@@ -95,6 +96,8 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
       if (!unfinished.has(r.service) && Number.isFinite(desired) && desired > 0) unfinished.set(r.service, desired);
       emit({ type: 'note', service: r.service, text: `deploy #${r.id} of ${r.service} (${r.startedAt}) did not finish: reconciling` });
     }
+    const strays = await removePlaceholders(deps.engine, deps.project.name);
+    if (strays) emit({ type: 'note', text: `removed ${strays} address placeholder(s) an interrupted rollout left` });
     const plan = await planFor(deps, req, rolloutId, unfinished, hashes);
     const results: ServiceResult[] = [];
     let exitCode: number = ExitCode.ok;
