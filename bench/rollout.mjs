@@ -3,6 +3,8 @@
 //   (each measured here on the same engine, same image, same healthcheck), overhead = wall - minimum.
 // Goal: overhead ≤ 2 s. The rollout is the real CLI (node bin/berth.js rollout app) on the test stack
 // (Caddy + node app, 1 replica) while a bounded load (40 req/s) runs through the proxy.
+// Traffic discipline (issue 8) side by side: each run also rolls out with --join-dns-at-create (the
+// behaviour before it: new replicas in DNS from creation), and the wall times are compared.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
@@ -41,19 +43,20 @@ async function inherent(image, network) {
   return { startMs: started - created, toHealthyMs: healthy - started, stopMs: stopped - healthy };
 }
 
-const versions = Array.from({ length: runs + 1 }, (_, i) => `b${i + 1}`);
+const versions = Array.from({ length: 2 * runs + 1 }, (_, i) => `b${i + 1}`);
 const images = {};
 try {
   for (const v of versions) images[v] = await buildApp(v);
   await stack.up(images.b1, 1);
   const network = `${stack.project}_default`;
   const samples = [];
+  const joinAtCreate = [];
   for (let i = 1; i <= runs; i++) {
-    const base = await inherent(images[versions[i]], network);
+    const base = await inherent(images[versions[2 * i - 1]], network);
     const minimumMs = base.startMs + base.toHealthyMs + drainMs + base.stopMs;
     const load = startLoad(await stack.port(), { rps: 40, maxMs: 120_000 });
     const t0 = performance.now();
-    const r = await stack.berth(['--json', 'rollout', 'app'], { image: images[versions[i]] });
+    const r = await stack.berth(['--json', 'rollout', 'app'], { image: images[versions[2 * i - 1]] });
     const wallMs = performance.now() - t0;
     const counts = await load.stop();
     if (r.code !== 0) throw new Error(`rollout failed: ${r.stderr}`);
@@ -61,6 +64,11 @@ try {
     const phases = result.services[0].phases;
     samples.push({ wallMs, minimumMs, overheadMs: wallMs - minimumMs, baseline: base, phases, inProcessMs: result.services[0].durationMs, requests: counts.sent, failed: counts.failed });
     console.error(`run ${i}: wall ${Math.round(wallMs)} ms, minimum ${Math.round(minimumMs)} ms, overhead ${Math.round(wallMs - minimumMs)} ms, failed requests ${counts.failed}/${counts.sent}`);
+    const t1 = performance.now();
+    const before = await stack.berth(['--json', 'rollout', 'app', '--join-dns-at-create'], { image: images[versions[2 * i]] });
+    if (before.code !== 0) throw new Error(`rollout --join-dns-at-create failed: ${before.stderr}`);
+    joinAtCreate.push(performance.now() - t1);
+    console.error(`run ${i}: --join-dns-at-create wall ${Math.round(joinAtCreate.at(-1))} ms`);
   }
   const nodeStartupMs = median(Array.from({ length: 5 }, () => { const t = performance.now(); spawnSync(process.execPath, ['-e', '0']); return performance.now() - t; }));
   const out = {
@@ -71,12 +79,14 @@ try {
     overheadMedianMs: median(samples.map((s) => s.overheadMs)),
     // The rollout measured inside berth (from plan to the last step), without CLI start and project load.
     inProcessMedianMs: median(samples.map((s) => s.inProcessMs)),
+    joinDnsAtCreateWallMedianMs: median(joinAtCreate),
+    wallVsJoinDnsAtCreate: median(samples.map((s) => s.wallMs)) / median(joinAtCreate),
     failedRequests: samples.reduce((n, s) => n + s.failed, 0),
     requests: samples.reduce((n, s) => n + s.requests, 0),
     nodeStartupMs,
     loadAverage: os.loadavg(),
     samples,
-    goals: { overheadMedianMs: '<= 2000', failedRequests: '0' },
+    goals: { overheadMedianMs: '<= 2000', failedRequests: '0', wallVsJoinDnsAtCreate: 'no worse than before the traffic discipline (about 1.0)' },
   };
   out.pass = out.overheadMedianMs <= 2000 && out.failedRequests === 0;
   console.log(writeResult('rollout', out));
