@@ -2,7 +2,7 @@
  * The rollout planner: a pure function (compose model + engine state + options) -> steps, each
  * with a reason. No engine access here; the executor (execute.ts) runs what this decides.
  */
-import type { ComposeProject, DrainConfig, ServiceModel } from '../compose/types.js';
+import type { ComposeProject, DrainConfig, ServiceModel, ServiceRolloutConfig } from '../compose/types.js';
 import { replicaName } from '../compose/containers.js';
 import { formatDuration } from '../lib/duration.js';
 import { BerthError, ExitCode } from '../lib/errors.js';
@@ -56,15 +56,9 @@ export interface ServiceState {
   unfinishedDesired?: number;
 }
 
-export interface RolloutOptions {
+/** The rollout settings of x-berth (ServiceRolloutConfig: timeout, drain, batch, monitor, stateful, stop-first) plus the run's own. */
+export interface RolloutOptions extends ServiceRolloutConfig {
   rolloutId: string;
-  /** Health gate timeout; default from the healthcheck. */
-  timeoutMs?: number;
-  drain?: DrainConfig;
-  batch?: number;
-  monitorMs?: number;
-  stateful?: boolean;
-  stopFirst?: boolean;
   /** Replace replicas even when they already run the target image. */
   force?: boolean;
   /** A service without healthcheck: wait this long and require the replica still running. */
