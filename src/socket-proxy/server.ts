@@ -296,38 +296,11 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
   }
 }
 
-async function readWholeBody(reader: SocketReader, head: RequestHead, limit: number): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let total = 0;
-  if (head.framing.kind === 'length') {
-    let remaining = head.framing.length;
-    while (remaining > 0) {
-      const chunk = await reader.next();
-      if (!chunk) throw new HttpError(400, 'connection closed inside the request body');
-      const take = chunk.subarray(0, remaining);
-      reader.unshift(chunk.subarray(take.length));
-      parts.push(take);
-      remaining -= take.length;
-    }
-    return Buffer.concat(parts);
-  }
-  const decoder = new ChunkedDecoder();
-  while (!decoder.done) {
-    const chunk = await reader.next();
-    if (!chunk) throw new HttpError(400, 'connection closed inside the chunked request body');
-    const { data, consumed } = decoder.feed(chunk);
-    reader.unshift(chunk.subarray(consumed));
-    for (const d of data) {
-      total += d.length;
-      if (total > limit) throw new HttpError(413, `request body larger than ${limit} bytes is not inspected, so not forwarded`);
-      parts.push(d);
-    }
-  }
-  return Buffer.concat(parts);
-}
-
-/** Streams an uninspected body: exactly Content-Length bytes, or validated chunks re-encoded. */
-async function streamBody(reader: SocketReader, up: Socket, head: RequestHead): Promise<void> {
+/**
+ * The request body's bytes as they arrive: exactly Content-Length bytes, or the decoded data of
+ * validated chunks. Bytes past the body stay in the reader for the next request.
+ */
+async function* bodyPieces(reader: SocketReader, head: RequestHead): AsyncGenerator<Buffer> {
   if (head.framing.kind === 'none') return;
   if (head.framing.kind === 'length') {
     let remaining = head.framing.length;
@@ -337,7 +310,7 @@ async function streamBody(reader: SocketReader, up: Socket, head: RequestHead): 
       const take = chunk.subarray(0, remaining);
       reader.unshift(chunk.subarray(take.length));
       remaining -= take.length;
-      await write(up, take);
+      yield take;
     }
     return;
   }
@@ -347,10 +320,31 @@ async function streamBody(reader: SocketReader, up: Socket, head: RequestHead): 
     if (!chunk) throw new HttpError(400, 'connection closed inside the chunked request body');
     const { data, consumed } = decoder.feed(chunk);
     reader.unshift(chunk.subarray(consumed));
-    const out = data.flatMap(encodeChunk);
-    if (out.length) await write(up, Buffer.concat(out));
+    yield* data;
   }
-  await write(up, '0\r\n\r\n');
+}
+
+async function readWholeBody(reader: SocketReader, head: RequestHead, limit: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let total = 0;
+  for await (const piece of bodyPieces(reader, head)) {
+    total += piece.length;
+    if (total > limit) throw new HttpError(413, `request body larger than ${limit} bytes is not inspected, so not forwarded`);
+    parts.push(piece);
+  }
+  return Buffer.concat(parts);
+}
+
+/** Streams an uninspected body: exactly Content-Length bytes, or validated chunks re-encoded. */
+async function streamBody(reader: SocketReader, up: Socket, head: RequestHead): Promise<void> {
+  const chunked = head.framing.kind === 'chunked';
+  for await (const piece of bodyPieces(reader, head)) {
+    if (chunked) {
+      const out = encodeChunk(piece);
+      if (out.length) await write(up, Buffer.concat(out));
+    } else await write(up, piece);
+  }
+  if (chunked) await write(up, '0\r\n\r\n');
 }
 
 /** Relays one response. Returns whether to tunnel (hijack) afterwards. */
