@@ -1,6 +1,7 @@
 /** From the compose model to a probe spec, and what PID 1 will be (pure functions). */
 import type { ServiceModel } from '../compose/types.js';
 import type { Pid1Analysis, ShutdownSpec } from './types.js';
+import { isPackageManager } from '../lib/commands.js';
 
 /**
  * Splits a Compose string command into words the way Compose does (shlex: quotes and backslashes;
@@ -111,7 +112,6 @@ export function effectiveCommand(
 }
 
 const SHELLS = new Set(['sh', 'bash', 'dash', 'ash', 'zsh', 'ksh']);
-const PACKAGE_MANAGERS = new Set(['npm', 'yarn', 'pnpm', 'npx', 'bun']);
 const INITS = new Set(['tini', 'docker-init', 'dumb-init', 'catatonit']);
 const base = (path: string) => path.slice(path.lastIndexOf('/') + 1);
 
@@ -134,7 +134,7 @@ export function analyzePid1(argv: string[], source: Pid1Analysis['source'] = 'im
     if (/^exec\s/.test(script) && !/[;&|]/.test(script)) {
       return { argv, kind: 'shell-exec', source, wrapper: name, note: `${name} -c "exec ..." replaces the shell with the app, which then receives the signal` };
     }
-    const pm = PACKAGE_MANAGERS.has(base(firstWord)) ? ` and ${base(firstWord)}` : '';
+    const pm = isPackageManager(firstWord) ? ` and ${base(firstWord)}` : '';
     return {
       argv,
       kind: 'shell',
@@ -143,7 +143,7 @@ export function analyzePid1(argv: string[], source: Pid1Analysis['source'] = 'im
       note: `${name} -c (shell form${pm}) is PID 1: the shell does not forward SIGTERM to "${script.length > 60 ? `${script.slice(0, 57)}...` : script}"`,
     };
   }
-  if (PACKAGE_MANAGERS.has(name)) {
+  if (isPackageManager(name)) {
     return { argv, kind: 'package-manager', source, wrapper: name, note: `${name} is PID 1 and runs the app through a shell: the signal may never reach the app's handler` };
   }
   if (/\.sh$/.test(name) || /entrypoint/i.test(name)) {

@@ -10,6 +10,7 @@ import {
   asArray, commandWords, deployLimits, imageRef, isDatastore, isDockerSocket, isInternalNetwork, isOneOff, isProxy,
   isSocketProxy, isTraefik, isTruthy, isWebService, mounts, scriptExecs, shellScript, svc,
 } from './util.js';
+import { isPackageManager } from '../../lib/commands.js';
 
 type Check = (ctx: CheckContext) => RuleHit[];
 
@@ -117,7 +118,7 @@ export const composeRules: ComposeRule[] = [
       const script = cmd && shellScript(cmd.words);
       const words = script !== undefined ? script.split(/&&|;|\n/).pop()!.trim().replace(/^exec\s+/, '').split(/\s+/) : cmd?.words ?? [];
       const exe = words[0]?.split('/').pop();
-      if (!exe || !/^(npm|yarn|pnpm|npx)$/.test(exe)) return [];
+      if (!exe || !isPackageManager(exe)) return [];
       return [{ message: `service "${s.name}": ${key} runs the app through ${exe} (${words.slice(0, 3).join(' ')})`, path: svc(s.name, key) }];
     })),
   },

@@ -2,6 +2,7 @@
 import { effective, parseKeyValues, shellWords, substitute, type Dockerfile, type Instruction } from '../dockerfile.js';
 import type { DockerfileRule, RuleHit } from '../types.js';
 import { imageRef } from './util.js';
+import { isPackageManager } from '../../lib/commands.js';
 
 const at = (file: string, i: Instruction) => ({ file, line: i.line, column: i.column });
 const lastStage = (d: Dockerfile) => d.stages.length - 1;
@@ -74,7 +75,7 @@ export const dockerfileRules: DockerfileRule[] = [
       return (stage?.instructions ?? []).filter((i) => i.keyword === 'CMD' || i.keyword === 'ENTRYPOINT').flatMap((i) => {
         const words = runWords(i);
         const exe = words[0]?.split('/').pop();
-        return exe && /^(npm|yarn|pnpm|npx)$/.test(exe) ? [{ message: `${i.keyword} runs the app through ${words.slice(0, 2).join(' ')}, which does not forward SIGTERM`, location: at(file, i) }] : [];
+        return isPackageManager(exe) ? [{ message: `${i.keyword} runs the app through ${words.slice(0, 2).join(' ')}, which does not forward SIGTERM`, location: at(file, i) }] : [];
       });
     },
   },
