@@ -17,6 +17,17 @@ describe('the engine client against the real daemon', { skip }, () => {
     await engine!.ping();
   });
 
+  test('details: false negotiates the same API version from GET /_ping and loads no dockerode', async () => {
+    const light = await Engine.connect({ details: false });
+    assert.equal(light.apiVersion, engine!.version.apiVersion);
+    assert.throws(() => light.version, /version details not read/);
+    const direct = await light.listContainers([]);
+    assert.deepEqual(direct.map((c) => c.Id).sort(), (await engine!.docker.listContainers({ all: true })).map((c) => c.Id).sort());
+    assert.equal((light as unknown as { dockerode?: unknown }).dockerode, undefined);
+    // Once asked for, dockerode speaks the same version.
+    assert.equal((light.docker.modem as unknown as { version: string }).version, `v${light.apiVersion}`);
+  });
+
   test('an engine error is one line saying what was attempted', async () => {
     await assert.rejects(engine!.inspectContainer('berth-no-such-container-0000'), (error: Error) => {
       assert.match(error.message, /^cannot inspect container berth-no-such-container-0000: No such container: berth-no-such-container-0000 \(engine answered 404\)$/);

@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
-import './defer.js';
-import Docker from 'dockerode';
+import { request as httpRequest, type IncomingHttpHeaders, type RequestOptions } from 'node:http';
+import { createRequire } from 'node:module';
+import type Docker from 'dockerode';
 import { BerthError, ExitCode } from '../lib/errors.js';
+import { deferHeavyDockerodeModules } from './lazy-deps.js';
+
+const require = createRequire(import.meta.url);
 
 /**
  * The one Docker Engine client of berth. Every capability talks to the engine through
@@ -12,6 +16,13 @@ export interface EngineOptions {
   host?: string;
   /** Pin an API version; by default the client negotiates with the daemon. */
   apiVersion?: string;
+  /**
+   * Read the daemon's version details (GET /version, which asks containerd and runc and takes
+   * ~10 ms on Engine 20.10) for `engine.version`. With false only the API version is negotiated,
+   * from the headers of GET /_ping (<1 ms) as the docker CLI does; `engine.version` then throws
+   * and `engine.apiVersion` is what is known. Default true.
+   */
+  details?: boolean;
 }
 
 export interface EngineVersion {
@@ -26,35 +37,70 @@ export interface EngineVersion {
 export const MAX_API_VERSION = '1.47';
 
 export class Engine {
-  readonly docker: Docker;
   readonly host: string;
+  private readonly options: Docker.DockerOptions;
+  private dockerode: Docker | undefined;
   private negotiated: EngineVersion | undefined;
+  private negotiatedApiVersion: string | undefined;
 
-  private constructor(docker: Docker, host: string) {
-    this.docker = docker;
+  private constructor(host: string, options: Docker.DockerOptions) {
     this.host = host;
+    this.options = options;
+  }
+
+  /**
+   * The dockerode client for everything beyond the few reads below, created on first use:
+   * loading dockerode (and docker-modem, tar-fs, ...) is the largest part of a cold start that
+   * `berth status` would otherwise pay without needing it.
+   */
+  get docker(): Docker {
+    if (!this.dockerode) {
+      deferHeavyDockerodeModules();
+      const Dockerode = require('dockerode') as typeof Docker;
+      this.dockerode = new Dockerode(this.options);
+    }
+    return this.dockerode;
   }
 
   /** Connects and negotiates the API version (min of the daemon's and ours). */
   static async connect(options: EngineOptions = {}): Promise<Engine> {
     const host = options.host ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
-    const probe = new Engine(new Docker(dockerodeOptions(host)), host);
-    const version = await probe.call('read the engine version', () => probe.docker.version());
-    const apiVersion = options.apiVersion ?? minVersion(version.ApiVersion, MAX_API_VERSION);
-    const engine = new Engine(new Docker({ ...dockerodeOptions(host), version: `v${apiVersion}` }), host);
-    engine.negotiated = {
-      version: version.Version,
-      apiVersion,
-      minApiVersion: version.MinAPIVersion ?? apiVersion,
-      os: version.Os,
-      arch: version.Arch,
-    };
+    const probe = new Engine(host, dockerodeOptions(host));
+    const pinged = options.details === false ? await probe.call('read the engine version', () => probe.pingApiVersion()) : undefined;
+    const version = pinged === undefined ? await probe.call('read the engine version', () => probe.get<Docker.DockerVersion>('/version', VERSION_STATUS, () => probe.docker.version())) : undefined;
+    const apiVersion = options.apiVersion ?? minVersion((pinged ?? version!.ApiVersion), MAX_API_VERSION);
+    const engine = new Engine(host, { ...probe.options, version: `v${apiVersion}` });
+    engine.negotiatedApiVersion = apiVersion;
+    if (version) {
+      engine.negotiated = {
+        version: version.Version,
+        apiVersion,
+        minApiVersion: version.MinAPIVersion ?? apiVersion,
+        os: version.Os,
+        arch: version.Arch,
+      };
+    }
     return engine;
   }
 
   get version(): EngineVersion {
-    if (!this.negotiated) throw new BerthError('engine not connected');
+    if (!this.negotiated) throw new BerthError(this.negotiatedApiVersion ? 'engine version details not read (connected with details: false)' : 'engine not connected');
     return this.negotiated;
+  }
+
+  /** The API version every request is sent under. */
+  get apiVersion(): string {
+    if (!this.negotiatedApiVersion) throw new BerthError('engine not connected');
+    return this.negotiatedApiVersion;
+  }
+
+  /** The daemon's API version from the Api-Version header of GET /_ping; undefined when it sends none. */
+  private async pingApiVersion(): Promise<string | undefined> {
+    const transport = directTransport(this.options);
+    if (!transport) return undefined;
+    const { headers } = await this.send('/_ping', PING_STATUS, transport);
+    const header = headers['api-version'];
+    return typeof header === 'string' && /^\d+\.\d+$/.test(header) ? header : undefined;
   }
 
   /** Runs an engine call, turning failures into one-line BerthErrors that say what was attempted. */
@@ -72,22 +118,87 @@ export class Engine {
 
   /** Containers with the given labels (key or key=value), stopped ones included. */
   async listContainers(labels: string[], all = true): Promise<Docker.ContainerInfo[]> {
-    return this.call('list containers', () => this.docker.listContainers({ all, filters: { label: labels } }));
+    const query = { all, filters: { label: labels } };
+    return this.call('list containers', () =>
+      this.get<Docker.ContainerInfo[]>(`/containers/json?all=${all}&filters=${encodeURIComponent(JSON.stringify(query.filters))}`, LIST_STATUS, () => this.docker.listContainers(query)),
+    );
   }
 
   async inspectContainer(id: string): Promise<Docker.ContainerInspectInfo> {
-    return this.call(`inspect container ${shortId(id)}`, () => this.docker.getContainer(id).inspect());
+    return this.call(`inspect container ${shortId(id)}`, () => this.get<Docker.ContainerInspectInfo>(`/containers/${id}/json`, CONTAINER_STATUS, () => this.docker.getContainer(id).inspect()));
   }
 
   /** Inspects an image; undefined when it does not exist. */
   async inspectImage(ref: string): Promise<Docker.ImageInspectInfo | undefined> {
     try {
-      return await this.docker.getImage(ref).inspect();
+      return await this.get<Docker.ImageInspectInfo>(`/images/${ref}/json`, IMAGE_STATUS, () => this.docker.getImage(ref).inspect());
     } catch (error) {
       if (statusCode(error) === 404) return undefined;
       throw explainEngineError(error, this.host, `inspect image ${ref}`);
     }
   }
+
+  /**
+   * A GET whose JSON answer is the result, sent with node:http directly on unix and tcp hosts
+   * (the same request and the same error shape as dockerode's), so the read-only paths never
+   * load dockerode; ssh:// hosts go through dockerode (`viaDockerode`).
+   */
+  private async get<T>(path: string, reasons: Record<number, string>, viaDockerode: () => Promise<T>): Promise<T> {
+    const transport = directTransport(this.options);
+    if (!transport) return viaDockerode();
+    const { json, text } = await this.send(this.options.version ? `/${this.options.version}${path}` : path, reasons, transport);
+    return (json ?? text) as T;
+  }
+
+  private send(path: string, reasons: Record<number, string>, transport: DirectTransport): Promise<{ json: unknown; text: string; headers: IncomingHttpHeaders }> {
+    return new Promise((resolve, reject) => {
+      const req = (transport.https ? httpsRequest() : httpRequest)({ ...transport.options, path, method: 'GET', headers: {} }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) return resolve({ json, text, headers: res.headers });
+          // As docker-modem words it: "(HTTP code 404) no such container - No such container: x ".
+          const cause = (json as { message?: string } | undefined)?.message ?? text;
+          reject(Object.assign(new Error(`(HTTP code ${status}) ${reasons[status] ?? 'unexpected'} - ${cause} `), { reason: reasons[status], statusCode: status, json: json ?? Buffer.from(text) }));
+        });
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+}
+
+const VERSION_STATUS = { 500: 'server error' };
+const PING_STATUS = { 500: 'server error' };
+const LIST_STATUS = { 400: 'bad parameter', 500: 'server error' };
+const CONTAINER_STATUS = { 404: 'no such container', 500: 'server error' };
+const IMAGE_STATUS = { 404: 'no such image', 500: 'server error' };
+
+function httpsRequest(): typeof httpRequest {
+  return (require('node:https') as typeof import('node:https')).request as typeof httpRequest;
+}
+
+/** How to reach the engine without dockerode: unix socket, http or https (with the TLS files); undefined for ssh. */
+interface DirectTransport {
+  https: boolean;
+  options: RequestOptions & { ca?: unknown; cert?: unknown; key?: unknown };
+}
+
+function directTransport(options: Docker.DockerOptions): DirectTransport | undefined {
+  if (options.socketPath !== undefined) return { https: false, options: { socketPath: String(options.socketPath) } };
+  if (options.protocol === 'http' || options.protocol === 'https') {
+    return { https: options.protocol === 'https', options: { host: options.host, port: options.port, ca: options.ca, cert: options.cert, key: options.key } };
+  }
+  return undefined;
 }
 
 export function dockerodeOptions(host: string): Docker.DockerOptions {

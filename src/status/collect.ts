@@ -4,13 +4,16 @@ import type { ContainerFacts } from './report.js';
 
 /**
  * Reads the engine's facts about a project's containers: one list call, then one inspect per
- * container and one per distinct image, all in parallel.
+ * container and one per distinct image, all at once.
  */
 export async function collectContainerFacts(engine: Engine, project: string, services?: string[]): Promise<ContainerFacts[]> {
   const containers = await listServiceContainers(engine, project, { services, includeStopped: true });
-  const inspected = await Promise.all(containers.map((c) => engine.inspectContainer(c.id).catch(() => undefined)));
   const imageIds = [...new Set(containers.map((c) => c.imageId))];
-  const images = new Map(await Promise.all(imageIds.map(async (id) => [id, await engine.inspectImage(id)] as const)));
+  const [inspected, imageEntries] = await Promise.all([
+    Promise.all(containers.map((c) => engine.inspectContainer(c.id).catch(() => undefined))),
+    Promise.all(imageIds.map(async (id) => [id, await engine.inspectImage(id)] as const)),
+  ]);
+  const images = new Map(imageEntries);
   return containers.map((c, i): ContainerFacts => {
     const info = inspected[i];
     const running = info ? info.State.Running : c.state === 'running';

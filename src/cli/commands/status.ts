@@ -19,10 +19,15 @@ Examples:
   berth -f compose.yaml -f compose.prod.yaml --profile backup status`)
     .action(
       action(async (ctx, services: string[]) => {
+        // The engine connects while the compose files load (its round trip overlaps their reading);
+        // status needs no version details, so the API version comes from GET /_ping. A project
+        // error is still the one reported when both fail.
+        const connecting = import('../../engine/client.js').then((m) => m.Engine.connect({ details: false }));
+        connecting.catch(() => {});
         const [{ selectServices, buildStatusReport }, { collectContainerFacts }] = await Promise.all([import('../../status/report.js'), import('../../status/collect.js')]);
         const project = await ctx.project();
         const selected = selectServices(project, services);
-        const engine = await ctx.engine();
+        const engine = await connecting;
         const facts = await collectContainerFacts(engine, project.name, services.length ? selected : undefined);
         const report = buildStatusReport(project, selected, facts, new Date());
         if (ctx.output.json) ctx.output.data(report);
