@@ -75,10 +75,12 @@ interface Runtime {
   imageIds: Map<string, string | undefined>;
   /** name -> the replica it was cloned from. */
   sourceOf: Map<string, Docker.ContainerInspectInfo>;
+  /** id -> when the drain sent it its stop signal (readiness drain). */
+  signalledAt: Map<string, number>;
 }
 
 export async function executePlan(engine: Engine, project: ComposeProject, plan: RolloutPlan, options: ExecuteOptions = {}): Promise<ServiceOutcome[]> {
-  const rt: Runtime = { engine, project, options, sources: new Map(), imageConfigs: new Map(), created: new Map(), joined: new Set(), sourceOf: new Map(), imageIds: new Map() };
+  const rt: Runtime = { engine, project, options, sources: new Map(), imageConfigs: new Map(), created: new Map(), joined: new Set(), sourceOf: new Map(), imageIds: new Map(), signalledAt: new Map() };
   for (const s of plan.services) {
     for (const step of s.steps) {
       if (step.kind === 'create' && !rt.sources.has(step.cloneFrom)) rt.sources.set(step.cloneFrom, await engine.inspectContainer(step.cloneFrom));
@@ -222,7 +224,12 @@ async function runStep(rt: Runtime, plan: RolloutPlan, s: ServicePlan, step: Ste
       await drainReplicas(rt, s.service, step.containers, step.drain, signal);
       return;
     case 'stop':
-      await Promise.all(step.containers.map((c) => stopContainer(engine, c.id, Math.ceil(step.graceMs / 1000))));
+      await Promise.all(step.containers.map((c) => {
+        const signalledAt = rt.signalledAt.get(c.id);
+        // Signalled at drain (readiness): a second stop signal means "exit now" to most apps (berth/graceful exits 130).
+        if (signalledAt !== undefined) return awaitExit(engine, c.id, step.graceMs - (performance.now() - signalledAt), signal);
+        return stopContainer(engine, c.id, Math.ceil(step.graceMs / 1000));
+      }));
       return;
     case 'remove':
       await Promise.all(step.containers.map((c) => removeContainer(engine, c.id)));
@@ -248,6 +255,27 @@ async function stopContainer(engine: Engine, id: string, seconds: number): Promi
   }
 }
 
+/** Waits for a container that already has its stop signal to exit; SIGKILL at the end of its grace period, as `docker stop` does. */
+async function awaitExit(engine: Engine, id: string, remainingMs: number, signal?: AbortSignal): Promise<void> {
+  const deadline = performance.now() + Math.max(0, remainingMs);
+  for (;;) {
+    const info = await engine.docker.getContainer(id).inspect().catch((error: unknown) => {
+      if (statusCode(error) === 404) return undefined;
+      throw error;
+    });
+    if (!info?.State.Running) return;
+    if (performance.now() >= deadline) break;
+    await pause(Math.min(POLL_MS, deadline - performance.now()), signal);
+  }
+  try {
+    await engine.docker.getContainer(id).kill({ signal: 'SIGKILL' });
+  } catch (error) {
+    const code = statusCode(error);
+    if (code === 404 || code === 409) return; // gone, or exited just now
+    throw error;
+  }
+}
+
 async function removeContainer(engine: Engine, id: string): Promise<void> {
   try {
     await engine.docker.getContainer(id).remove({ force: true, v: true });
@@ -262,19 +290,33 @@ async function removeContainer(engine: Engine, id: string): Promise<void> {
  * from a live endpoint, so the replica is disconnected and at once reconnected without them. Measured
  * on Engine 20.10: established TCP connections survive when the address stays the same (IPAM hands
  * back the lowest free address, usually this one); when it changes they are cut, which berth reports.
+ * Replicas leave one at a time (a freed address must not go to the next reconnect); each one's drain
+ * starts as soon as it is out of DNS, while its reconnect and the address check still run.
  */
 async function drainReplicas(rt: Runtime, service: string, containers: Array<{ id: string; name: string }>, drain: DrainConfig, signal?: AbortSignal): Promise<void> {
-  const infos: Docker.ContainerInspectInfo[] = [];
-  for (const container of containers) infos.push(await leaveDns(rt, service, container));
-  await Promise.all(containers.map((container, i) => drainOne(rt, service, container, infos[i]!, drain, signal)));
+  const draining: Array<Promise<void>> = [];
+  try {
+    for (const container of containers) {
+      await leaveDns(rt, service, container, (info) => {
+        const drained = drainOne(rt, service, container, info, drain, signal);
+        drained.catch(() => undefined); // awaited below; a leave failing first must not leave it unhandled
+        draining.push(drained);
+      });
+    }
+  } finally {
+    await Promise.allSettled(draining);
+  }
+  await Promise.all(draining);
 }
 
-async function leaveDns(rt: Runtime, service: string, container: { id: string; name: string }): Promise<Docker.ContainerInspectInfo> {
+/** Takes the replica out of the service's DNS name; `outOfDns` is called the moment it is out (before the reconnect). */
+async function leaveDns(rt: Runtime, service: string, container: { id: string; name: string }, outOfDns: (info: Docker.ContainerInspectInfo) => void): Promise<void> {
   const { engine } = rt;
   const info = await engine.inspectContainer(container.id);
-  for (const [net, endpoint] of Object.entries(info.NetworkSettings.Networks ?? {})) {
+  const networks = Object.entries(info.NetworkSettings.Networks ?? {}).filter(([, endpoint]) => (endpoint.Aliases ?? []).includes(service));
+  if (networks.length === 0) outOfDns(info);
+  for (const [index, [net, endpoint]] of networks.entries()) {
     const aliases = endpoint.Aliases ?? [];
-    if (!aliases.includes(service)) continue;
     const before = endpoint.IPAddress;
     // Free addresses below this one would be handed to it on reconnect: hold them for the moment.
     const labels: Record<string, string> = { [`${PLACEHOLDER_LABEL}.project`]: rt.project.name };
@@ -284,6 +326,7 @@ async function leaveDns(rt: Runtime, service: string, container: { id: string; n
     if (holes?.filled) rt.options.onEvent?.({ type: 'note', service, text: `held ${holes.filled} free address(es) below ${before} on ${net} so ${container.name} keeps its address` });
     try {
       await engine.call(`disconnect ${container.name} from ${net}`, () => engine.docker.getNetwork(net).disconnect({ Container: container.id, Force: false }));
+      if (index === networks.length - 1) outOfDns(info);
       await engine.call(`reconnect ${container.name} to ${net}`, () => engine.docker.getNetwork(net).connect({ Container: container.id, EndpointConfig: { Aliases: ownAliases(aliases, container), Links: (endpoint as { Links?: string[] }).Links ?? undefined } }));
     } finally {
       await holes?.release();
@@ -293,7 +336,6 @@ async function leaveDns(rt: Runtime, service: string, container: { id: string; n
       rt.options.onEvent?.({ type: 'note', service, text: `${container.name} came back on ${net} as ${after} (was ${before}): connections in flight to ${before} were cut` });
     }
   }
-  return info;
 }
 
 async function drainOne(rt: Runtime, service: string, container: { id: string; name: string }, info: Docker.ContainerInspectInfo, drain: DrainConfig, signal?: AbortSignal): Promise<void> {
@@ -306,6 +348,7 @@ async function drainOne(rt: Runtime, service: string, container: { id: string; n
       // The app turns its readiness to 503 on SIGTERM and keeps serving through its drain delay.
       const signalName = (info.Config as { StopSignal?: string }).StopSignal || 'SIGTERM';
       await engine.call(`signal ${container.name}`, () => engine.docker.getContainer(container.id).kill({ signal: signalName }));
+      rt.signalledAt.set(container.id, performance.now());
       await pause(drain.durationMs, signal);
       return;
     }

@@ -64,9 +64,9 @@ export class TestStack {
     return ['-f', FIXTURE, '-p', this.project, ...args];
   }
 
-  async up(image: string, replicas: number): Promise<void> {
+  async up(image: string, replicas: number, env: Record<string, string> = {}): Promise<void> {
     this.image = image;
-    const up = await this.berth(['compose', '--', 'up', '-d', '--scale', `app=${replicas}`]);
+    const up = await this.berth(['compose', '--', 'up', '-d', '--scale', `app=${replicas}`], { env });
     if (up.code !== 0) throw new Error(`compose up failed: ${up.stderr}`);
     await this.waitServing(image.split('-').pop()!, replicas);
   }

@@ -79,6 +79,27 @@ describe('berth rollout: zero downtime under load (Caddy, Compose v1)', { skip }
     });
   }
 
+  test('readiness drain: the stop signal is sent once; the old replica exits on its own (no second signal cutting its drain)', async () => {
+    const stack = new TestStack(engine!, stackName('rd'));
+    stacks.push(stack);
+    // The old replica keeps serving for 2.5 s after SIGTERM, longer than this drain (1.5 s, which covers Caddy's 1 s refresh):
+    // the stop step finds it still draining.
+    await stack.up(images.v1!, 1, { APP_DRAIN_MS: '2500' });
+    const [old] = await stack.app();
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const { value: result, load } = await stack.underLoad(() => stack.berth(['rollout', 'app', '--drain', 'readiness:1500ms'], { image: images.v2 }));
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(load.failed, 0, describeLoad(load));
+    // With `until` in the past the engine ends the stream.
+    const stream = (await engine!.docker.getEvents({ since, until: Math.floor(Date.now() / 1000), filters: { container: [old!.id], event: ['kill', 'die'] } })) as NodeJS.ReadableStream;
+    let raw = '';
+    for await (const chunk of stream) raw += String(chunk);
+    const events = raw.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { status: string; Actor: { Attributes: Record<string, string> } });
+    const kills = events.filter((e) => e.status === 'kill').map((e) => e.Actor.Attributes.signal);
+    assert.deepEqual(kills, ['15'], `one SIGTERM, no second signal and no SIGKILL: ${JSON.stringify(events.map((e) => [e.status, e.Actor.Attributes.signal ?? e.Actor.Attributes.exitCode]))}`);
+    assert.deepEqual(events.filter((e) => e.status === 'die').map((e) => e.Actor.Attributes.exitCode), ['0']);
+  });
+
   test('first deploy (nothing running yet): Compose starts the service, then the health gate; --dry-run says so', async () => {
     const stack = new TestStack(engine!, stackName('first'));
     stacks.push(stack);
