@@ -13,7 +13,7 @@ import { startLoad } from '../dist/rollout/load.js';
 import { buildApp, removeImages, stackName, TestStack } from '../dist/rollout/testing.js';
 import { median, writeResult } from './machine.mjs';
 
-const runs = Number(process.env.BENCH_RUNS ?? 5);
+const runs = Number(process.env.BENCH_RUNS ?? 8);
 const engine = await Engine.connect();
 const stack = new TestStack(engine, stackName('bench'));
 const drainMs = 2000; // berth's default drain wait (the fixture sets no x-berth drain)
@@ -54,6 +54,15 @@ try {
   for (let i = 1; i <= runs; i++) {
     const base = await inherent(images[versions[2 * i - 1]], network);
     const minimumMs = base.startMs + base.toHealthyMs + drainMs + base.stopMs;
+    // Alternating which goes first (ABBA) so a drift of the machine does not favour one side.
+    const control = async () => {
+      const t1 = performance.now();
+      const before = await stack.berth(['--json', 'rollout', 'app', '--join-dns-at-create'], { image: images[versions[2 * i]] });
+      if (before.code !== 0) throw new Error(`rollout --join-dns-at-create failed: ${before.stderr}`);
+      joinAtCreate.push(performance.now() - t1);
+      console.error(`run ${i}: --join-dns-at-create wall ${Math.round(joinAtCreate.at(-1))} ms`);
+    };
+    if (i % 2 === 0) await control();
     const load = startLoad(await stack.port(), { rps: 40, maxMs: 120_000 });
     const t0 = performance.now();
     const r = await stack.berth(['--json', 'rollout', 'app'], { image: images[versions[2 * i - 1]] });
@@ -63,12 +72,8 @@ try {
     const result = JSON.parse(r.stdout);
     const phases = result.services[0].phases;
     samples.push({ wallMs, minimumMs, overheadMs: wallMs - minimumMs, baseline: base, phases, inProcessMs: result.services[0].durationMs, requests: counts.sent, failed: counts.failed });
-    console.error(`run ${i}: wall ${Math.round(wallMs)} ms, minimum ${Math.round(minimumMs)} ms, overhead ${Math.round(wallMs - minimumMs)} ms, failed requests ${counts.failed}/${counts.sent}`);
-    const t1 = performance.now();
-    const before = await stack.berth(['--json', 'rollout', 'app', '--join-dns-at-create'], { image: images[versions[2 * i]] });
-    if (before.code !== 0) throw new Error(`rollout --join-dns-at-create failed: ${before.stderr}`);
-    joinAtCreate.push(performance.now() - t1);
-    console.error(`run ${i}: --join-dns-at-create wall ${Math.round(joinAtCreate.at(-1))} ms`);
+    console.error(`run ${i}: wall ${Math.round(wallMs)} ms, minimum ${Math.round(minimumMs)} ms, overhead ${Math.round(wallMs - minimumMs)} ms, join ${Math.round(phases.join ?? 0)} ms, failed requests ${counts.failed}/${counts.sent}`);
+    if (i % 2 === 1) await control();
   }
   const nodeStartupMs = median(Array.from({ length: 5 }, () => { const t = performance.now(); spawnSync(process.execPath, ['-e', '0']); return performance.now() - t; }));
   const out = {
@@ -81,6 +86,9 @@ try {
     inProcessMedianMs: median(samples.map((s) => s.inProcessMs)),
     joinDnsAtCreateWallMedianMs: median(joinAtCreate),
     wallVsJoinDnsAtCreate: median(samples.map((s) => s.wallMs)) / median(joinAtCreate),
+    // Each run's pair (same machine state): the discipline's cost in ms, and its own join step.
+    pairedDifferenceMedianMs: median(samples.map((s, k) => s.wallMs - joinAtCreate[k])),
+    joinStepMedianMs: median(samples.map((s) => s.phases.join ?? 0)),
     failedRequests: samples.reduce((n, s) => n + s.failed, 0),
     requests: samples.reduce((n, s) => n + s.requests, 0),
     nodeStartupMs,

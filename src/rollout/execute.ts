@@ -418,19 +418,79 @@ async function waitHealthy(rt: Runtime, names: string[], mode: 'healthcheck' | '
   const deadline = performance.now() + timeoutMs;
   const ids = names.map((n) => rt.created.get(n) ?? n);
   if (mode === 'fixed') await pause(timeoutMs, signal);
-  for (;;) {
-    const probes = await Promise.all(ids.map((id, i) => probe(rt.engine, id, names[i]!)));
-    const verdicts = probes.map((p) => verdict(p, mode));
-    const bad = verdicts.findIndex((v) => v !== 'ok' && v !== 'waiting');
-    if (bad >= 0) throw await gateFailure(rt, ids[bad]!, probes[bad]!, verdicts[bad]!);
-    if (verdicts.every((v) => v === 'ok')) return;
-    if (performance.now() >= deadline) {
-      const waiting = verdicts.findIndex((v) => v === 'waiting');
-      const p = probes[waiting]!;
-      throw await gateFailure(rt, ids[waiting]!, p, `not healthy after ${formatDuration(timeoutMs)} (health: ${p.health ?? 'none'})`);
+  // The engine's events wake the gate the moment a health status changes (a poll would add half its period).
+  const wake = mode === 'healthcheck' ? await containerEvents(rt.engine, ids) : undefined;
+  try {
+    for (;;) {
+      const probes = await Promise.all(ids.map((id, i) => probe(rt.engine, id, names[i]!)));
+      const verdicts = probes.map((p) => verdict(p, mode));
+      const bad = verdicts.findIndex((v) => v !== 'ok' && v !== 'waiting');
+      if (bad >= 0) throw await gateFailure(rt, ids[bad]!, probes[bad]!, verdicts[bad]!);
+      if (verdicts.every((v) => v === 'ok')) return;
+      if (performance.now() >= deadline) {
+        const waiting = verdicts.findIndex((v) => v === 'waiting');
+        const p = probes[waiting]!;
+        throw await gateFailure(rt, ids[waiting]!, p, `not healthy after ${formatDuration(timeoutMs)} (health: ${p.health ?? 'none'})`);
+      }
+      const waitMs = Math.min(wake ? WAKE_FALLBACK_MS : POLL_MS, Math.max(0, deadline - performance.now()));
+      if (wake) await wake.next(waitMs, signal);
+      else await pause(waitMs, signal);
     }
-    await pause(POLL_MS, signal);
+  } finally {
+    wake?.close();
   }
+}
+
+/** Without events (a proxy that denies them), the gate still looks this often. */
+const WAKE_FALLBACK_MS = 500;
+
+/**
+ * A wake-up on any engine event of these containers (health_status, die, restart...): the state is
+ * still read by inspect. An event that arrives while nobody waits is kept for the next wait.
+ */
+async function containerEvents(engine: Engine, ids: string[]): Promise<{ next: (ms: number, signal?: AbortSignal) => Promise<void>; close: () => void } | undefined> {
+  let stream: NodeJS.ReadableStream & { destroy?: () => void };
+  try {
+    stream = (await engine.docker.getEvents({ filters: { type: ['container'], container: ids } })) as typeof stream;
+  } catch {
+    return undefined;
+  }
+  let pending = false;
+  let waiter: (() => void) | undefined;
+  stream.on('data', () => {
+    pending = true;
+    waiter?.();
+  });
+  stream.on('error', () => undefined);
+  return {
+    next: (ms, signal) => {
+      if (pending) {
+        pending = false;
+        return Promise.resolve();
+      }
+      return new Promise<void>((resolve, reject) => {
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiter = undefined;
+          signal?.removeEventListener('abort', onAbort);
+        };
+        const done = () => {
+          cleanup();
+          pending = false;
+          resolve();
+        };
+        const onAbort = () => {
+          cleanup();
+          reject(new Aborted());
+        };
+        const timer = setTimeout(done, Math.max(0, ms));
+        waiter = done;
+        if (signal?.aborted) onAbort();
+        else signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    },
+    close: () => stream.destroy?.(),
+  };
 }
 
 async function monitor(rt: Runtime, names: string[], durationMs: number, signal?: AbortSignal): Promise<void> {
