@@ -441,7 +441,7 @@ async function waitHealthy(rt: Runtime, names: string[], mode: 'healthcheck' | '
   }
 }
 
-/** Without events (a proxy that denies them), the gate still looks this often. */
+/** Between events the gate still looks this often (a stream a proxy cuts stays silent); with events denied it polls every POLL_MS. */
 const WAKE_FALLBACK_MS = 500;
 
 /**
