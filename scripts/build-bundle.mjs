@@ -1,0 +1,74 @@
+// Build step: the CLI as one CommonJS file, dist/bundle/berth.cjs, that bin/berth.js runs with a
+// V8 code cache (node 20 has no module compile cache: module.enableCompileCache is node 22).
+// A cold `berth status` otherwise spends ~40 ms reading ~125 module files (commander, yaml's
+// 70-odd modules, berth's own) and compiling them. esbuild bundles berth's compiled modules
+// (dist/, from tsc) and two pure-JS packages (BUNDLED); every other package stays external and
+// is loaded from node_modules as before (better-sqlite3 is native, pino starts workers from its
+// own files, dockerode is required on demand). Lazily imported modules stay lazy (esbuild keeps
+// them as functions evaluated on first import). `import.meta.url` of each module is rewritten
+// to the URL of its compiled file in dist/, so paths relative to it (package.json, the
+// ahead-of-time schema validators, ...) resolve exactly as unbundled.
+//
+// Then one warm-up run (`berth status` on the example stack against a socket that does not
+// exist: it loads the project and fails at the engine) writes the code cache with what it
+// compiled. bin/berth.js uses the bundle only when it is at least as new as the last tsc emit
+// (dist/.tsbuildinfo), and writes a missing cache itself (another node version).
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { builtinModules } from 'node:module';
+import { relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const BUNDLED = new Set(['commander', 'yaml']);
+const root = fileURLToPath(new URL('../', import.meta.url));
+const dist = `${root}dist/`;
+const outdir = `${dist}bundle`;
+const builtins = new Set(builtinModules);
+
+const packageName = (spec) => (spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]);
+
+/** @type {import('esbuild').Plugin} */
+const layout = {
+  name: 'berth-layout',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.path.startsWith('node:') || builtins.has(args.path)) return { path: args.path, external: true };
+      return BUNDLED.has(packageName(args.path)) ? undefined : { path: args.path, external: true };
+    });
+    b.onLoad({ filter: /\/dist\/.*\.js$/ }, async (args) => {
+      if (!args.path.startsWith(dist) || args.path.startsWith(`${outdir}/`)) return undefined;
+      const source = await readFile(args.path, 'utf8');
+      const url = `new URL(${JSON.stringify(relative(outdir, args.path))}, __berthBundleUrl).href`;
+      return { contents: source.replaceAll('import.meta.url', url), loader: 'js' };
+    });
+  },
+};
+
+await rm(outdir, { recursive: true, force: true });
+await build({
+  // main.ts's top-level await has no place in CommonJS; this is main.ts without its --version
+  // fast path (bin/berth.js answers --version before loading the bundle).
+  stdin: { contents: "import { run } from './program.js';\nrun(process.argv).then((code) => { process.exitCode = code; });\n", resolveDir: `${dist}cli`, sourcefile: 'bundle-entry.js', loader: 'js' },
+  outfile: `${outdir}/berth.cjs`,
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  plugins: [layout],
+  // Classes and functions keep their names (error names, stack traces).
+  keepNames: true,
+  // ES modules are strict; so is their bundle.
+  banner: { js: "'use strict';\nconst __berthBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  logLevel: 'warning',
+});
+
+const example = `${root}examples/production/compose.yaml`;
+if (existsSync(example)) {
+  const warmup = spawnSync(process.execPath, [`${root}bin/berth.js`, '-f', example, '-p', 'berth-build-warmup', 'status'], {
+    env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent/berth-build-warmup.sock', NO_COLOR: '1' },
+    stdio: 'ignore',
+  });
+  if (warmup.status !== 3) console.warn(`build-bundle: the warm-up run exited ${warmup.status} (expected 3, no engine); the code cache is written by the first real run`);
+}
