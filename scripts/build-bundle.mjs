@@ -18,7 +18,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import { relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
 const BUNDLED = new Set(['commander', 'yaml']);
@@ -39,9 +39,17 @@ const layout = {
     });
     b.onLoad({ filter: /\/dist\/.*\.js$/ }, async (args) => {
       if (!args.path.startsWith(dist) || args.path.startsWith(`${outdir}/`)) return undefined;
-      const source = await readFile(args.path, 'utf8');
+      let source = await readFile(args.path, 'utf8');
+      // A literal require of a sibling .cjs file (the AOT schema validators, 330 kB) goes into the
+      // bundle too, so the code cache covers it: it becomes an import, evaluated with its module.
+      const imports = [];
+      source = source.replace(/\brequire\('(\.\/[\w.-]+\.cjs)'\)/g, (call, path) => {
+        if (!existsSync(new URL(path, pathToFileURL(args.path)))) return call;
+        imports.push(`import * as __berth_cjs_${imports.length} from ${JSON.stringify(path)};\n`);
+        return `__berth_cjs_${imports.length - 1}.default`;
+      });
       const url = `new URL(${JSON.stringify(relative(outdir, args.path))}, __berthBundleUrl).href`;
-      return { contents: source.replaceAll('import.meta.url', url), loader: 'js' };
+      return { contents: imports.join('') + source.replaceAll('import.meta.url', url), loader: 'js' };
     });
   },
 };
