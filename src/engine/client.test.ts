@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { dockerodeOptions, explainEngineError } from './client.js';
+import { dockerodeOptions, explainEngineError, parseHttpResponse } from './client.js';
 
 test('DOCKER_HOST forms map to dockerode transports', () => {
   assert.deepEqual(dockerodeOptions('unix:///run/user/1000/docker.sock'), { socketPath: '/run/user/1000/docker.sock' });
@@ -32,4 +32,15 @@ test('engine HTTP errors keep the engine message on one line', () => {
   const explained = explainEngineError(error, 'unix:///var/run/docker.sock', 'inspect container abc');
   assert.equal(explained.message, 'cannot inspect container abc: No such container: abc (engine answered 404)');
   assert.ok(!explained.message.includes('\n'));
+});
+
+test('an HTTP/1.0 answer from the engine socket parses with Content-Length, chunked or read to the end', () => {
+  const plain = parseHttpResponse(Buffer.from('HTTP/1.0 200 OK\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\n\r\n[{"Id":"a"}]'));
+  assert.equal(plain.status, 200);
+  assert.equal(plain.headers['api-version'], '1.41');
+  assert.equal(plain.body.toString(), '[{"Id":"a"}]');
+  assert.equal(parseHttpResponse(Buffer.from('HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}xx')).body.toString(), '{}');
+  const chunked = parseHttpResponse(Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{"a"\r\n3\r\n:1}\r\n0\r\n\r\n'));
+  assert.equal(chunked.body.toString(), '{"a":1}');
+  assert.throws(() => parseHttpResponse(Buffer.from('garbage')), /malformed HTTP response/);
 });
