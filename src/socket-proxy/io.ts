@@ -31,12 +31,20 @@ export class SocketReader {
   get pending(): number { return this.buffered; }
   get isEnded(): boolean { return this.ended && this.chunks.length === 0; }
 
-  /** The next chunk, or null at end of stream. */
-  async next(): Promise<Buffer | null> {
-    while (this.chunks.length === 0) {
-      if (this.ended) return null;
-      await new Promise<void>((resolve) => { this.wake = resolve; });
-    }
+  /**
+   * The next chunk, or null at end of stream: synchronously when one is buffered (no promise on
+   * the hot path), else a promise of it.
+   */
+  next(): Buffer | null | Promise<Buffer | null> {
+    if (this.chunks.length) return this.take();
+    if (this.ended) return null;
+    return new Promise<Buffer | null>((resolve) => {
+      // notify() runs on new data, end or close: one of the two holds then.
+      this.wake = () => resolve(this.chunks.length ? this.take() : null);
+    });
+  }
+
+  private take(): Buffer {
     const chunk = this.chunks.shift()!;
     this.buffered -= chunk.length;
     if (this.buffered < HIGH_WATER && this.socket.isPaused()) this.socket.resume();

@@ -44,7 +44,9 @@ export function compatPolicy(env: EnvConfig, body?: BodyRules): Policy {
     [/^\/containers\/[a-zA-Z0-9_.-]+\/start$/, 'ALLOW_START'],
     [/^\/containers\/[a-zA-Z0-9_.-]+\/stop$/, 'ALLOW_STOP'],
   ];
-  const sections = (Object.entries(SECTION_VARS) as [SectionVar, string][]).sort((a, b) => a[0].localeCompare(b[0]));
+  // Granted sections only, in HAProxy's order, with their route and prefix built once.
+  const sections = (Object.entries(SECTION_VARS) as [SectionVar, string][]).sort((a, b) => a[0].localeCompare(b[0]))
+    .filter(([name]) => f[name]).map(([name, section]) => ({ name, route: `/${section}`, prefix: `/${section}/`, verdict: { rule: name, reason: `${name}=1` } }));
   return {
     mode: 'compat',
     body,
@@ -55,10 +57,8 @@ export function compatPolicy(env: EnvConfig, body?: BodyRules): Policy {
       for (const [re, flag] of lifecycle) {
         if (f[flag] && re.test(route)) return { allow: true, rule: flag, reason: `${flag}=1`, inspect, endpoint };
       }
-      for (const [name, section] of sections) {
-        if (f[name] && (route === `/${section}` || route.startsWith(`/${section}/`))) {
-          return { allow: true, rule: name, reason: `${name}=1`, inspect, endpoint };
-        }
+      for (const s of sections) {
+        if (route === s.route || route.startsWith(s.prefix)) return { allow: true, ...s.verdict, inspect, endpoint };
       }
       return { allow: false, rule: 'default', reason: 'no variable grants this path' };
     },
@@ -93,19 +93,27 @@ function sectionVar(section: string): SectionVar | undefined {
  */
 export function strictEnvPolicy(env: EnvConfig, body?: BodyRules): Policy {
   const f = env.flags;
+  // The verdict depends on the endpoint alone (the flags are fixed): decided once per endpoint.
+  const verdicts = new Map<Endpoint, Verdict>();
+  const decideEndpoint = (method: string, endpoint: Endpoint): Verdict => {
+    for (const gate of strictGate(endpoint)) {
+      if (!gate.vars.every((v) => f[v])) continue;
+      if (!READ.has(endpoint.method) && !gate.noPost && !f.POST) continue;
+      return { allow: true, rule: gate.vars.join('+'), reason: `${endpoint.id} granted by ${gate.vars.join('+')}`, inspect: body ? endpoint.body : undefined, endpoint };
+    }
+    // Not a read endpoint, so `method` is the endpoint's own (HEAD maps only to GET endpoints).
+    if (!READ.has(endpoint.method) && !f.POST) return { allow: false, rule: 'POST', reason: `${method} needs POST=1`, endpoint };
+    return { allow: false, rule: endpoint.closed ?? 'default', reason: endpoint.closed ? `${endpoint.id} stays closed unless ${endpoint.closed} is set` : `no variable grants ${endpoint.id}`, endpoint };
+  };
   return {
     mode: 'strict',
     body,
     decide({ method, route }) {
       const endpoint = resolveEndpoint(method, route);
       if (!endpoint) return { allow: false, rule: 'unknown-endpoint', reason: `${method} ${route} is not a known Docker API endpoint` };
-      for (const gate of strictGate(endpoint)) {
-        if (!gate.vars.every((v) => f[v])) continue;
-        if (!READ.has(endpoint.method) && !gate.noPost && !f.POST) continue;
-        return { allow: true, rule: gate.vars.join('+'), reason: `${endpoint.id} granted by ${gate.vars.join('+')}`, inspect: body ? endpoint.body : undefined, endpoint };
-      }
-      if (!READ.has(endpoint.method) && !f.POST) return { allow: false, rule: 'POST', reason: `${method} needs POST=1`, endpoint };
-      return { allow: false, rule: endpoint.closed ?? 'default', reason: endpoint.closed ? `${endpoint.id} stays closed unless ${endpoint.closed} is set` : `no variable grants ${endpoint.id}`, endpoint };
+      let verdict = verdicts.get(endpoint);
+      if (!verdict) verdicts.set(endpoint, (verdict = Object.freeze(decideEndpoint(method, endpoint))));
+      return verdict;
     },
   };
 }

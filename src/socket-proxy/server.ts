@@ -111,12 +111,27 @@ function clientAddress(socket: Socket): string {
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }
 
-async function readHead(reader: SocketReader, socket: Socket, timeoutMs: number): Promise<{ buf: Buffer; end: number } | null> {
+type HeadRead = { buf: Buffer; end: number } | null;
+
+/** The next request head: synchronously when it is already buffered whole (the usual case). */
+function readHead(reader: SocketReader, socket: Socket, timeoutMs: number): HeadRead | Promise<HeadRead> {
+  const first = reader.next();
+  if (first instanceof Promise) return readHeadSlowly(reader, socket, timeoutMs, first);
+  if (!first) return null;
+  const end = findHeadEnd(first);
+  if (end < 0) return readHeadSlowly(reader, socket, timeoutMs, first);
+  reader.unshift(first.subarray(end));
+  return { buf: first.subarray(0, end), end };
+}
+
+async function readHeadSlowly(reader: SocketReader, socket: Socket, timeoutMs: number, first: Buffer | Promise<Buffer | null>): Promise<HeadRead> {
   let buf: Buffer = Buffer.alloc(0);
   let timer: NodeJS.Timeout | undefined;
+  let pending: Buffer | null | Promise<Buffer | null> | undefined = first;
   try {
     for (;;) {
-      const chunk = await reader.next();
+      const chunk = await (pending ?? reader.next());
+      pending = undefined;
       if (!chunk) {
         if (buf.length) throw new HttpError(400, 'connection closed inside a request head');
         return null;
@@ -174,17 +189,18 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
   };
 
   for (;;) {
-    let headRead: Awaited<ReturnType<typeof readHead>>;
+    let headRead: HeadRead;
     try {
-      headRead = await readHead(reader, client, config.headTimeoutMs ?? 30_000);
+      const read = readHead(reader, client, config.headTimeoutMs ?? 30_000);
+      headRead = read instanceof Promise ? await read : read;
     } catch (error) {
       const status = error instanceof HttpError ? error.status : 400;
       audit.record({ client: who, method: '-', path: '-', verdict: 'error', rule: 'framing', reason: (error as Error).message, status, durationMs: 0 });
       return refuse(status, (error as Error).message);
     }
     if (!headRead) { client.end(); finish(); return; }
-    const started = process.hrtime.bigint();
-    const ms = () => Number(process.hrtime.bigint() - started) / 1e6;
+    const started = performance.now();
+    const ms = () => performance.now() - started;
     let head: RequestHead;
     try {
       head = parseRequestHead(headRead.buf, headRead.end);
@@ -248,17 +264,25 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
     if (idleApplies) client.setTimeout(idle);
 
     let bodyDone = false;
-    const bodyForward = (async () => {
-      if (judgedBody !== undefined) {
-        await write(up.socket, judgedBody.length ? Buffer.concat([forwardedHead, judgedBody]) : forwardedHead);
-      } else {
-        await write(up.socket, forwardedHead);
-        await streamBody(reader, up.socket, head);
-      }
-      bodyDone = true;
-    })();
+    let bodyForward: Promise<void> | undefined;
+    if (judgedBody === undefined && head.framing.kind === 'none') {
+      // No body (most requests): one synchronous write, no body pump, no promise.
+      const written = write(up.socket, forwardedHead);
+      if (written) bodyForward = written.then(() => { bodyDone = true; });
+      else bodyDone = true;
+    } else {
+      bodyForward = (async () => {
+        if (judgedBody !== undefined) {
+          await write(up.socket, judgedBody.length ? Buffer.concat([forwardedHead, judgedBody]) : forwardedHead);
+        } else {
+          await write(up.socket, forwardedHead);
+          await streamBody(reader, up.socket, head);
+        }
+        bodyDone = true;
+      })();
+    }
     let responseStarted = false;
-    bodyForward.catch((error) => {
+    bodyForward?.catch((error) => {
       // A framing error inside a streamed body: the daemon got only the valid part; drop it and,
       // if it has not answered yet, tell the client why.
       up.socket.destroy();
@@ -289,7 +313,7 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
     if (idleApplies) client.setTimeout(0);
     log('allow', verdict.rule, outcome.status, undefined, target.path);
     // The last body write may still be completing when the answer is already here: give it a moment.
-    if (!bodyDone) await Promise.race([bodyForward.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 50))]);
+    if (!bodyDone) await Promise.race([bodyForward?.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 50))]);
     if (!bodyDone) { client.end(); up.socket.destroy(); return; } // the daemon answered before taking the whole body
     if (outcome.close) { up.socket.destroy(); upstream = undefined; }
     if (!head.keepAlive || outcome.endClient) { client.end(); finish(); return; }
@@ -379,7 +403,13 @@ async function relayResponse(up: Upstream, client: Socket, head: RequestHead, ve
     }
     const framing = response.framing;
     if (framing.kind === 'length') {
-      // Head and the body bytes already here go out in one write.
+      // Head and the body bytes already here go out in one write (no copy when they came in one read).
+      if (buf.length >= end + framing.length) {
+        up.reader.takeBuffered(framing.length); // the body's bytes, unshifted above: drop them from the reader
+        const w = write(client, buf.subarray(0, end + framing.length));
+        if (w) await w;
+        return { status: response.status, close: response.close, tunnel: false };
+      }
       const first = up.reader.takeBuffered(framing.length);
       await write(client, first ? Buffer.concat([buf.subarray(0, end), first]) : buf.subarray(0, end));
       let remaining = framing.length - (first?.length ?? 0);
