@@ -57,3 +57,29 @@ test('chunked decoder: strict sizes, CRLF, no trailers, stops at the end', () =>
   assert.equal(out, 'abc');
   assert.equal(slow.done, true);
 });
+
+test('the chunked decoder reads the same whole or byte by byte (its fast paths agree with the strict one)', () => {
+  const decode = (text: string, step: number) => {
+    const decoder = new ChunkedDecoder();
+    const bytes = Buffer.from(text, 'latin1');
+    const data: Buffer[] = [];
+    let consumed = 0;
+    try {
+      for (let i = 0; i < bytes.length && !decoder.done; i += step) {
+        const r = decoder.feed(bytes.subarray(i, i + step));
+        data.push(...r.data);
+        consumed += r.consumed;
+      }
+    } catch (error) { return `error: ${(error as Error).message}`; }
+    return `${Buffer.concat(data).toString('latin1')} ${consumed} ${decoder.done}`;
+  };
+  const cases = ['5\r\nhello\r\n0\r\n\r\nNEXT', 'A\r\n0123456789\r\n0\r\n\r\n', '5;x=1\r\nhello\r\n0\r\n\r\n', '000000000005\r\nhello\r\n0\r\n\r\n',
+    '5\nhello\r\n0\r\n\r\n', '5\r\nhelloX\r\n0\r\n\r\n', '0000000000005\r\nhello\r\n0\r\n\r\n', '-5\r\nhello\r\n', '5 \r\nhello\r\n', '0x5\r\nhello\r\n', '0\r\nX: y\r\n\r\n', '5\r\nhello\n\r\n'];
+  for (const text of cases) {
+    const whole = decode(text, 1 << 20);
+    assert.equal(decode(text, 1), whole, text);
+    assert.equal(decode(text, 3), whole, text);
+  }
+  assert.equal(decode(cases[0]!, 1 << 20), 'hello 15 true');
+  assert.match(decode('0000000000005\r\nhello\r\n0\r\n\r\n', 1 << 20), /^error: invalid chunk size/);
+});

@@ -145,18 +145,37 @@ export class ChunkedDecoder {
   private line = '';
   done = false;
 
-  /** Consumes from buf; returns [decoded pieces, bytes consumed]. Stops at the end of the body. */
-  feed(buf: Buffer): { data: Buffer[]; consumed: number } {
+  /**
+   * Consumes from buf; returns [decoded pieces, bytes consumed]. Stops at the end of the body.
+   * `collect: false` only finds the end (relaying a response: no pieces are built).
+   */
+  feed(buf: Buffer, collect = true): { data: Buffer[]; consumed: number } {
     const data: Buffer[] = [];
     let i = 0;
     while (i < buf.length && this.state !== 'done') {
       if (this.state === 'data') {
         const n = Math.min(this.remaining, buf.length - i);
-        data.push(buf.subarray(i, i + n));
+        if (collect) data.push(buf.subarray(i, i + n));
         i += n;
         this.remaining -= n;
         if (this.remaining === 0) { this.state = 'data-crlf'; this.line = ''; }
         continue;
+      }
+      // Fast paths for whole lines in the usual form (the daemon flushes a chunk per log line):
+      // the CRLF after data, and a bare hex size. Anything else goes byte by byte below.
+      if (this.line === '') {
+        if (this.state === 'data-crlf' && buf[i] === 13 && buf[i + 1] === 10) { i += 2; this.state = 'size'; continue; }
+        if (this.state === 'size') {
+          let j = i;
+          let size = 0;
+          for (let h: number; j < buf.length && j - i < 12 && (h = HEX_VALUE[buf[j]!]!) < 16; j++) size = size * 16 + h;
+          if (j > i && buf[j] === 13 && buf[j + 1] === 10) {
+            i = j + 2;
+            this.remaining = size;
+            this.state = size === 0 ? 'trailer' : 'data';
+            continue;
+          }
+        }
       }
       // line-oriented states
       const byte = buf[i++]!;
@@ -186,6 +205,10 @@ export class ChunkedDecoder {
     return { data, consumed: i };
   }
 }
+
+/** Hex digit values by byte; 16 for anything else. */
+const HEX_VALUE = new Uint8Array(256).fill(16);
+for (let c = 0; c < 16; c++) { HEX_VALUE['0123456789abcdef'.charCodeAt(c)] = c; HEX_VALUE['0123456789ABCDEF'.charCodeAt(c)] = c; }
 
 export function encodeChunk(data: Buffer): Buffer[] {
   return data.length ? [Buffer.from(`${data.length.toString(16)}\r\n`, 'latin1'), data, Buffer.from('\r\n', 'latin1')] : [];

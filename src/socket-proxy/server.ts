@@ -432,7 +432,7 @@ async function relayResponse(up: Upstream, client: Socket, head: RequestHead, ve
           chunk = (await up.reader.next()) ?? undefined;
           if (!chunk) throw new Error('the daemon closed the connection inside a response');
         }
-        const { consumed } = scanner.feed(chunk);
+        const { consumed } = scanner.feed(chunk, false);
         up.reader.unshift(chunk.subarray(consumed));
         const out = chunk.subarray(0, consumed);
         pending = pending ? Buffer.concat([pending, out]) : out;
