@@ -37,7 +37,6 @@ function runBundle(built) {
   const script = new vm.Script(Module.wrap(readFileSync(bundle, 'utf8')), {
     filename: bundle,
     cachedData,
-    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   const module = new Module(bundle, null);
   module.filename = bundle;

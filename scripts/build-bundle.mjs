@@ -65,6 +65,9 @@ await build({
   platform: 'node',
   target: 'node20',
   plugins: [layout],
+  // import() of an external (node:path, ssh2, ...) becomes require(): a vm.Script has no
+  // dynamic import on node 20 without an experimental flag or warning.
+  supported: { 'dynamic-import': false },
   // Classes and functions keep their names (error names, stack traces).
   keepNames: true,
   // ES modules are strict; so is their bundle.
