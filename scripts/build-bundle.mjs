@@ -75,6 +75,11 @@ await build({
   logLevel: 'warning',
 });
 
+// bin/berth.js runs the bundle as a vm.Script, which cannot import(): none may be left.
+const bundled = await readFile(`${outdir}/berth.cjs`, 'utf8');
+const dynamicImport = /[^.\w$]import\(/.exec(bundled);
+if (dynamicImport) throw new Error(`build-bundle: dist/bundle/berth.cjs still has an import() at offset ${dynamicImport.index}`);
+
 const example = `${root}examples/production/compose.yaml`;
 if (existsSync(example)) {
   const warmup = spawnSync(process.execPath, [`${root}bin/berth.js`, '-f', example, '-p', 'berth-build-warmup', 'status'], {
