@@ -82,7 +82,26 @@ export async function listServiceContainers(
     .map(toServiceContainer)
     .filter((c) => (options.includeOneoff ?? false) || !c.oneoff)
     .filter((c) => !wanted || wanted.has(c.service))
-    .sort((a, b) => a.service.localeCompare(b.service) || a.number - b.number || a.created.getTime() - b.created.getTime());
+    .sort((a, b) => compareNames(a.service, b.service) || a.number - b.number || a.created.getTime() - b.created.getTime());
+}
+
+/**
+ * `a.localeCompare(b)`, without its first call's ~5 ms of setting up ICU collation when the
+ * answer is plain: where the names first differ, both have a lowercase letter or a digit, and
+ * there (after an identical prefix) collation orders as code points do; so does it when one
+ * name is the other plus more. Anything else (case, `.`, `_`, `-` at the difference) asks ICU.
+ */
+export function compareNames(a: string, b: string): number {
+  if (a === b) return 0;
+  let i = 0;
+  while (i < a.length && i < b.length && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  const plain = (s: string) => i >= s.length || /[a-z0-9]/.test(s[i]!);
+  if (/^[a-z0-9._-]*$/.test(a.slice(0, i)) && plain(a) && plain(b)) {
+    if (i >= a.length) return -1;
+    if (i >= b.length) return 1;
+    return a.charCodeAt(i) < b.charCodeAt(i) ? -1 : 1;
+  }
+  return a.localeCompare(b);
 }
 
 /** The name Compose gives a replica: v1 `proj_svc_1`, v2 `proj-svc-1`. */
