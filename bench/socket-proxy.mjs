@@ -6,7 +6,7 @@
 //   round (the machine is shared: drift hits all three alike). Goals: rps >= 0.9x direct and
 //   >= 1.0x HAProxy, added p99 < 1 ms. Writes bench/results/socket-proxy-<date>.json.
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -78,6 +78,7 @@ async function startBerth() {
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
   await waitForPort(port);
+  pids.berth = child.pid;
   return port;
 }
 
@@ -90,7 +91,19 @@ async function startHaproxy() {
   const child = spawn('haproxy', ['-db', '-f', cfg], { env: haproxyEnv, stdio: ['ignore', 'ignore', 'ignore'] });
   children.push(child);
   await waitForPort(port);
+  pids.haproxy = child.pid;
   return port;
+}
+
+/**
+ * CPU time (user + system, all threads) a proxy process used: on a shared machine this is the
+ * steadier number (rps moves with whatever else runs; the work per request does not).
+ */
+const pids = {};
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
+function cpuSeconds(pid) {
+  if (!pid) return undefined;
+  try { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) / CLK_TCK; } catch { return undefined; }
 }
 
 function requestOnce(agent, target, urlPath, onData) {
@@ -134,17 +147,19 @@ async function latency(target, urlPath) {
 }
 
 /** Requests per second with CONCURRENCY keep-alive connections for SECONDS. */
-async function throughput(target, urlPath, concurrency = CONCURRENCY, onData) {
+async function throughput(target, urlPath, concurrency = CONCURRENCY, onData, pid) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const end = Date.now() + SECONDS * 1000;
   let count = 0;
+  const cpuBefore = cpuSeconds(pid);
   const start = process.hrtime.bigint();
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (Date.now() < end) { await requestOnce(agent, target, urlPath, onData); count++; }
   }));
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const cpuAfter = cpuSeconds(pid);
   agent.destroy();
-  return { rps: count / seconds, seconds };
+  return { rps: count / seconds, seconds, cpuUsPerRequest: cpuBefore !== undefined && cpuAfter !== undefined ? ((cpuAfter - cpuBefore) * 1e6) / count : undefined };
 }
 
 /** One full read of a container's logs (a new connection, as `docker logs` makes one). */
@@ -190,8 +205,8 @@ try {
       round.paths[p] = {};
       for (const name of order) {
         const l = await latency(targets[name], p);
-        const { rps } = await throughput(targets[name], p);
-        round.paths[p][name] = { rps: Math.round(rps), p50Ms: round3(l.p50), p99Ms: round3(l.p99), latencySamples: l.n };
+        const { rps, cpuUsPerRequest } = await throughput(targets[name], p, CONCURRENCY, undefined, pids[name]);
+        round.paths[p][name] = { rps: Math.round(rps), p50Ms: round3(l.p50), p99Ms: round3(l.p99), latencySamples: l.n, proxyCpuUsPerRequest: cpuUsPerRequest === undefined ? undefined : +cpuUsPerRequest.toFixed(1) };
       }
     }
     for (const name of order) round.logsMiBps[name] = +(await logsMiBps(targets[name], logsContainer)).toFixed(1);
@@ -208,6 +223,7 @@ try {
     for (const n of names) {
       const v = rounds.map((rd) => rd.paths[p][n]);
       results[n][p] = { rps: Math.round(median(v.map((x) => x.rps))), p50Ms: round3(median(v.map((x) => x.p50Ms))), p99Ms: round3(median(v.map((x) => x.p99Ms))) };
+      if (pids[n]) results[n][p].proxyCpuUsPerRequest = +median(v.map((x) => x.proxyCpuUsPerRequest)).toFixed(1);
     }
     const rps = (rd, n) => rd.paths[p][n].rps;
     ratios[p] = {
@@ -215,6 +231,8 @@ try {
       rpsVsHaproxy: haveHaproxy ? summary(pairs(rps, 'haproxy')) : null,
       addedP99Ms: round3(median(rounds.map((rd) => rd.paths[p].berth.p99Ms - rd.paths[p].direct.p99Ms))),
       haproxyAddedP99Ms: haveHaproxy ? round3(median(rounds.map((rd) => rd.paths[p].haproxy.p99Ms - rd.paths[p].direct.p99Ms))) : null,
+      // below 1: berth needs less CPU per request than HAProxy
+      proxyCpuVsHaproxy: haveHaproxy ? round3(median(rounds.map((rd) => rd.paths[p].berth.proxyCpuUsPerRequest / rd.paths[p].haproxy.proxyCpuUsPerRequest))) : null,
     };
   }
   const logs = Object.fromEntries(names.map((n) => [n, +median(rounds.map((rd) => rd.logsMiBps[n])).toFixed(1)]));
