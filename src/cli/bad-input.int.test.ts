@@ -60,3 +60,16 @@ test('--debug shows the stack for the same error', async () => {
   assert.notEqual(result.code, 0);
   assert.match(result.stderr, /\n\s+at /);
 });
+
+test('a reader that goes away (berth --help | head -1): a quiet exit 0, no EPIPE trace', async () => {
+  const { spawn } = await import('node:child_process');
+  const { BERTH_BIN } = await import('../testing/cli.js');
+  const child = spawn(process.execPath, [BERTH_BIN, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  // Our end closed before berth writes: its write meets a closed pipe.
+  child.stdout.destroy();
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  assert.equal(code, 0, stderr);
+  assert.doesNotMatch(stderr, /EPIPE|\n\s+at /);
+});

@@ -36,7 +36,16 @@ Examples:
 }
 
 /** Runs the CLI and returns the exit code. Errors become one line; stacks only with --debug. */
+/** A reader that went away (`berth ... | head`) ends the output, as with any Unix tool: exit quietly. */
+function exitQuietlyOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(Number(process.exitCode ?? 0));
+    throw error;
+  });
+}
+
 export async function run(argv: string[]): Promise<number> {
+  exitQuietlyOnClosedPipe(process.stdout);
   const program = buildProgram();
   const debug = argv.includes('--debug');
   try {
