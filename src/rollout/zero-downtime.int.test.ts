@@ -71,8 +71,8 @@ describe('berth rollout: zero downtime under load (Caddy, Compose v1)', { skip }
       if (replicas === 1) {
         // Control: Compose's own recreate under the same load and proxy drops requests, so the
         // zero above is berth's doing (the test can fail).
-        // The app takes 4 s to listen here (as real apps do), longer than the proxy's retries and SYN retransmits cover.
-        const { value: up, load } = await stack.underLoad(() => stack.berth(['compose', '--', 'up', '-d', '--no-deps', '--force-recreate', 'app'], { image: images.v5, env: { APP_STARTUP_MS: '4000' } }));
+        // The app takes 8 s to listen here (as slow real apps do): far longer than the proxy's retries (1 s) and its dial's SYN retransmits cover, also on a loaded machine.
+        const { value: up, load } = await stack.underLoad(() => stack.berth(['compose', '--', 'up', '-d', '--no-deps', '--force-recreate', 'app'], { image: images.v5, env: { APP_STARTUP_MS: '8000' } }));
         assert.equal(up.code, 0, up.stderr);
         assert.ok(load.failed > 0, `plain compose up --force-recreate should fail requests: ${describeLoad(load)}`);
       }
