@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import type Docker from 'dockerode';
-import type { Engine } from '../engine/client.js';
+import type { Engine, EngineEvent } from '../engine/client.js';
 import { statusCode } from '../engine/client.js';
 import { BerthError, ExitCode, errorMessage } from '../lib/errors.js';
 import { judge, signalName } from './judge.js';
@@ -19,39 +19,14 @@ export const PROBE_LABEL = 'berth.probe';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface EngineEvent {
-  Action?: string;
-  status?: string;
-  timeNano?: number;
-  time?: number;
-  Actor?: { ID?: string; Attributes?: Record<string, string> };
-}
-
 /** Engine events of one container, collected from a subscription opened before the stop. */
 async function subscribeEvents(engine: Engine, containerId: string, onEvent: (event: EngineEvent) => void = () => undefined): Promise<{ events: EngineEvent[]; close(): void }> {
   const events: EngineEvent[] = [];
-  const stream = (await engine.call('subscribe to engine events', () =>
-    engine.docker.getEvents({ filters: { container: [containerId], type: ['container'] } }),
-  )) as NodeJS.ReadableStream & { destroy?: () => void };
-  let buffer = '';
-  stream.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString('utf8');
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) !== -1) {
-      const line = buffer.slice(0, nl).trim();
-      buffer = buffer.slice(nl + 1);
-      if (!line) continue;
-      try {
-        const event = JSON.parse(line) as EngineEvent;
-        events.push(event);
-        onEvent(event);
-      } catch {
-        // A partial or foreign line: the events we need are whole JSON objects.
-      }
-    }
+  const subscription = await engine.containerEvents([containerId], (event) => {
+    events.push(event);
+    onEvent(event);
   });
-  stream.on('error', () => undefined);
-  return { events, close: () => stream.destroy?.() };
+  return { events, close: subscription.close };
 }
 
 /** Docker's multiplexed log stream (no TTY) to text lines. */

@@ -117,6 +117,31 @@ export class Engine {
   }
 
   /** Containers with the given labels (key or key=value), stopped ones included. */
+  /**
+   * Engine events of these containers as they happen, each JSON line parsed; close() ends the
+   * subscription. Rejects when the engine (or a socket proxy) refuses events.
+   */
+  async containerEvents(ids: string[], onEvent: (event: EngineEvent) => void): Promise<{ close(): void }> {
+    const stream = (await this.call('subscribe to engine events', () => this.docker.getEvents({ filters: { type: ['container'], container: ids } }))) as NodeJS.ReadableStream & { destroy?: () => void };
+    let buffer = '';
+    stream.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = buffer.indexOf('\n')) !== -1) {
+        const line = buffer.slice(0, nl).trim();
+        buffer = buffer.slice(nl + 1);
+        if (!line) continue;
+        try {
+          onEvent(JSON.parse(line) as EngineEvent);
+        } catch {
+          // A partial or foreign line: events are whole JSON objects.
+        }
+      }
+    });
+    stream.on('error', () => undefined);
+    return { close: () => stream.destroy?.() };
+  }
+
   async listContainers(labels: string[], all = true): Promise<Docker.ContainerInfo[]> {
     const query = { all, filters: { label: labels } };
     return this.call('list containers', () =>
@@ -329,6 +354,15 @@ function minVersion(a: string, b: string): string {
 /** Container ids are shortened as docker ps does; names are kept. */
 export function shortId(id: string): string {
   return /^[0-9a-f]{64}$/.test(id) ? id.slice(0, 12) : id;
+}
+
+/** One engine event (GET /events), the fields berth reads. */
+export interface EngineEvent {
+  Action?: string;
+  status?: string;
+  timeNano?: number;
+  time?: number;
+  Actor?: { ID?: string; Attributes?: Record<string, string> };
 }
 
 export function statusCode(error: unknown): number | undefined {

@@ -419,7 +419,7 @@ async function waitHealthy(rt: Runtime, names: string[], mode: 'healthcheck' | '
   const ids = names.map((n) => rt.created.get(n) ?? n);
   if (mode === 'fixed') await pause(timeoutMs, signal);
   // The engine's events wake the gate the moment a health status changes (a poll would add half its period).
-  const wake = mode === 'healthcheck' ? await containerEvents(rt.engine, ids) : undefined;
+  const wake = mode === 'healthcheck' ? await wakeOnEvents(rt.engine, ids) : undefined;
   try {
     for (;;) {
       const probes = await Promise.all(ids.map((id, i) => probe(rt.engine, id, names[i]!)));
@@ -448,20 +448,16 @@ const WAKE_FALLBACK_MS = 500;
  * A wake-up on any engine event of these containers (health_status, die, restart...): the state is
  * still read by inspect. An event that arrives while nobody waits is kept for the next wait.
  */
-async function containerEvents(engine: Engine, ids: string[]): Promise<{ next: (ms: number, signal?: AbortSignal) => Promise<void>; close: () => void } | undefined> {
-  let stream: NodeJS.ReadableStream & { destroy?: () => void };
-  try {
-    stream = (await engine.docker.getEvents({ filters: { type: ['container'], container: ids } })) as typeof stream;
-  } catch {
-    return undefined;
-  }
+async function wakeOnEvents(engine: Engine, ids: string[]): Promise<{ next: (ms: number, signal?: AbortSignal) => Promise<void>; close: () => void } | undefined> {
   let pending = false;
   let waiter: (() => void) | undefined;
-  stream.on('data', () => {
-    pending = true;
-    waiter?.();
-  });
-  stream.on('error', () => undefined);
+  const subscription = await engine
+    .containerEvents(ids, () => {
+      pending = true;
+      waiter?.();
+    })
+    .catch(() => undefined);
+  if (!subscription) return undefined;
   return {
     next: (ms, signal) => {
       if (pending) {
@@ -489,7 +485,7 @@ async function containerEvents(engine: Engine, ids: string[]): Promise<{ next: (
         else signal?.addEventListener('abort', onAbort, { once: true });
       });
     },
-    close: () => stream.destroy?.(),
+    close: subscription.close,
   };
 }
 
