@@ -212,9 +212,9 @@ async function runStep(rt: Runtime, plan: RolloutPlan, s: ServicePlan, step: Ste
         for (const [net, endpoint] of Object.entries(info.NetworkSettings.Networks ?? {})) {
           const sourceAliases = source?.NetworkSettings.Networks[net]?.Aliases ?? [s.service];
           const aliases = source ? serviceAliases(sourceAliases, { id: source.Id, name: source.Name.replace(/^\//, '') }, name) : [s.service];
-          // Aliases cannot change on a live endpoint: reconnect. This replica has no traffic yet, so an address change is harmless.
-          await engine.call(`disconnect ${name} from ${net}`, () => engine.docker.getNetwork(net).disconnect({ Container: id, Force: false }));
-          await engine.call(`connect ${name} to ${net}`, () => engine.docker.getNetwork(net).connect({ Container: id, EndpointConfig: { Aliases: aliases, Links: (endpoint as { Links?: string[] }).Links ?? undefined } }));
+          // Aliases cannot change on a live endpoint: reconnect, keeping the address so the
+          // connections this replica opened while starting (a database pool) survive.
+          await reconnect(rt, s.service, { id, name, labels: info.Config.Labels }, net, endpoint, aliases);
         }
         rt.joined.add(name);
       }
@@ -286,11 +286,8 @@ async function removeContainer(engine: Engine, id: string): Promise<void> {
 }
 
 /**
- * Out of the service's DNS name first, without cutting what is in flight: aliases cannot be removed
- * from a live endpoint, so the replica is disconnected and at once reconnected without them. Measured
- * on Engine 20.10: established TCP connections survive when the address stays the same (IPAM hands
- * back the lowest free address, usually this one); when it changes they are cut, which berth reports.
- * Replicas leave one at a time (a freed address must not go to the next reconnect); each one's drain
+ * Out of the service's DNS name first, without cutting what is in flight: the replica is reconnected
+ * without the service's aliases, keeping its address (see `reconnect`). Replicas leave one at a time (a freed address must not go to the next reconnect); each one's drain
  * starts as soon as it is out of DNS, while its reconnect and the address check still run.
  */
 async function drainReplicas(rt: Runtime, service: string, containers: Array<{ id: string; name: string }>, drain: DrainConfig, signal?: AbortSignal): Promise<void> {
@@ -311,30 +308,40 @@ async function drainReplicas(rt: Runtime, service: string, containers: Array<{ i
 
 /** Takes the replica out of the service's DNS name; `outOfDns` is called the moment it is out (before the reconnect). */
 async function leaveDns(rt: Runtime, service: string, container: { id: string; name: string }, outOfDns: (info: Docker.ContainerInspectInfo) => void): Promise<void> {
-  const { engine } = rt;
-  const info = await engine.inspectContainer(container.id);
+  const info = await rt.engine.inspectContainer(container.id);
   const networks = Object.entries(info.NetworkSettings.Networks ?? {}).filter(([, endpoint]) => (endpoint.Aliases ?? []).includes(service));
   if (networks.length === 0) outOfDns(info);
   for (const [index, [net, endpoint]] of networks.entries()) {
-    const aliases = endpoint.Aliases ?? [];
-    const before = endpoint.IPAddress;
-    // Free addresses below this one would be handed to it on reconnect: hold them for the moment.
-    const labels: Record<string, string> = { [`${PLACEHOLDER_LABEL}.project`]: rt.project.name };
-    const testLabel = (info.Config.Labels ?? {})['berth.test'];
-    if (testLabel) labels['berth.test'] = testLabel;
-    const holes = before ? await fillHoles(engine, net, before, labels).catch(() => ({ filled: 0, release: async () => undefined })) : undefined;
-    if (holes?.filled) rt.options.onEvent?.({ type: 'note', service, text: `held ${holes.filled} free address(es) below ${before} on ${net} so ${container.name} keeps its address` });
-    try {
-      await engine.call(`disconnect ${container.name} from ${net}`, () => engine.docker.getNetwork(net).disconnect({ Container: container.id, Force: false }));
-      if (index === networks.length - 1) outOfDns(info);
-      await engine.call(`reconnect ${container.name} to ${net}`, () => engine.docker.getNetwork(net).connect({ Container: container.id, EndpointConfig: { Aliases: ownAliases(aliases, container), Links: (endpoint as { Links?: string[] }).Links ?? undefined } }));
-    } finally {
-      await holes?.release();
-    }
-    const after = (await engine.inspectContainer(container.id)).NetworkSettings.Networks?.[net]?.IPAddress;
-    if (before && after && before !== after) {
-      rt.options.onEvent?.({ type: 'note', service, text: `${container.name} came back on ${net} as ${after} (was ${before}): connections in flight to ${before} were cut` });
-    }
+    const last = index === networks.length - 1;
+    await reconnect(rt, service, { ...container, labels: info.Config.Labels }, net, endpoint, ownAliases(endpoint.Aliases, container), last ? () => outOfDns(info) : undefined);
+  }
+}
+
+/**
+ * Disconnects a replica from `net` and connects it again with `aliases` (the only way to change an
+ * endpoint's aliases), keeping its address: the engine hands a reconnect the lowest free address, so
+ * free addresses below this one are held by placeholders for the moment. Measured on Engine 20.10:
+ * established TCP connections, in both directions, survive when the address stays the same; when it
+ * changes they hang until TCP gives up, which berth reports. `disconnected` runs between the two calls.
+ */
+async function reconnect(rt: Runtime, service: string, container: { id: string; name: string; labels?: Record<string, string> | null }, net: string, endpoint: Docker.NetworkInfo, aliases: string[], disconnected?: () => void): Promise<void> {
+  const { engine } = rt;
+  const before = endpoint.IPAddress;
+  const labels: Record<string, string> = { [`${PLACEHOLDER_LABEL}.project`]: rt.project.name };
+  const testLabel = container.labels?.['berth.test'];
+  if (testLabel) labels['berth.test'] = testLabel;
+  const holes = before ? await fillHoles(engine, net, before, labels).catch(() => ({ filled: 0, release: async () => undefined })) : undefined;
+  if (holes?.filled) rt.options.onEvent?.({ type: 'note', service, text: `held ${holes.filled} free address(es) below ${before} on ${net} so ${container.name} keeps its address` });
+  try {
+    await engine.call(`disconnect ${container.name} from ${net}`, () => engine.docker.getNetwork(net).disconnect({ Container: container.id, Force: false }));
+    disconnected?.();
+    await engine.call(`connect ${container.name} to ${net}`, () => engine.docker.getNetwork(net).connect({ Container: container.id, EndpointConfig: { Aliases: aliases, Links: (endpoint as { Links?: string[] }).Links ?? undefined } }));
+  } finally {
+    await holes?.release();
+  }
+  const after = (await engine.inspectContainer(container.id)).NetworkSettings.Networks?.[net]?.IPAddress;
+  if (before && after && before !== after) {
+    rt.options.onEvent?.({ type: 'note', service, text: `${container.name} came back on ${net} as ${after} (was ${before}): its connections on ${net} were cut` });
   }
 }
 

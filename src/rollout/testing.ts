@@ -110,7 +110,7 @@ export class TestStack {
   }
 
   async down(): Promise<void> {
-    await this.berth(['--profile', 'migrate', 'compose', '--', 'down', '-v', '--remove-orphans', '-t', '1']).catch(() => undefined);
+    await this.berth(['--profile', 'migrate', '--profile', 'peer', 'compose', '--', 'down', '-v', '--remove-orphans', '-t', '1']).catch(() => undefined);
     await removeLabelled(this.engine, `${STACK_LABEL}-${this.project}`);
     for (const c of await listServiceContainers(this.engine, this.project, { includeOneoff: true })) await this.engine.docker.getContainer(c.id).remove({ force: true, v: true }).catch(() => undefined);
     rmSync(this.stateDir, { recursive: true, force: true });

@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { integrationEngine } from '../testing/engine.js';
+import { execFileAsync, integrationEngine } from '../testing/engine.js';
 import type { StatusReport } from '../status/report.js';
-import { buildApp, describeLoad, removeImages, stackName, TestStack } from './testing.js';
+import { buildApp, describeLoad, removeImages, stackName, STACK_LABEL, TestStack } from './testing.js';
 
 const { engine, skip } = await integrationEngine();
 const images: Record<string, string> = {};
@@ -37,7 +37,7 @@ describe('berth rollout: zero downtime under load (Caddy, Compose v1)', { skip }
           assert.equal(result.stderr.match(/✓ wait until/g)?.length, 2, `two health gates with --batch 1: ${result.stderr}`);
           assert.match(result.stderr, /held \d+ free address\(es\) below .* keeps its address/);
         }
-        assert.doesNotMatch(result.stderr, /connections in flight to .* were cut/);
+        assert.doesNotMatch(result.stderr, /its connections on .* were cut/);
         assert.equal(result.code, 0, `rollout to ${v}: ${result.stderr}`);
         assert.equal(load.failed, 0, `rollout to ${v}: ${describeLoad(load)}`);
         assert.ok((load.byVersion[v] ?? 0) > 0, `the new version served during the run: ${describeLoad(load)}`);
@@ -98,6 +98,50 @@ describe('berth rollout: zero downtime under load (Caddy, Compose v1)', { skip }
     const kills = events.filter((e) => e.status === 'kill').map((e) => e.Actor.Attributes.signal);
     assert.deepEqual(kills, ['15'], `one SIGTERM, no second signal and no SIGKILL: ${JSON.stringify(events.map((e) => [e.status, e.Actor.Attributes.signal ?? e.Actor.Attributes.exitCode]))}`);
     assert.deepEqual(events.filter((e) => e.status === 'die').map((e) => e.Actor.Attributes.exitCode), ['0']);
+  });
+
+  test('join keeps the new replica\'s address: the connection it opened while starting survives (control: a plain reconnect moves it and the connection is lost)', async () => {
+    const stack = new TestStack(engine!, stackName('peer'));
+    stacks.push(stack);
+    const env = { APP_PEER: 'echo:7000' };
+    stack.image = images.v1!;
+    const up = await stack.berth(['--profile', 'peer', 'compose', '--', 'up', '-d'], { env });
+    assert.equal(up.code, 0, up.stderr);
+    await stack.waitServing('v1', 1);
+    const port = await stack.port();
+    const peerCheck = async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/peer`);
+      return `${res.status} ${res.headers.get('x-app-version')} ${await res.text()}`;
+    };
+    assert.equal(await peerCheck(), '200 v1 peer ok');
+    // A container between the old replica and the new one, removed while the new one starts: a free
+    // address below the new replica when it joins, which the engine would hand to its reconnect.
+    const network = `${stack.project}_default`;
+    const filler = await engine!.docker.createContainer({ Image: 'local/node:latest', Cmd: ['node', '-e', 'setInterval(() => {}, 1e9)'], Labels: { 'berth.test': `${STACK_LABEL}-${stack.project}` }, HostConfig: { NetworkMode: network } });
+    await filler.start();
+    const rollout = stack.berth(['rollout', 'app'], { image: images.v2, env });
+    const deadline = performance.now() + 60_000;
+    while (!(await stack.app()).some((c) => c.image === images.v2)) {
+      assert.ok(performance.now() < deadline, 'the new replica did not appear');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await filler.remove({ force: true });
+    const result = await rollout;
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(await peerCheck(), '200 v2 peer ok', 'the new replica kept the connection it opened before joining');
+    assert.match(result.stderr, /held 1 free address\(es\) below \S+ on \S+ so \S+_app_2 keeps its address/);
+    assert.doesNotMatch(result.stderr, /were cut/);
+
+    // Control: the same reconnect without holding the free addresses below it (the old replica's,
+    // the filler's) moves the replica, and its connection is gone: the check above can fail.
+    const [replica] = await stack.app();
+    const addressOf = async () => (await engine!.inspectContainer(replica!.id)).NetworkSettings.Networks[network]?.IPAddress;
+    const before = await addressOf();
+    await execFileAsync('docker', ['network', 'disconnect', network, replica!.id]);
+    await execFileAsync('docker', ['network', 'connect', '--alias', 'app', network, replica!.id]);
+    assert.notEqual(await addressOf(), before, 'the plain reconnect took a lower address');
+    await new Promise((resolve) => setTimeout(resolve, 2000)); // Caddy re-resolves every second
+    assert.equal(await peerCheck(), '503 v2 peer lost');
   });
 
   test('first deploy (nothing running yet): Compose starts the service, then the health gate; --dry-run says so', async () => {
