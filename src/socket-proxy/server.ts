@@ -422,23 +422,7 @@ async function relayResponse(up: Upstream, client: Socket, head: RequestHead, ve
         await write(client, take);
       }
     } else if (framing.kind === 'chunked') {
-      // Coalesce the head with whatever body bytes are already here; flush before waiting for more.
-      let pending: Buffer | undefined = buf.subarray(0, end);
-      let chunk = up.reader.takeBuffered(Number.MAX_SAFE_INTEGER);
-      const scanner = new ChunkedDecoder();
-      while (!scanner.done) {
-        if (!chunk) {
-          if (pending) { await write(client, pending); pending = undefined; }
-          chunk = (await up.reader.next()) ?? undefined;
-          if (!chunk) throw new Error('the daemon closed the connection inside a response');
-        }
-        const { consumed } = scanner.feed(chunk, false);
-        up.reader.unshift(chunk.subarray(consumed));
-        const out = chunk.subarray(0, consumed);
-        pending = pending ? Buffer.concat([pending, out]) : out;
-        chunk = scanner.done ? undefined : up.reader.takeBuffered(Number.MAX_SAFE_INTEGER);
-      }
-      if (pending) await write(client, pending);
+      await relayChunked(up, client, buf.subarray(0, end), !isJsonStream(response.contentType));
     } else if (framing.kind === 'close') {
       await write(client, buf.subarray(0, end));
       for (;;) {
@@ -451,6 +435,54 @@ async function relayResponse(up: Upstream, client: Socket, head: RequestHead, ve
     else await write(client, buf.subarray(0, end));
     return { status: response.status, close: response.close, tunnel: false };
   }
+}
+
+const CRLF = Buffer.from('\r\n', 'latin1');
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+
+/** JSON streams (events, stats, pull and build progress): a message per chunk, which naive clients rely on. */
+function isJsonStream(contentType: string): boolean {
+  return /^application\/([\w.+-]*\+)?(x-)?json(-stream)?\b/.test(contentType);
+}
+
+/**
+ * Relays a chunked response body; everything already read goes out in one write, nothing waits
+ * for more. A byte stream (logs, export) is also re-chunked: the chunks already here become one.
+ * The daemon writes a chunk per log line, and fewer, larger chunks cost the client much less to
+ * parse (HAProxy re-chunks too). A JSON stream keeps the daemon's chunks exactly.
+ */
+async function relayChunked(up: Upstream, client: Socket, head: Buffer, merge: boolean): Promise<void> {
+  const decoder = new ChunkedDecoder();
+  let out: Buffer[] = [head];
+  let data: Buffer[] = [];
+  let dataBytes = 0;
+  const takeData = () => {
+    if (!dataBytes) return;
+    out.push(Buffer.from(`${dataBytes.toString(16)}\r\n`, 'latin1'), ...data, CRLF);
+    data = [];
+    dataBytes = 0;
+  };
+  const flush = () => {
+    takeData();
+    const bytes = out.length === 1 ? out[0]! : Buffer.concat(out);
+    out = [];
+    return write(client, bytes);
+  };
+  let chunk = up.reader.takeBuffered(Number.MAX_SAFE_INTEGER);
+  while (!decoder.done) {
+    if (!chunk) {
+      if (out.length || dataBytes) await flush();
+      chunk = (await up.reader.next()) ?? undefined;
+      if (!chunk) throw new Error('the daemon closed the connection inside a response');
+    }
+    const { data: pieces, consumed } = decoder.feed(chunk, merge);
+    up.reader.unshift(chunk.subarray(consumed));
+    if (!merge) out.push(chunk.subarray(0, consumed));
+    else for (const piece of pieces) { data.push(piece); dataBytes += piece.length; }
+    chunk = decoder.done ? undefined : up.reader.takeBuffered(Number.MAX_SAFE_INTEGER);
+  }
+  if (merge) { takeData(); out.push(LAST_CHUNK); }
+  await flush();
 }
 
 /** Raw bidirectional relay after a hijack, half-closes passed through, backpressure both ways. */
