@@ -1,27 +1,20 @@
 // Streaming with backpressure: a fake daemon streams a large chunked response to a client that
 // stops reading; the proxy must stop reading from the daemon too (bounded memory), then deliver
 // every byte once the client reads again.
-import { createServer, connect, type Server } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createAudit } from './audit.js';
 import { ChunkedDecoder } from './http.js';
-import { loadProxyConfig, startSocketProxy, type RunningProxy } from './index.js';
+import { proxyOverFakeDaemon } from './testkit.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'berth-sp-stream-'));
-const socketPath = join(dir, 'fake-docker.sock');
 const TOTAL = 256 * 1024 * 1024;
 const CHUNK = 64 * 1024;
 let written = 0;
-let daemon: Server;
-let proxy: RunningProxy;
+let proxy: Awaited<ReturnType<typeof proxyOverFakeDaemon>>;
 
 before(async () => {
-  daemon = createServer((socket) => {
+  proxy = await proxyOverFakeDaemon((socket) => {
     socket.once('data', () => {
       socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n');
       const payload = Buffer.concat([Buffer.from(`${CHUNK.toString(16)}\r\n`), Buffer.alloc(CHUNK, 0x61), Buffer.from('\r\n')]);
@@ -35,19 +28,12 @@ before(async () => {
       pump();
     });
     socket.on('error', () => undefined);
-  });
-  await new Promise<void>((resolve) => daemon.listen(socketPath, resolve));
-  const loaded = loadProxyConfig({ env: { CONTAINERS: '1' }, listen: ['127.0.0.1:0'], socketPath });
-  proxy = await startSocketProxy({ ...loaded.config, audit: createAudit({ destination: false }) });
+  }, { CONTAINERS: '1' });
 });
-after(async () => {
-  await proxy.close();
-  await new Promise<void>((resolve) => daemon.close(() => resolve()));
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => proxy.close());
 
 test('a slow reader backpressures the daemon, and then receives every byte', { timeout: 60_000 }, async () => {
-  const client = connect({ host: '127.0.0.1', port: Number(proxy.address.split(':').pop()) });
+  const client = connect({ host: '127.0.0.1', port: proxy.port });
   await new Promise((resolve) => client.once('connect', resolve));
   client.pause();
   client.write('GET /v1.41/containers/abc/logs?follow=1 HTTP/1.1\r\nHost: x\r\n\r\n');

@@ -1,5 +1,8 @@
 /** Helpers for the socket proxy's integration tests and benchmark (not shipped behaviour). */
-import { connect } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { createAudit, type Audit } from './audit.js';
 import { loadProxyConfig, startSocketProxy, type ProxyOptions, type RunningProxy } from './index.js';
@@ -79,4 +82,23 @@ export function rawExchange(to: { port: number } | { path: string }, data: Buffe
 /** Status codes of every response in a raw exchange, in order. */
 export function statuses(text: string): number[] {
   return [...text.matchAll(/HTTP\/1\.[01] (\d{3})/g)].map((m) => Number(m[1]));
+}
+
+/**
+ * A proxy in front of a fake daemon (a node:net server on a unix socket in a temporary folder):
+ * framing and streaming tests that need exact control of what the "daemon" writes.
+ */
+export async function proxyOverFakeDaemon(onConnection: (socket: Socket) => void, env: Record<string, string>): Promise<{ proxy: RunningProxy; port: number; close: () => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-sp-fake-'));
+  const socketPath = join(dir, 'fake-docker.sock');
+  const daemon = createServer(onConnection);
+  await new Promise<void>((resolve) => daemon.listen(socketPath, resolve));
+  const loaded = loadProxyConfig({ env, listen: ['127.0.0.1:0'], socketPath });
+  const proxy = await startSocketProxy({ ...loaded.config, audit: createAudit({ destination: false }) });
+  const close = async () => {
+    await proxy.close();
+    await new Promise<void>((resolve) => daemon.close(() => resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { proxy, port: Number(proxy.address.split(':').pop()), close };
 }
