@@ -287,8 +287,9 @@ async function removeContainer(engine: Engine, id: string): Promise<void> {
 
 /**
  * Out of the service's DNS name first, without cutting what is in flight: the replica is reconnected
- * without the service's aliases, keeping its address (see `reconnect`). Replicas leave one at a time (a freed address must not go to the next reconnect); each one's drain
- * starts as soon as it is out of DNS, while its reconnect and the address check still run.
+ * without the service's aliases, keeping its address (see `reconnect`). Replicas leave one at a time
+ * (a freed address must not go to the next reconnect); each one's drain starts as soon as it is out
+ * of DNS, while its reconnect and the address check still run.
  */
 async function drainReplicas(rt: Runtime, service: string, containers: Array<{ id: string; name: string }>, drain: DrainConfig, signal?: AbortSignal): Promise<void> {
   const draining: Array<Promise<void>> = [];
