@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execFileAsync, integrationEngine } from '../testing/engine.js';
 import type { StatusReport } from '../status/report.js';
 import { buildApp, describeLoad, removeImages, stackName, STACK_LABEL, TestStack } from './testing.js';
@@ -123,7 +124,7 @@ describe('berth rollout: zero downtime under load (Caddy, Compose v1)', { skip }
     const deadline = performance.now() + 60_000;
     while (!(await stack.app()).some((c) => c.image === images.v2)) {
       assert.ok(performance.now() < deadline, 'the new replica did not appear');
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await sleep(50);
     }
     await filler.remove({ force: true });
     const result = await rollout;
@@ -140,7 +141,7 @@ describe('berth rollout: zero downtime under load (Caddy, Compose v1)', { skip }
     await execFileAsync('docker', ['network', 'disconnect', network, replica!.id]);
     await execFileAsync('docker', ['network', 'connect', '--alias', 'app', network, replica!.id]);
     assert.notEqual(await addressOf(), before, 'the plain reconnect took a lower address');
-    await new Promise((resolve) => setTimeout(resolve, 2000)); // Caddy re-resolves every second
+    await sleep(2000); // Caddy re-resolves every second
     assert.equal(await peerCheck(), '503 v2 peer lost');
   });
 
