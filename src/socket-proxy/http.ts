@@ -142,20 +142,25 @@ export function serializeRequestHead(head: RequestHead, target: string, framing:
 export class ChunkedDecoder {
   private state: 'size' | 'data' | 'data-crlf' | 'trailer' | 'done' = 'size';
   private remaining = 0;
+  private size = 0;
   private line = '';
   done = false;
 
+  /** Data bytes of a chunk that has begun but not ended (its start was already returned). */
+  get partial(): number {
+    return this.state === 'data' ? this.size - this.remaining : 0;
+  }
+
   /**
    * Consumes from buf; returns [decoded pieces, bytes consumed]. Stops at the end of the body.
-   * `collect: false` only finds the end (relaying a response: no pieces are built).
    */
-  feed(buf: Buffer, collect = true): { data: Buffer[]; consumed: number } {
+  feed(buf: Buffer): { data: Buffer[]; consumed: number } {
     const data: Buffer[] = [];
     let i = 0;
     while (i < buf.length && this.state !== 'done') {
       if (this.state === 'data') {
         const n = Math.min(this.remaining, buf.length - i);
-        if (collect) data.push(buf.subarray(i, i + n));
+        data.push(buf.subarray(i, i + n));
         i += n;
         this.remaining -= n;
         if (this.remaining === 0) { this.state = 'data-crlf'; this.line = ''; }
@@ -171,7 +176,7 @@ export class ChunkedDecoder {
           for (let h: number; j < buf.length && j - i < 12 && (h = HEX_VALUE[buf[j]!]!) < 16; j++) size = size * 16 + h;
           if (j > i && buf[j] === 13 && buf[j + 1] === 10) {
             i = j + 2;
-            this.remaining = size;
+            this.remaining = this.size = size;
             this.state = size === 0 ? 'trailer' : 'data';
             continue;
           }
@@ -186,7 +191,7 @@ export class ChunkedDecoder {
         if (this.state === 'size') {
           const m = /^([0-9A-Fa-f]{1,12})(?:;[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:=(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"[^"\\]*"))?)*$/.exec(line);
           if (!m) throw new HttpError(400, 'invalid chunk size');
-          this.remaining = parseInt(m[1]!, 16);
+          this.remaining = this.size = parseInt(m[1]!, 16);
           this.state = this.remaining === 0 ? 'trailer' : 'data';
         } else if (this.state === 'data-crlf') {
           if (line !== '') throw new HttpError(400, 'chunk data longer than its size');

@@ -422,7 +422,7 @@ async function relayResponse(up: Upstream, client: Socket, head: RequestHead, ve
         await write(client, take);
       }
     } else if (framing.kind === 'chunked') {
-      await relayChunked(up, client, buf.subarray(0, end), !isJsonStream(response.contentType));
+      await relayChunked(up, client, buf.subarray(0, end), isJsonStream(response.contentType));
     } else if (framing.kind === 'close') {
       await write(client, buf.subarray(0, end));
       for (;;) {
@@ -440,30 +440,48 @@ async function relayResponse(up: Upstream, client: Socket, head: RequestHead, ve
 const CRLF = Buffer.from('\r\n', 'latin1');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
-/** JSON streams (events, stats, pull and build progress): a message per chunk, which naive clients rely on. */
+/** JSON streams (events, stats, pull and build progress): a message per daemon chunk. */
 function isJsonStream(contentType: string): boolean {
   return /^application\/([\w.+-]*\+)?(x-)?json(-stream)?\b/.test(contentType);
 }
 
+/** A daemon chunk bigger than this is passed on in pieces even in a JSON stream (bounded memory). */
+const HOLD_LIMIT = 64 * 1024;
+
 /**
- * Relays a chunked response body; everything already read goes out in one write, nothing waits
- * for more. A byte stream (logs, export) is also re-chunked: the chunks already here become one.
- * The daemon writes a chunk per log line, and fewer, larger chunks cost the client much less to
- * parse (HAProxy re-chunks too). A JSON stream keeps the daemon's chunks exactly.
+ * Relays a chunked response body re-chunked: the chunks already read go out as one chunk in one
+ * write, and nothing waits for more. The daemon writes a chunk per log line or event, and fewer,
+ * larger chunks cost the client much less to parse (HAProxy, so Tecnativa's proxy, merges too).
+ * In a JSON stream a merged chunk still ends where a daemon chunk ended: a message split across
+ * reads is held until its end arrives (already on its way), so a client that parses each chunk as
+ * newline-separated messages never sees half of one. HAProxy gives no such guarantee.
  */
-async function relayChunked(up: Upstream, client: Socket, head: Buffer, merge: boolean): Promise<void> {
+async function relayChunked(up: Upstream, client: Socket, head: Buffer, wholeMessages: boolean): Promise<void> {
   const decoder = new ChunkedDecoder();
   let out: Buffer[] = [head];
   let data: Buffer[] = [];
   let dataBytes = 0;
-  const takeData = () => {
-    if (!dataBytes) return;
-    out.push(Buffer.from(`${dataBytes.toString(16)}\r\n`, 'latin1'), ...data, CRLF);
-    data = [];
-    dataBytes = 0;
+  /** Moves the data into one chunk of `out`, keeping the last `hold` bytes back. */
+  const takeData = (hold: number) => {
+    const bytes = dataBytes - hold;
+    if (bytes <= 0) return;
+    let taken = 0;
+    let n = 0;
+    while (n < data.length && taken + data[n]!.length <= bytes) taken += data[n++]!.length;
+    const rest = data.slice(n);
+    const pieces = data.slice(0, n);
+    if (taken < bytes) {
+      pieces.push(rest[0]!.subarray(0, bytes - taken));
+      rest[0] = rest[0]!.subarray(bytes - taken);
+    }
+    out.push(Buffer.from(`${bytes.toString(16)}\r\n`, 'latin1'), ...pieces, CRLF);
+    data = rest;
+    dataBytes = hold;
   };
   const flush = () => {
-    takeData();
+    const partial = decoder.partial;
+    takeData(wholeMessages && partial <= HOLD_LIMIT ? partial : 0);
+    if (!out.length) return undefined;
     const bytes = out.length === 1 ? out[0]! : Buffer.concat(out);
     out = [];
     return write(client, bytes);
@@ -471,17 +489,17 @@ async function relayChunked(up: Upstream, client: Socket, head: Buffer, merge: b
   let chunk = up.reader.takeBuffered(Number.MAX_SAFE_INTEGER);
   while (!decoder.done) {
     if (!chunk) {
-      if (out.length || dataBytes) await flush();
+      await flush();
       chunk = (await up.reader.next()) ?? undefined;
       if (!chunk) throw new Error('the daemon closed the connection inside a response');
     }
-    const { data: pieces, consumed } = decoder.feed(chunk, merge);
+    const { data: pieces, consumed } = decoder.feed(chunk);
     up.reader.unshift(chunk.subarray(consumed));
-    if (!merge) out.push(chunk.subarray(0, consumed));
-    else for (const piece of pieces) { data.push(piece); dataBytes += piece.length; }
+    for (const piece of pieces) { data.push(piece); dataBytes += piece.length; }
     chunk = decoder.done ? undefined : up.reader.takeBuffered(Number.MAX_SAFE_INTEGER);
   }
-  if (merge) { takeData(); out.push(LAST_CHUNK); }
+  takeData(0);
+  out.push(LAST_CHUNK);
   await flush();
 }
 
