@@ -135,15 +135,23 @@ function dockerApi(method, urlPath, body) {
   });
 }
 
-/** p50/p99 over one keep-alive connection: LATENCY_REQUESTS requests or 2 s, whichever ends first. */
-async function latency(target, urlPath) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  for (let i = 0; i < 50; i++) await requestOnce(agent, target, urlPath);
-  const samples = [];
-  const end = Date.now() + 2000;
-  while (samples.length < LATENCY_REQUESTS && Date.now() < end) samples.push((await requestOnce(agent, target, urlPath)).ms);
-  agent.destroy();
-  return { p50: percentile(samples, 50), p99: percentile(samples, 99), n: samples.length };
+/**
+ * p50/p99 over one keep-alive connection per target, the targets' requests interleaved (one each
+ * in turn, order rotated every turn) so every target is sampled under the same conditions: the
+ * daemon's own latency swings (`/version` forks runc), and back-to-back windows drifted apart.
+ * LATENCY_REQUESTS per target or 2 s per target, whichever ends first.
+ */
+async function latency(targetsByName, urlPath) {
+  const names = Object.keys(targetsByName);
+  const agents = Object.fromEntries(names.map((n) => [n, new http.Agent({ keepAlive: true, maxSockets: 1 })]));
+  for (const n of names) for (let i = 0; i < 50; i++) await requestOnce(agents[n], targetsByName[n], urlPath);
+  const samples = Object.fromEntries(names.map((n) => [n, []]));
+  const end = Date.now() + 2000 * names.length;
+  for (let turn = 0; turn < LATENCY_REQUESTS && Date.now() < end; turn++) {
+    for (const n of rotate(names, turn)) samples[n].push((await requestOnce(agents[n], targetsByName[n], urlPath)).ms);
+  }
+  for (const agent of Object.values(agents)) agent.destroy();
+  return Object.fromEntries(names.map((n) => [n, { p50: percentile(samples[n], 50), p99: percentile(samples[n], 99), n: samples[n].length }]));
 }
 
 /** Requests per second with CONCURRENCY keep-alive connections for SECONDS. */
@@ -203,8 +211,9 @@ try {
     const round = { order, paths: {}, logsMiBps: {}, eventsPerSecond: {} };
     for (const p of PATHS) {
       round.paths[p] = {};
+      const latencies = await latency(targets, p);
       for (const name of order) {
-        const l = await latency(targets[name], p);
+        const l = latencies[name];
         const { rps, cpuUsPerRequest } = await throughput(targets[name], p, CONCURRENCY, undefined, pids[name]);
         round.paths[p][name] = { rps: Math.round(rps), p50Ms: round3(l.p50), p99Ms: round3(l.p99), latencySamples: l.n, proxyCpuUsPerRequest: cpuUsPerRequest === undefined ? undefined : +cpuUsPerRequest.toFixed(1) };
       }
@@ -252,7 +261,7 @@ try {
   console.log(writeResult('socket-proxy', {
     // Other work on the machine skews every number: the load averages before and after the run.
     loadAverage: { before: loadBefore.map((x) => +x.toFixed(2)), after: os.loadavg().map((x) => +x.toFixed(2)) },
-    settings: { seconds: SECONDS, rounds: ROUNDS, concurrency: CONCURRENCY, latencyRequests: `${LATENCY_REQUESTS} or 2 s`, interleaved: 'targets back to back per measurement, order rotated every round; ratios paired per round (median and worst round)', env, client: 'node http keep-alive agent', haproxy: haveHaproxy ? spawnSync('haproxy', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0] : 'not available' },
+    settings: { seconds: SECONDS, rounds: ROUNDS, concurrency: CONCURRENCY, latencyRequests: `${LATENCY_REQUESTS} per target or 2 s per target, one request per target in turn (order rotated every turn)`, interleaved: 'throughput: targets back to back per measurement, order rotated every round; ratios paired per round (median and worst round)', env, client: 'node http keep-alive agent', haproxy: haveHaproxy ? spawnSync('haproxy', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0] : 'not available' },
     results, logsMiBps: logs, eventsPerSecond: events, ratios,
     goals: { rpsVsDirect: '>= 0.9 (median)', rpsVsHaproxy: '>= 1.0 (median)', addedP99Ms: '< 1 (median)' },
     met: goals,
