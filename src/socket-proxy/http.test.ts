@@ -59,14 +59,15 @@ test('chunked decoder: strict sizes, CRLF, no trailers, stops at the end', () =>
 });
 
 test('the chunked decoder reads the same whole or byte by byte (its fast paths agree with the strict one)', () => {
-  const decode = (text: string, step: number) => {
+  const decode = (text: string, step: number, inPlace = false) => {
     const decoder = new ChunkedDecoder();
     const bytes = Buffer.from(text, 'latin1');
     const data: Buffer[] = [];
     let consumed = 0;
     try {
       for (let i = 0; i < bytes.length && !decoder.done; i += step) {
-        const r = decoder.feed(bytes.subarray(i, i + step));
+        // In place, pieces kept from earlier feeds must survive the later ones (the relay holds them).
+        const r = decoder.feed(bytes.subarray(i, i + step), inPlace);
         data.push(...r.data);
         consumed += r.consumed;
       }
@@ -79,7 +80,10 @@ test('the chunked decoder reads the same whole or byte by byte (its fast paths a
     const whole = decode(text, 1 << 20);
     assert.equal(decode(text, 1), whole, text);
     assert.equal(decode(text, 3), whole, text);
+    for (const step of [1, 3, 7, 1 << 20]) assert.equal(decode(text, step, true), whole, `in place, ${step} bytes a time: ${text}`);
   }
+  const many = Array.from({ length: 50 }, (_, i) => `${(i + 1).toString(16)}\r\n${'abcdefghij'.repeat(6).slice(0, i + 1)}\r\n`).join('') + '0\r\n\r\nNEXT';
+  for (const step of [1, 5, 64, 1 << 20]) assert.equal(decode(many, step, true), decode(many, 1 << 20), `in place, ${step} bytes a time`);
   assert.equal(decode(cases[0]!, 1 << 20), 'hello 15 true');
   assert.match(decode('0000000000005\r\nhello\r\n0\r\n\r\n', 1 << 20), /^error: invalid chunk size/);
 });

@@ -153,14 +153,20 @@ export class ChunkedDecoder {
 
   /**
    * Consumes from buf; returns [decoded pieces, bytes consumed]. Stops at the end of the body.
+   * `inPlace` moves the decoded data to the front of buf and returns it as one piece: no object
+   * per chunk (the daemon's logs come as one 85-byte chunk per line). buf's bytes before
+   * `consumed` are overwritten then.
    */
-  feed(buf: Buffer): { data: Buffer[]; consumed: number } {
+  feed(buf: Buffer, inPlace = false): { data: Buffer[]; consumed: number } {
     const data: Buffer[] = [];
     let i = 0;
+    let w = 0;
     while (i < buf.length && this.state !== 'done') {
       if (this.state === 'data') {
         const n = Math.min(this.remaining, buf.length - i);
-        data.push(buf.subarray(i, i + n));
+        if (!inPlace) data.push(buf.subarray(i, i + n));
+        else if (w !== i) buf.copyWithin(w, i, i + n);
+        w += n;
         i += n;
         this.remaining -= n;
         if (this.remaining === 0) { this.state = 'data-crlf'; this.line = ''; }
@@ -207,6 +213,7 @@ export class ChunkedDecoder {
       this.line += String.fromCharCode(byte);
       if (this.line.length > 4096) throw new HttpError(400, 'chunk line too long');
     }
+    if (inPlace && w) data.push(buf.subarray(0, w));
     return { data, consumed: i };
   }
 }

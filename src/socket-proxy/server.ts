@@ -493,7 +493,7 @@ async function relayChunked(up: Upstream, client: Socket, head: Buffer, wholeMes
       chunk = (await up.reader.next()) ?? undefined;
       if (!chunk) throw new Error('the daemon closed the connection inside a response');
     }
-    const { data: pieces, consumed } = decoder.feed(chunk);
+    const { data: pieces, consumed } = decoder.feed(chunk, true); // chunk is ours: decoded in place
     up.reader.unshift(chunk.subarray(consumed));
     for (const piece of pieces) { data.push(piece); dataBytes += piece.length; }
     chunk = decoder.done ? undefined : up.reader.takeBuffered(Number.MAX_SAFE_INTEGER);
