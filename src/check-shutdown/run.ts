@@ -1,6 +1,7 @@
 /** `berth check shutdown SERVICE` without the CLI: from the compose project to a report, and its text. */
 import type { ComposeProject } from '../compose/types.js';
 import { listServiceContainers } from '../compose/containers.js';
+import { projectNetworkNames } from '../compose/networks.js';
 import type { Engine } from '../engine/client.js';
 import { BerthError, ExitCode } from '../lib/errors.js';
 import { planShutdownProbe } from './plan.js';
@@ -16,18 +17,6 @@ export interface CheckShutdownOptions {
   readinessPollMs?: number;
   labels?: Record<string, string>;
   onProgress?: (message: string) => void;
-}
-
-/** The engine names of a project's networks, as Compose names them (`name:` wins, external keeps its key). */
-export function projectNetworkNames(project: ComposeProject): Record<string, string> {
-  const networks = (project.model.networks ?? {}) as Record<string, { name?: unknown; external?: unknown } | null>;
-  const names: Record<string, string> = {};
-  for (const [key, value] of Object.entries(networks)) {
-    if (typeof value?.name === 'string') names[key] = value.name;
-    else if (value?.external) names[key] = key;
-    else names[key] = `${project.name}_${key}`;
-  }
-  return names;
 }
 
 export function shutdownSpecOf(project: ComposeProject, serviceName: string): ShutdownSpec {

@@ -468,6 +468,15 @@ test('x-berth: wrong types and bad durations are errors with file:line', async (
   await rejects(load(top), /^compose\.yaml:3:14: x-berth\.check\.rules\.a must be one of off, info, warning, error$/);
 });
 
+test('x-berth: rollout.traffic_networks names networks of the service and leaves it one to start on', async () => {
+  const ok = await project({ 'compose.yaml': 'services:\n  app:\n    image: a\n    networks: [web, back]\n    x-berth:\n      rollout: { traffic_networks: [web] }\nnetworks: { web: {}, back: {} }\n' });
+  assert.deepEqual((await load(ok)).services.app!.berth.rollout.trafficNetworks, ['web']);
+  const unknown = await project({ 'compose.yaml': 'services:\n  app:\n    image: a\n    networks: [web, back]\n    x-berth:\n      rollout: { traffic_networks: [webb] }\nnetworks: { web: {}, back: {} }\n' });
+  await rejects(load(unknown), /^compose\.yaml:6:\d+: services\.app\.x-berth\.rollout\.traffic_networks: "webb" is not a network of service app \(its networks: web, back\)$/);
+  const all = await project({ 'compose.yaml': 'services:\n  app:\n    image: a\n    x-berth:\n      rollout: { traffic_networks: [default] }\n' });
+  await rejects(load(all), /traffic_networks names every network of service app: a new replica needs one other network to start on/);
+});
+
 test('extends: same file and another file, the extending service wins, cycles are errors', async () => {
   const dir = await project({
     'compose.yaml': [

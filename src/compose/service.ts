@@ -243,6 +243,6 @@ export async function buildService(name: string, raw: Json, ctx: ServiceContext)
     stopSignal: raw.stop_signal === undefined ? undefined : String(raw.stop_signal),
     stopGracePeriodMs: duration(raw.stop_grace_period, DEFAULT_STOP_GRACE_PERIOD_MS, [...base, 'stop_grace_period'], ctx),
     restart: raw.restart === undefined ? undefined : String(raw.restart),
-    berth: parseServiceBerth(raw['x-berth'], name, { locate: ctx.locate, workingDir: ctx.workingDir, warnings: ctx.warnings }),
+    berth: parseServiceBerth(raw['x-berth'], name, { locate: ctx.locate, workingDir: ctx.workingDir, warnings: ctx.warnings }, Object.keys(networks)),
   };
 }

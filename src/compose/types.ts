@@ -81,6 +81,12 @@ export interface ServiceRolloutConfig {
   stateful?: boolean;
   /** stop-first instead of start-first (needs --stop-first or this). */
   stopFirst?: boolean;
+  /**
+   * The service's networks its traffic comes through (compose keys). New replicas are connected to
+   * them only once healthy (one connect each); on the other networks they have their aliases from
+   * the start, as Compose gives them. Undefined: every network is a traffic network.
+   */
+  trafficNetworks?: string[];
 }
 
 export type BackupTargetConfig =

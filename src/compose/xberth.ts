@@ -44,6 +44,7 @@ export const serviceBerthSchema: Json = object({
     monitor: duration,
     stateful: bool,
     stop_first: bool,
+    traffic_networks: { type: 'array', items: str, minItems: 1, uniqueItems: true },
     drain: tagged('strategy', {
       wait: object({ duration }),
       readiness: object({ path: str, port: { type: 'integer', minimum: 1, maximum: 65535 }, duration }, ['path', 'port']),
@@ -184,7 +185,7 @@ function commandOf(value: unknown): string[] | string {
 }
 
 /** A service's x-berth (undefined, null or {} gives the defaults). */
-export function parseServiceBerth(value: unknown, serviceName: string, ctx: XBerthContext): ServiceBerthConfig {
+export function parseServiceBerth(value: unknown, serviceName: string, ctx: XBerthContext, serviceNetworks: string[] = []): ServiceBerthConfig {
   const base = ['services', serviceName, 'x-berth'];
   if (value === undefined || value === null) return { rollout: {} };
   check(compiled().service, value, base, ctx);
@@ -198,10 +199,25 @@ export function parseServiceBerth(value: unknown, serviceName: string, ctx: XBer
   if (r.stateful !== undefined) rollout.stateful = r.stateful as boolean;
   if (r.stop_first !== undefined) rollout.stopFirst = r.stop_first as boolean;
   if (r.drain) rollout.drain = drainOf(r.drain as Json, [...rp, 'drain'], ctx);
+  if (r.traffic_networks !== undefined) rollout.trafficNetworks = trafficNetworksOf(r.traffic_networks as string[], serviceName, serviceNetworks, [...rp, 'traffic_networks'], ctx);
   const config: ServiceBerthConfig = { rollout };
   if (x.backup) config.backup = backupTargetOf(x.backup as Json);
   if (x.shutdown_deadline !== undefined) config.shutdownDeadlineMs = ms(x.shutdown_deadline, [...base, 'shutdown_deadline'], ctx);
   return config;
+}
+
+/** Traffic networks must be the service's own, and leave it one network to start on. */
+function trafficNetworksOf(names: string[], serviceName: string, serviceNetworks: string[], path: ModelPath, ctx: XBerthContext): string[] {
+  const unknown = names.find((n) => !serviceNetworks.includes(n));
+  if (unknown !== undefined) {
+    throw new BerthError(`${at(ctx, path)}${formatPath(path)}: "${unknown}" is not a network of service ${serviceName} (its networks: ${serviceNetworks.join(', ') || 'none'})`);
+  }
+  if (serviceNetworks.every((n) => names.includes(n))) {
+    throw new BerthError(`${at(ctx, path)}${formatPath(path)} names every network of service ${serviceName}: a new replica needs one other network to start on (its database, say)`, {
+      hint: 'leave rollout.traffic_networks out to have new replicas join DNS on all networks once healthy',
+    });
+  }
+  return names;
 }
 
 function drainOf(d: Json, path: ModelPath, ctx: XBerthContext): DrainConfig {

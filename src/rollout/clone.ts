@@ -28,6 +28,8 @@ export interface CloneInput {
   modelSets: { command: boolean; entrypoint: boolean; healthcheck: boolean; workingDir: boolean; user: boolean; stopSignal: boolean };
   /** Service aliases to give at creation (control mode only); default none. */
   aliases?: string[];
+  /** Networks of the source the replica is not created on (its traffic networks, joined later). */
+  skipNetworks?: string[];
 }
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
@@ -51,8 +53,11 @@ export function cloneCreateOptions(input: CloneInput): Docker.ContainerCreateOpt
   labels[ROLLOUT_LABEL] = input.rolloutId;
   const inherited = <T>(value: T, imageValue: unknown, setByModel: boolean): T | undefined => (setByModel || !same(value, imageValue) ? value : undefined);
   const hostConfig = structuredClone(source.HostConfig) as Docker.HostConfig & Record<string, unknown>;
-  const networks = Object.keys(source.NetworkSettings?.Networks ?? {});
+  const skip = new Set(input.skipNetworks ?? []);
+  const networks = Object.keys(source.NetworkSettings?.Networks ?? {}).filter((n) => !skip.has(n));
   const first = hostConfig.NetworkMode && networks.includes(hostConfig.NetworkMode) ? hostConfig.NetworkMode : networks[0];
+  // The source's network mode names a network it is not created on: start on the first other one.
+  if (first && hostConfig.NetworkMode && skip.has(hostConfig.NetworkMode)) hostConfig.NetworkMode = first;
   const options: Docker.ContainerCreateOptions = {
     name: input.name,
     Image: input.image,

@@ -1,5 +1,6 @@
 /** The engine state the planner needs, read once before planning. */
 import { listServiceContainers, replicaName } from '../compose/containers.js';
+import { engineNetworkName } from '../compose/networks.js';
 import type { ComposeProject, ServiceModel } from '../compose/types.js';
 import type { Engine } from '../engine/client.js';
 import { BerthError, ExitCode } from '../lib/errors.js';
@@ -12,7 +13,12 @@ export function serviceImageRef(project: ComposeProject, service: ServiceModel, 
 }
 
 /** Is this replica in the service's DNS (the service name among its aliases on every network)? */
-export function inServiceDns(networks: Record<string, { Aliases?: string[] | null }> | undefined, service: string): boolean {
+/**
+ * In the service's DNS: its alias on every network, or, when the service names traffic networks,
+ * on every one of those (a replica that never joined them served nothing through them).
+ */
+export function inServiceDns(networks: Record<string, { Aliases?: string[] | null }> | undefined, service: string, trafficNetworks?: string[]): boolean {
+  if (trafficNetworks) return trafficNetworks.every((net) => (networks?.[net]?.Aliases ?? []).includes(service));
   const entries = Object.values(networks ?? {});
   return entries.every((n) => (n.Aliases ?? []).includes(service));
 }
@@ -28,6 +34,7 @@ export async function collectServiceState(
   const model = project.services[service];
   if (!model) throw new BerthError(`no service "${service}" in ${project.name}`, { exitCode: ExitCode.usage, hint: `services: ${Object.keys(project.services).join(', ')}` });
   const containers = await listServiceContainers(engine, project.name, { services: [service], includeStopped: true });
+  const traffic = model.berth.rollout.trafficNetworks?.map((key) => engineNetworkName(project, key));
   const replicas: ReplicaState[] = [];
   for (const c of containers) {
     const info = await engine.inspectContainer(c.id).catch(() => undefined);
@@ -42,7 +49,7 @@ export async function collectServiceState(
       imageId: info.Image,
       image: info.Config?.Image,
       rolloutId: c.labels[ROLLOUT_LABEL],
-      inDns: shared || inServiceDns(info.NetworkSettings?.Networks as Record<string, { Aliases?: string[] }>, service),
+      inDns: shared || inServiceDns(info.NetworkSettings?.Networks as Record<string, { Aliases?: string[] }>, service, traffic),
     });
   }
   // Compose is asked (a second or more for v1's Python) only when no replica shows the naming.

@@ -171,7 +171,8 @@ async function runStep(rt: Runtime, plan: RolloutPlan, s: ServicePlan, step: Ste
       const raw = model?.raw ?? {};
       const networks = Object.entries(source.NetworkSettings?.Networks ?? {});
       const sourceRef = { id: source.Id, name: source.Name.replace(/^\//, '') };
-      const aliasesFor = (net: string) => (step.joinDns ? serviceAliases(source.NetworkSettings.Networks[net]?.Aliases, sourceRef, step.name) : []);
+      // Aliases from the start: in control mode, and on the networks that are not held back for the join.
+      const aliasesFor = (net: string) => (step.joinDns || step.holdBack.length ? serviceAliases(source.NetworkSettings.Networks[net]?.Aliases, sourceRef, step.name) : []);
       const options = cloneCreateOptions({
         source,
         sourceImage: rt.imageConfigs.get(source.Image) as never,
@@ -183,15 +184,16 @@ async function runStep(rt: Runtime, plan: RolloutPlan, s: ServicePlan, step: Ste
         rolloutId: plan.rolloutId,
         modelEnvKeys: Object.keys(model?.environment ?? {}),
         modelSets: { command: 'command' in raw, entrypoint: 'entrypoint' in raw, healthcheck: 'healthcheck' in raw, workingDir: 'working_dir' in raw, user: 'user' in raw, stopSignal: 'stop_signal' in raw },
+        skipNetworks: step.holdBack,
       });
       const first = Object.keys(options.NetworkingConfig?.EndpointsConfig ?? {})[0];
-      if (first && step.joinDns) options.NetworkingConfig!.EndpointsConfig![first]!.Aliases = aliasesFor(first);
+      if (first) options.NetworkingConfig!.EndpointsConfig![first]!.Aliases = aliasesFor(first);
       const container = await engine.call(`create ${step.name}`, () => engine.docker.createContainer(options));
       rt.created.set(step.name, container.id);
       rt.sourceOf.set(step.name, source);
       mine.add(step.name);
       for (const [net] of networks) {
-        if (net === first) continue;
+        if (net === first || step.holdBack.includes(net)) continue;
         await engine.call(`connect ${step.name} to ${net}`, () => engine.docker.getNetwork(net).connect({ Container: container.id, EndpointConfig: { Aliases: aliasesFor(net) } }));
       }
       await engine.call(`start ${step.name}`, () => container.start());
@@ -208,6 +210,16 @@ async function runStep(rt: Runtime, plan: RolloutPlan, s: ServicePlan, step: Ste
       for (const name of step.names) {
         const id = rt.created.get(name) ?? name;
         const source = rt.sourceOf.get(name);
+        if (step.connect.length) {
+          // Traffic networks: the replica was never on them, so there is nothing to keep; one connect each.
+          for (const net of step.connect) {
+            const endpoint = source?.NetworkSettings.Networks[net] as { Aliases?: string[] | null; Links?: string[] | null } | undefined;
+            const aliases = source && endpoint ? serviceAliases(endpoint.Aliases, { id: source.Id, name: source.Name.replace(/^\//, '') }, name) : [s.service];
+            await engine.call(`connect ${name} to ${net}`, () => engine.docker.getNetwork(net).connect({ Container: id, EndpointConfig: { Aliases: aliases, Links: endpoint?.Links ?? undefined } }));
+          }
+          rt.joined.add(name);
+          continue;
+        }
         const info = await engine.inspectContainer(id);
         for (const [net, endpoint] of Object.entries(info.NetworkSettings.Networks ?? {})) {
           const sourceAliases = source?.NetworkSettings.Networks[net]?.Aliases ?? [s.service];
@@ -221,7 +233,7 @@ async function runStep(rt: Runtime, plan: RolloutPlan, s: ServicePlan, step: Ste
       return;
     }
     case 'drain':
-      await drainReplicas(rt, s.service, step.containers, step.drain, signal);
+      await drainReplicas(rt, s.service, step.containers, step.drain, step.networks, signal);
       return;
     case 'stop':
       await Promise.all(step.containers.map((c) => {
@@ -291,11 +303,11 @@ async function removeContainer(engine: Engine, id: string): Promise<void> {
  * (a freed address must not go to the next reconnect); each one's drain starts as soon as it is out
  * of DNS, while its reconnect and the address check still run.
  */
-async function drainReplicas(rt: Runtime, service: string, containers: Array<{ id: string; name: string }>, drain: DrainConfig, signal?: AbortSignal): Promise<void> {
+async function drainReplicas(rt: Runtime, service: string, containers: Array<{ id: string; name: string }>, drain: DrainConfig, networks: string[] | undefined, signal?: AbortSignal): Promise<void> {
   const draining: Array<Promise<void>> = [];
   try {
     for (const container of containers) {
-      await leaveDns(rt, service, container, (info) => {
+      await leaveDns(rt, service, container, networks, (info) => {
         const drained = drainOne(rt, service, container, info, drain, signal);
         drained.catch(() => undefined); // awaited below; a leave failing first must not leave it unhandled
         draining.push(drained);
@@ -307,10 +319,13 @@ async function drainReplicas(rt: Runtime, service: string, containers: Array<{ i
   await Promise.all(draining);
 }
 
-/** Takes the replica out of the service's DNS name; `outOfDns` is called the moment it is out (before the reconnect). */
-async function leaveDns(rt: Runtime, service: string, container: { id: string; name: string }, outOfDns: (info: Docker.ContainerInspectInfo) => void): Promise<void> {
+/**
+ * Takes the replica out of the service's DNS name on `only` (default: every network); `outOfDns`
+ * is called the moment it is out (before the reconnect).
+ */
+async function leaveDns(rt: Runtime, service: string, container: { id: string; name: string }, only: string[] | undefined, outOfDns: (info: Docker.ContainerInspectInfo) => void): Promise<void> {
   const info = await rt.engine.inspectContainer(container.id);
-  const networks = Object.entries(info.NetworkSettings.Networks ?? {}).filter(([, endpoint]) => (endpoint.Aliases ?? []).includes(service));
+  const networks = Object.entries(info.NetworkSettings.Networks ?? {}).filter(([net, endpoint]) => (endpoint.Aliases ?? []).includes(service) && (!only || only.includes(net)));
   if (networks.length === 0) outOfDns(info);
   for (const [index, [net, endpoint]] of networks.entries()) {
     const last = index === networks.length - 1;

@@ -206,3 +206,41 @@ test('address holes below an old replica: subnet minus network, gateway and used
   assert.deepEqual(holesBelow('10.0.0.0/24', undefined, ['10.0.0.2'], '10.0.0.3'), []);
   assert.deepEqual(holesBelow('fd00::/64', undefined, [], 'fd00::5'), []);
 });
+
+test('traffic networks: new replicas are created off them, joined by a connect once healthy, and old ones leave DNS there only', () => {
+  const app = service('app', { networks: { web: { aliases: [] }, back: { aliases: [] } }, berth: { rollout: { trafficNetworks: ['web'] } } });
+  const p = { ...project([app]), model: { networks: { web: {}, back: { name: 'shared-back' } } } } as unknown as ComposeProject;
+  const s = planRollout(p, [state([replica(1)])], { rolloutId: 'r' }).services[0]!;
+  assert.deepEqual(kinds(s.steps), ['create', 'wait-healthy', 'join', 'drain', 'stop', 'remove']);
+  assert.deepEqual((s.steps[0] as Extract<Step, { kind: 'create' }>).holdBack, ['shop_web']);
+  assert.deepEqual((s.steps[2] as Extract<Step, { kind: 'join' }>).connect, ['shop_web']);
+  assert.deepEqual((s.steps[3] as Extract<Step, { kind: 'drain' }>).networks, ['shop_web']);
+  assert.match(renderPlan({ project: 'shop', rolloutId: 'r', services: [s] }), /connect to shop_web/);
+  // Control mode: in DNS everywhere from creation, no join; the leave is the same.
+  const control = planRollout(p, [state([replica(1)])], { rolloutId: 'r', joinDnsAtCreate: true }).services[0]!;
+  assert.deepEqual(kinds(control.steps), ['create', 'wait-healthy', 'drain', 'stop', 'remove']);
+  assert.deepEqual((control.steps[0] as Extract<Step, { kind: 'create' }>).holdBack, []);
+  // Without traffic networks every network is reconnected at the join, and left at the drain.
+  const plain = planRollout(project([service('app')]), [state([replica(1)])], { rolloutId: 'r' }).services[0]!;
+  assert.deepEqual((plain.steps[2] as Extract<Step, { kind: 'join' }>).connect, []);
+  assert.equal((plain.steps[3] as Extract<Step, { kind: 'drain' }>).networks, undefined);
+});
+
+test('traffic networks: in DNS means the alias on each traffic network (a replica that never joined them served nothing)', () => {
+  const neverJoined = { shop_back: { Aliases: ['app'] } };
+  assert.equal(inServiceDns(neverJoined, 'app'), true);
+  assert.equal(inServiceDns(neverJoined, 'app', ['shop_web']), false);
+  assert.equal(inServiceDns({ shop_back: { Aliases: ['app'] }, shop_web: { Aliases: ['app'] } }, 'app', ['shop_web']), true);
+  assert.equal(inServiceDns({ shop_back: { Aliases: ['app'] }, shop_web: { Aliases: ['shop_app_1'] } }, 'app', ['shop_web']), false);
+});
+
+test('traffic networks: the clone is created off the held-back networks, starting on another one', () => {
+  const source = {
+    Id: 'abc', Name: '/shop_app_1', Image: 'sha256:old', Config: { Image: 'app:1', Env: [], Labels: {} },
+    HostConfig: { NetworkMode: 'shop_web' },
+    NetworkSettings: { Networks: { shop_web: { Aliases: ['app', 'abc'] }, shop_back: { Aliases: ['app', 'abc'] } } },
+  } as never;
+  const out = cloneCreateOptions({ source, sourceImage: {}, image: 'app:2', name: 'shop_app_2', number: 2, rolloutId: 'r', modelEnvKeys: [], modelSets: { command: false, entrypoint: false, healthcheck: false, workingDir: false, user: false, stopSignal: false }, skipNetworks: ['shop_web'] });
+  assert.equal(out.HostConfig!.NetworkMode, 'shop_back');
+  assert.deepEqual(Object.keys(out.NetworkingConfig!.EndpointsConfig!), ['shop_back']);
+});

@@ -4,6 +4,7 @@
  */
 import type { ComposeProject, DrainConfig, ServiceModel, ServiceRolloutConfig } from '../compose/types.js';
 import { replicaName } from '../compose/containers.js';
+import { engineNetworkName } from '../compose/networks.js';
 import { formatDuration } from '../lib/duration.js';
 import { BerthError, ExitCode } from '../lib/errors.js';
 
@@ -75,10 +76,13 @@ export interface ContainerRef {
 export type Step =
   | { kind: 'remove-leftover'; service: string; container: ContainerRef; reason: string }
   | { kind: 'compose-up'; service: string; replicas: number; reason: string }
-  | { kind: 'create'; service: string; name: string; number: number; image: string; cloneFrom: string; joinDns: boolean; configHash?: string; reason: string }
+  /** holdBack: engine networks (the traffic networks) the replica is connected to only at its join. */
+  | { kind: 'create'; service: string; name: string; number: number; image: string; cloneFrom: string; joinDns: boolean; holdBack: string[]; configHash?: string; reason: string }
   | { kind: 'wait-healthy'; service: string; names: string[]; mode: 'healthcheck' | 'fixed'; timeoutMs: number; reason: string }
-  | { kind: 'join'; service: string; names: string[]; reason: string }
-  | { kind: 'drain'; service: string; containers: ContainerRef[]; drain: DrainConfig; reason: string }
+  /** connect: the held-back networks, joined by one connect each; empty: every network is reconnected with the aliases. */
+  | { kind: 'join'; service: string; names: string[]; connect: string[]; reason: string }
+  /** networks: where the replicas leave the service's DNS name; undefined: every network. */
+  | { kind: 'drain'; service: string; containers: ContainerRef[]; drain: DrainConfig; networks?: string[]; reason: string }
   | { kind: 'stop'; service: string; containers: ContainerRef[]; graceMs: number; reason: string }
   | { kind: 'remove'; service: string; containers: ContainerRef[]; reason: string }
   | { kind: 'monitor'; service: string; names: string[]; durationMs: number; reason: string };
@@ -177,6 +181,14 @@ function planService(project: ComposeProject, state: ServiceState, options: Roll
   };
   const drain = options.drain ?? config.drain ?? DEFAULT_DRAIN;
   const graceMs = service.stopGracePeriodMs;
+  // Traffic networks: new replicas stay off them until healthy, then one connect each joins them.
+  const traffic = config.trafficNetworks?.map((key) => engineNetworkName(project, key));
+  const holdBack = options.joinDnsAtCreate ? [] : traffic ?? [];
+  const join = (names: string[], them: string): Step => ({
+    kind: 'join', service: state.service, names, connect: holdBack,
+    reason: holdBack.length ? `healthy: connect ${them} to ${holdBack.join(', ')} with the service's DNS name, so the proxy sends ${them} traffic` : `healthy: give ${them} the service's DNS name so the proxy sends ${them} traffic`,
+  });
+  const offTraffic = holdBack.length ? `, not on ${holdBack.join(', ')} (traffic) until healthy` : ', without the service DNS name until healthy';
   const ref = (r: ReplicaState): ContainerRef => ({ id: r.id, name: r.name });
 
   // 1. Reconcile: what an interrupted rollout or a crash left behind.
@@ -225,7 +237,7 @@ function planService(project: ComposeProject, state: ServiceState, options: Roll
   const retire = (rs: ReplicaState[], why: string) => {
     if (!rs.length) return;
     const containers = rs.map(ref);
-    steps.push({ kind: 'drain', service: state.service, containers, drain, reason: `${why}: out of DNS first, then ${describeDrain(drain)} so the proxy stops choosing ${rs.length === 1 ? 'it' : 'them'} while in-flight requests finish` });
+    steps.push({ kind: 'drain', service: state.service, containers, drain, ...(traffic ? { networks: traffic } : {}), reason: `${why}: out of DNS${traffic ? ` on ${traffic.join(', ')}` : ''} first, then ${describeDrain(drain)} so the proxy stops choosing ${rs.length === 1 ? 'it' : 'them'} while in-flight requests finish` });
     steps.push({ kind: 'stop', service: state.service, containers, graceMs, reason: `stop_grace_period ${formatDuration(graceMs)}` });
     steps.push({ kind: 'remove', service: state.service, containers, reason: 'replaced' });
   };
@@ -239,9 +251,9 @@ function planService(project: ComposeProject, state: ServiceState, options: Roll
       if (gone) retire([gone], `stop-first (${blocker ?? 'requested'})`);
       if (created < need) {
         const name = service.containerName ?? replicaName(project.name, state.service, nextNumber, state.naming);
-        steps.push({ kind: 'create', service: state.service, name, number: nextNumber, image: state.target.ref, cloneFrom, joinDns: Boolean(options.joinDnsAtCreate), configHash: state.configHash, reason: `replica ${created + 1} of ${need} on ${state.target.ref}` });
+        steps.push({ kind: 'create', service: state.service, name, number: nextNumber, image: state.target.ref, cloneFrom, joinDns: Boolean(options.joinDnsAtCreate), holdBack, configHash: state.configHash, reason: `replica ${created + 1} of ${need} on ${state.target.ref}` });
         steps.push({ kind: 'wait-healthy', service: state.service, names: [name], ...health, reason: 'health gate before it gets traffic' });
-        if (!options.joinDnsAtCreate) steps.push({ kind: 'join', service: state.service, names: [name], reason: `healthy: give it the service's DNS name so the proxy sends it traffic` });
+        if (!options.joinDnsAtCreate) steps.push(join([name], 'it'));
         newNames.push(name);
         nextNumber++;
         created++;
@@ -253,13 +265,13 @@ function planService(project: ComposeProject, state: ServiceState, options: Roll
       const names: string[] = [];
       for (let i = 0; i < count; i++) {
         const name = replicaName(project.name, state.service, nextNumber, state.naming);
-        steps.push({ kind: 'create', service: state.service, name, number: nextNumber, image: state.target.ref, cloneFrom, joinDns: Boolean(options.joinDnsAtCreate), configHash: state.configHash, reason: `replica ${created + i + 1} of ${need} on ${state.target.ref}, beside the old ones${options.joinDnsAtCreate ? ' (in DNS at creation: control mode, no gate before traffic)' : ', without the service DNS name until healthy'}` });
+        steps.push({ kind: 'create', service: state.service, name, number: nextNumber, image: state.target.ref, cloneFrom, joinDns: Boolean(options.joinDnsAtCreate), holdBack, configHash: state.configHash, reason: `replica ${created + i + 1} of ${need} on ${state.target.ref}, beside the old ones${options.joinDnsAtCreate ? ' (in DNS at creation: control mode, no gate before traffic)' : offTraffic}` });
         names.push(name);
         nextNumber++;
       }
       if (names.length) {
         steps.push({ kind: 'wait-healthy', service: state.service, names, ...health, reason: health.mode === 'healthcheck' ? `every new replica must report "healthy" within ${formatDuration(health.timeoutMs)}; a crash, restart, exit or "unhealthy" fails the rollout` : `no healthcheck: must still run after ${formatDuration(health.timeoutMs)} (--assume-ready-after)` });
-        if (!options.joinDnsAtCreate) steps.push({ kind: 'join', service: state.service, names, reason: 'healthy: give them the service DNS name so the proxy sends them traffic' });
+        if (!options.joinDnsAtCreate) steps.push(join(names, names.length === 1 ? 'it' : 'them'));
       }
       created += count;
       newNames.push(...names);
@@ -310,7 +322,7 @@ export function describeStep(step: Step): string {
     case 'compose-up': return `compose up ${step.service} (${step.replicas} replica${step.replicas === 1 ? '' : 's'})`;
     case 'create': return `start ${step.name} from ${step.image}`;
     case 'wait-healthy': return `wait until ${step.names.length ? step.names.join(', ') : step.service} ${step.mode === 'healthcheck' ? 'healthy' : 'still running'} (≤ ${formatDuration(step.timeoutMs)})`;
-    case 'join': return `put ${step.names.join(', ')} into ${step.service}'s DNS`;
+    case 'join': return `put ${step.names.join(', ')} into ${step.service}'s DNS${step.connect.length ? ` (connect to ${step.connect.join(', ')})` : ''}`;
     case 'drain': return `drain ${names(step.containers)}`;
     case 'stop': return `stop ${names(step.containers)}`;
     case 'remove': return `remove ${names(step.containers)}`;

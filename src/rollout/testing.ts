@@ -12,6 +12,8 @@ import { execFileAsync, removeLabelled, RUN_ID, TEST_LABEL } from '../testing/en
 import { startLoad, type LoadResult } from './load.js';
 
 export const FIXTURE = fileURLToPath(new URL('../../src/rollout/fixtures/compose.yaml', import.meta.url));
+/** Override: Caddy and the app meet on `web` only; the app and its peer sit on `back` too. */
+export const SPLIT_NETWORKS = fileURLToPath(new URL('../../src/rollout/fixtures/compose.split.yaml', import.meta.url));
 const APP_DIR = fileURLToPath(new URL('../../src/rollout/fixtures/app', import.meta.url));
 
 /** Builds the test app image with a version baked in (broken: its health never passes). */
@@ -48,7 +50,7 @@ export function stackName(prefix: string): string {
 export class TestStack {
   readonly stateDir = mkdtempSync(join(tmpdir(), 'berth-rollout-state-'));
   image = '';
-  constructor(readonly engine: Engine, readonly project: string) {}
+  constructor(readonly engine: Engine, readonly project: string, readonly files: string[] = [FIXTURE]) {}
 
   readonly hookLog = join(this.stateDir, 'hooks.log');
 
@@ -57,11 +59,15 @@ export class TestStack {
   }
 
   berth(args: string[], options: { image?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<CliResult> {
-    return runBerth(['-f', FIXTURE, '-p', this.project, ...args], { env: { ...this.env(options.image), ...options.env }, timeoutMs: options.timeoutMs ?? 120_000 });
+    return runBerth([...this.fileArgs(), '-p', this.project, ...args], { env: { ...this.env(options.image), ...options.env }, timeoutMs: options.timeoutMs ?? 120_000 });
   }
 
   argv(args: string[]): string[] {
-    return ['-f', FIXTURE, '-p', this.project, ...args];
+    return [...this.fileArgs(), '-p', this.project, ...args];
+  }
+
+  private fileArgs(): string[] {
+    return this.files.flatMap((file) => ['-f', file]);
   }
 
   async up(image: string, replicas: number, env: Record<string, string> = {}): Promise<void> {

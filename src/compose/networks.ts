@@ -1,0 +1,19 @@
+/** Engine names of a project's networks, from the compose model alone. */
+import type { ComposeProject } from './types.js';
+
+/** The engine names of a project's networks, as Compose names them (`name:` wins, external keeps its key). */
+export function projectNetworkNames(project: ComposeProject): Record<string, string> {
+  const networks = (project.model.networks ?? {}) as Record<string, { name?: unknown; external?: unknown } | null>;
+  const names: Record<string, string> = {};
+  for (const [key, value] of Object.entries(networks)) {
+    if (typeof value?.name === 'string') names[key] = value.name;
+    else if (value?.external) names[key] = key;
+    else names[key] = `${project.name}_${key}`;
+  }
+  return names;
+}
+
+/** The engine name of one of the project's networks (the implicit `default` included). */
+export function engineNetworkName(project: ComposeProject, key: string): string {
+  return projectNetworkNames(project)[key] ?? `${project.name}_${key}`;
+}
