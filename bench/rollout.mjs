@@ -21,44 +21,47 @@ const stack = new TestStack(engine, stackName('bench'));
 const split = new TestStack(engine, stackName('bench-split'), [FIXTURE, SPLIT_NETWORKS]);
 const splitRuns = Number(process.env.BENCH_SPLIT_RUNS ?? runs);
 
-/** Paired rollouts on a stack, ABBA order: berth's discipline vs --join-dns-at-create. */
-async function pairs(target, count) {
-  const wall = [];
-  const control = [];
-  const joins = [];
-  let failed = 0;
-  let requests = 0;
-  for (let i = 1; i <= count; i++) {
-    const controlRun = async () => {
-      const t = performance.now();
-      const r = await target.berth(['--json', 'rollout', 'app', '--join-dns-at-create'], { image: images[versions[2 * i]] });
-      if (r.code !== 0) throw new Error(`rollout --join-dns-at-create failed: ${r.stderr}`);
-      control.push(performance.now() - t);
-    };
-    if (i % 2 === 0) await controlRun();
-    const load = startLoad(await target.port(), { rps: 40, maxMs: 120_000 });
+/**
+ * One pair on a stack: berth's rollout (under load) and the control with --join-dns-at-create, in
+ * ABBA order across pairs so a drift of the machine does not favour one side.
+ */
+async function pairedRollout(target, i) {
+  const control = async () => {
     const t = performance.now();
-    const r = await target.berth(['--json', 'rollout', 'app'], { image: images[versions[2 * i - 1]] });
-    wall.push(performance.now() - t);
-    const counts = await load.stop();
-    if (r.code !== 0) throw new Error(`rollout failed: ${r.stderr}`);
-    joins.push(JSON.parse(r.stdout).services[0].phases.join ?? 0);
-    failed += counts.failed;
-    requests += counts.sent;
-    if (i % 2 === 1) await controlRun();
-    console.error(`split run ${i}: wall ${Math.round(wall.at(-1))} ms, --join-dns-at-create ${Math.round(control.at(-1))} ms, join ${Math.round(joins.at(-1))} ms, failed ${counts.failed}/${counts.sent}`);
-  }
+    const r = await target.berth(['--json', 'rollout', 'app', '--join-dns-at-create'], { image: images[versions[2 * i]] });
+    if (r.code !== 0) throw new Error(`rollout --join-dns-at-create failed: ${r.stderr}`);
+    const result = JSON.parse(r.stdout).services[0];
+    return { wallMs: performance.now() - t, inProcessMs: result.durationMs, phases: result.phases };
+  };
+  const before = i % 2 === 0 ? await control() : undefined;
+  const load = startLoad(await target.port(), { rps: 40, maxMs: 120_000 });
+  const t = performance.now();
+  const r = await target.berth(['--json', 'rollout', 'app'], { image: images[versions[2 * i - 1]] });
+  const wallMs = performance.now() - t;
+  const counts = await load.stop();
+  if (r.code !== 0) throw new Error(`rollout failed: ${r.stderr}`);
+  const result = JSON.parse(r.stdout).services[0];
+  const joinAtCreate = before ?? (await control());
+  return { wallMs, inProcessMs: result.durationMs, phases: result.phases, requests: counts.sent, failed: counts.failed, joinAtCreate };
+}
+
+/** The pairs' comparison: medians, and each pair's difference (same machine state). */
+function compare(samples) {
+  const wall = samples.map((s) => s.wallMs);
+  const control = samples.map((s) => s.joinAtCreate.wallMs);
   return {
-    runs: count,
     wallMedianMs: median(wall),
     joinDnsAtCreateWallMedianMs: median(control),
     wallVsJoinDnsAtCreate: median(wall) / median(control),
-    pairedDifferenceMedianMs: median(wall.map((w, k) => w - control[k])),
-    joinStepMedianMs: median(joins),
-    failedRequests: failed,
-    requests,
+    pairedDifferenceMedianMs: median(samples.map((s) => s.wallMs - s.joinAtCreate.wallMs)),
+    // The same inside berth (plan to last step): without the CLI's start, which both sides share.
+    pairedInProcessDifferenceMedianMs: median(samples.map((s) => s.inProcessMs - s.joinAtCreate.inProcessMs)),
+    joinStepMedianMs: median(samples.map((s) => s.phases.join ?? 0)),
+    failedRequests: samples.reduce((n, s) => n + s.failed, 0),
+    requests: samples.reduce((n, s) => n + s.requests, 0),
   };
 }
+
 const drainMs = 2000; // berth's default drain wait (the fixture sets no x-berth drain)
 
 /** One container of the image, health-checked as the stack does: start → healthy, then stop. */
@@ -86,58 +89,42 @@ async function inherent(image, network) {
   return { startMs: started - created, toHealthyMs: healthy - started, stopMs: stopped - healthy };
 }
 
-const versions = Array.from({ length: 2 * runs + 1 }, (_, i) => `b${i + 1}`);
+const versions = Array.from({ length: 2 * Math.max(runs, splitRuns) + 1 }, (_, i) => `b${i + 1}`);
 const images = {};
 try {
   for (const v of versions) images[v] = await buildApp(v);
   await stack.up(images.b1, 1);
   const network = `${stack.project}_default`;
   const samples = [];
-  const joinAtCreate = [];
   for (let i = 1; i <= runs; i++) {
     const base = await inherent(images[versions[2 * i - 1]], network);
     const minimumMs = base.startMs + base.toHealthyMs + drainMs + base.stopMs;
-    // Alternating which goes first (ABBA) so a drift of the machine does not favour one side.
-    const control = async () => {
-      const t1 = performance.now();
-      const before = await stack.berth(['--json', 'rollout', 'app', '--join-dns-at-create'], { image: images[versions[2 * i]] });
-      if (before.code !== 0) throw new Error(`rollout --join-dns-at-create failed: ${before.stderr}`);
-      joinAtCreate.push(performance.now() - t1);
-      console.error(`run ${i}: --join-dns-at-create wall ${Math.round(joinAtCreate.at(-1))} ms`);
-    };
-    if (i % 2 === 0) await control();
-    const load = startLoad(await stack.port(), { rps: 40, maxMs: 120_000 });
-    const t0 = performance.now();
-    const r = await stack.berth(['--json', 'rollout', 'app'], { image: images[versions[2 * i - 1]] });
-    const wallMs = performance.now() - t0;
-    const counts = await load.stop();
-    if (r.code !== 0) throw new Error(`rollout failed: ${r.stderr}`);
-    const result = JSON.parse(r.stdout);
-    const phases = result.services[0].phases;
-    samples.push({ wallMs, minimumMs, overheadMs: wallMs - minimumMs, baseline: base, phases, inProcessMs: result.services[0].durationMs, requests: counts.sent, failed: counts.failed });
-    console.error(`run ${i}: wall ${Math.round(wallMs)} ms, minimum ${Math.round(minimumMs)} ms, overhead ${Math.round(wallMs - minimumMs)} ms, join ${Math.round(phases.join ?? 0)} ms, failed requests ${counts.failed}/${counts.sent}`);
-    if (i % 2 === 1) await control();
+    const pair = await pairedRollout(stack, i);
+    samples.push({ ...pair, minimumMs, overheadMs: pair.wallMs - minimumMs, baseline: base });
+    console.error(`run ${i}: wall ${Math.round(pair.wallMs)} ms (--join-dns-at-create ${Math.round(pair.joinAtCreate.wallMs)} ms), minimum ${Math.round(minimumMs)} ms, overhead ${Math.round(pair.wallMs - minimumMs)} ms, join ${Math.round(pair.phases.join ?? 0)} ms, failed requests ${pair.failed}/${pair.requests}`);
   }
   // Split networks: the join is one connect to the traffic network.
   await stack.down();
-  await split.up(images.b1, 1);
-  const trafficNetworks = splitRuns > 0 ? await pairs(split, splitRuns) : undefined;
+  const splitSamples = [];
+  if (splitRuns > 0) {
+    await split.up(images.b1, 1);
+    for (let i = 1; i <= splitRuns; i++) {
+      const pair = await pairedRollout(split, i);
+      splitSamples.push(pair);
+      console.error(`split run ${i}: wall ${Math.round(pair.wallMs)} ms (--join-dns-at-create ${Math.round(pair.joinAtCreate.wallMs)} ms), join ${Math.round(pair.phases.join ?? 0)} ms, failed ${pair.failed}/${pair.requests}`);
+    }
+  }
+  const trafficNetworks = splitSamples.length ? { runs: splitRuns, ...compare(splitSamples), samples: splitSamples } : undefined;
   const nodeStartupMs = median(Array.from({ length: 5 }, () => { const t = performance.now(); spawnSync(process.execPath, ['-e', '0']); return performance.now() - t; }));
   const out = {
     runs,
     stack: 'src/rollout/fixtures (Caddy dynamic a refresh 1s + node app, 1 replica, STARTUP_MS 1500, healthcheck interval 1s)',
-    wallMedianMs: median(samples.map((s) => s.wallMs)),
     minimumMedianMs: median(samples.map((s) => s.minimumMs)),
     overheadMedianMs: median(samples.map((s) => s.overheadMs)),
     // The rollout measured inside berth (from plan to the last step), without CLI start and project load.
     inProcessMedianMs: median(samples.map((s) => s.inProcessMs)),
-    joinDnsAtCreateWallMedianMs: median(joinAtCreate),
-    wallVsJoinDnsAtCreate: median(samples.map((s) => s.wallMs)) / median(joinAtCreate),
     // Each run's pair (same machine state): the discipline's cost in ms, and its own join step.
-    pairedDifferenceMedianMs: median(samples.map((s, k) => s.wallMs - joinAtCreate[k])),
-    joinStepMedianMs: median(samples.map((s) => s.phases.join ?? 0)),
-    failedRequests: samples.reduce((n, s) => n + s.failed, 0),
-    requests: samples.reduce((n, s) => n + s.requests, 0),
+    ...compare(samples),
     // The same, on split networks with x-berth rollout.traffic_networks: [web] (join = one connect).
     trafficNetworks,
     nodeStartupMs,
