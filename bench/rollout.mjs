@@ -89,6 +89,9 @@ async function inherent(image, network) {
   return { startMs: started - created, toHealthyMs: healthy - started, stopMs: stopped - healthy };
 }
 
+// Interrupted (Ctrl-C, a CI timeout): the stacks and images go too, as when it ends.
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => { cleanup().finally(() => process.exit(130)); });
+
 const versions = Array.from({ length: 2 * Math.max(runs, splitRuns) + 1 }, (_, i) => `b${i + 1}`);
 const images = {};
 try {
@@ -135,6 +138,10 @@ try {
   out.pass = out.overheadMedianMs <= 2000 && out.failedRequests === 0 && (trafficNetworks?.failedRequests ?? 0) === 0;
   console.log(writeResult('rollout', out));
 } finally {
+  await cleanup();
+}
+
+async function cleanup() {
   await stack.down();
   await split.down();
   await removeImages(engine);
