@@ -26,8 +26,6 @@ export interface CloneInput {
   modelEnvKeys: string[];
   /** Whether the model sets command / entrypoint / healthcheck / working_dir / user / stop_signal. */
   modelSets: { command: boolean; entrypoint: boolean; healthcheck: boolean; workingDir: boolean; user: boolean; stopSignal: boolean };
-  /** Service aliases to give at creation (control mode only); default none. */
-  aliases?: string[];
   /** Networks of the source the replica is not created on (its traffic networks, joined later). */
   skipNetworks?: string[];
 }
@@ -85,11 +83,19 @@ export function cloneCreateOptions(input: CloneInput): Docker.ContainerCreateOpt
   if (first) {
     const endpoint = source.NetworkSettings.Networks[first] as { IPAMConfig?: unknown; Links?: string[] | null } | undefined;
     options.NetworkingConfig = {
-      EndpointsConfig: { [first]: { Aliases: input.aliases ?? [], Links: endpoint?.Links ?? undefined } as Docker.EndpointSettings },
+      // No aliases here: the executor decides (none until the join, or the service's in control mode).
+      EndpointsConfig: { [first]: { Aliases: [], Links: endpoint?.Links ?? undefined } as Docker.EndpointSettings },
     };
   }
   for (const key of Object.keys(options) as Array<keyof typeof options>) if (options[key] === undefined) delete options[key];
   return options;
+}
+
+/** The aliases a replica gets on `net` once it joins: the source's there, or the service name when the source was not on it. */
+export function joinAliases(source: Docker.ContainerInspectInfo | undefined, net: string, newName: string, service: string): string[] {
+  const endpoint = source?.NetworkSettings.Networks[net];
+  if (!source || !endpoint) return [service];
+  return serviceAliases(endpoint.Aliases ?? [service], { id: source.Id, name: source.Name.replace(/^\//, '') }, newName);
 }
 
 /** The aliases a replica gets on a network once it joins: the source's, minus what named the source itself. */

@@ -12,7 +12,6 @@ export function serviceImageRef(project: ComposeProject, service: ServiceModel, 
   return naming === 'v1' ? `${project.name}_${service.name}` : `${project.name}-${service.name}`;
 }
 
-/** Is this replica in the service's DNS (the service name among its aliases on every network)? */
 /**
  * In the service's DNS: its alias on every network, or, when the service names traffic networks,
  * on every one of those (a replica that never joined them served nothing through them).

@@ -11,7 +11,7 @@ import type { ComposeProject, DrainConfig } from '../compose/types.js';
 import { statusCode, type Engine } from '../engine/client.js';
 import { formatDuration } from '../lib/duration.js';
 import { BerthError, ExitCode, errorMessage } from '../lib/errors.js';
-import { cloneCreateOptions, ownAliases, serviceAliases } from './clone.js';
+import { cloneCreateOptions, joinAliases, ownAliases } from './clone.js';
 import { fillHoles, PLACEHOLDER_LABEL } from './placeholder.js';
 import { describeStep, type RolloutPlan, type ServicePlan, type Step } from './plan.js';
 
@@ -170,9 +170,8 @@ async function runStep(rt: Runtime, plan: RolloutPlan, s: ServicePlan, step: Ste
       const model = rt.project.services[s.service];
       const raw = model?.raw ?? {};
       const networks = Object.entries(source.NetworkSettings?.Networks ?? {});
-      const sourceRef = { id: source.Id, name: source.Name.replace(/^\//, '') };
       // Aliases from the start: in control mode, and on the networks that are not held back for the join.
-      const aliasesFor = (net: string) => (step.joinDns || step.holdBack.length ? serviceAliases(source.NetworkSettings.Networks[net]?.Aliases, sourceRef, step.name) : []);
+      const aliasesFor = (net: string) => (step.joinDns || step.holdBack.length ? joinAliases(source, net, step.name, s.service) : []);
       const options = cloneCreateOptions({
         source,
         sourceImage: rt.imageConfigs.get(source.Image) as never,
@@ -213,17 +212,15 @@ async function runStep(rt: Runtime, plan: RolloutPlan, s: ServicePlan, step: Ste
         if (step.connect.length) {
           // Traffic networks: the replica was never on them, so there is nothing to keep; one connect each.
           for (const net of step.connect) {
-            const endpoint = source?.NetworkSettings.Networks[net] as { Aliases?: string[] | null; Links?: string[] | null } | undefined;
-            const aliases = source && endpoint ? serviceAliases(endpoint.Aliases, { id: source.Id, name: source.Name.replace(/^\//, '') }, name) : [s.service];
-            await engine.call(`connect ${name} to ${net}`, () => engine.docker.getNetwork(net).connect({ Container: id, EndpointConfig: { Aliases: aliases, Links: endpoint?.Links ?? undefined } }));
+            const links = (source?.NetworkSettings.Networks[net] as { Links?: string[] | null } | undefined)?.Links ?? undefined;
+            await engine.call(`connect ${name} to ${net}`, () => engine.docker.getNetwork(net).connect({ Container: id, EndpointConfig: { Aliases: joinAliases(source, net, name, s.service), Links: links } }));
           }
           rt.joined.add(name);
           continue;
         }
         const info = await engine.inspectContainer(id);
         for (const [net, endpoint] of Object.entries(info.NetworkSettings.Networks ?? {})) {
-          const sourceAliases = source?.NetworkSettings.Networks[net]?.Aliases ?? [s.service];
-          const aliases = source ? serviceAliases(sourceAliases, { id: source.Id, name: source.Name.replace(/^\//, '') }, name) : [s.service];
+          const aliases = joinAliases(source, net, name, s.service);
           // Aliases cannot change on a live endpoint: reconnect, keeping the address so the
           // connections this replica opened while starting (a database pool) survive.
           await reconnect(rt, s.service, { id, name, labels: info.Config.Labels }, net, endpoint, aliases);

@@ -244,3 +244,12 @@ test('traffic networks: the clone is created off the held-back networks, startin
   assert.equal(out.HostConfig!.NetworkMode, 'shop_back');
   assert.deepEqual(Object.keys(out.NetworkingConfig!.EndpointsConfig!), ['shop_back']);
 });
+
+test('join aliases: the source\'s on that network without what named the source; the service name where the source was not', async () => {
+  const { joinAliases } = await import('./clone.js');
+  const source = { Id: 'abcdef1234567890', Name: '/shop_app_1', NetworkSettings: { Networks: { shop_back: { Aliases: ['app', 'abcdef123456', 'api'] }, shop_bare: { Aliases: null } } } } as never;
+  assert.deepEqual(joinAliases(source, 'shop_back', 'shop_app_2', 'app'), ['app', 'api']);
+  assert.deepEqual(joinAliases(source, 'shop_web', 'shop_app_2', 'app'), ['app']);
+  assert.deepEqual(joinAliases(source, 'shop_bare', 'shop_app_2', 'app'), ['app']);
+  assert.deepEqual(joinAliases(undefined, 'shop_web', 'shop_app_2', 'app'), ['app']);
+});
