@@ -153,6 +153,30 @@ services:
       start_period: 30s
       start_interval: 3s
 `) },
+  { rule: 'traffic-networks', bad: y(`
+services:
+  proxy:
+    image: caddy:2.8
+    networks: [frontend]
+  app:
+    image: acme/app:1
+    networks: [frontend, backend]
+networks: { frontend: {}, backend: {} }
+`), lines: [7], good: y(`
+services:
+  proxy:
+    image: caddy:2.8
+    networks: [frontend]
+  app:
+    image: acme/app:1
+    networks: [frontend, backend]
+    x-berth:
+      rollout: { traffic_networks: [frontend] }
+  worker:
+    image: acme/app:1
+    networks: [backend]
+networks: { frontend: {}, backend: {} }
+`) },
   { rule: 'container-name', bad: y(`
 services:
   app:

@@ -6,6 +6,7 @@
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { ComposeProject, Healthcheck, ModelPath, PortMapping, ServiceModel, SourceLocation } from '../../compose/types.js';
 import { parseDuration } from '../../lib/duration.js';
+import { parseServiceBerth } from '../../compose/xberth.js';
 
 export interface SourceFile { path: string; text: string }
 
@@ -125,9 +126,6 @@ function normalizeService(name: string, raw: Record<string, unknown>): ServiceMo
   const labels: Record<string, string> = {};
   if (Array.isArray(raw.labels)) for (const l of raw.labels) { const s = String(l); const i = s.indexOf('='); labels[i < 0 ? s : s.slice(0, i)] = i < 0 ? '' : s.slice(i + 1); }
   else if (raw.labels && typeof raw.labels === 'object') for (const [k, v] of Object.entries(raw.labels)) labels[k] = String(v);
-  const xb = (raw['x-berth'] ?? {}) as Record<string, unknown>;
-  const backup = xb.backup as ServiceModel['berth']['backup'];
-  const deadline = xb.shutdown_deadline ?? xb.shutdownDeadline;
   return {
     name,
     raw,
@@ -147,6 +145,7 @@ function normalizeService(name: string, raw: Record<string, unknown>): ServiceMo
     stopSignal: raw.stop_signal as string | undefined,
     stopGracePeriodMs: ms(raw.stop_grace_period, 10_000),
     restart: raw.restart as string | undefined,
-    berth: { rollout: (xb.rollout as ServiceModel['berth']['rollout']) ?? {}, backup, shutdownDeadlineMs: deadline === undefined ? undefined : parseDuration(deadline as string) },
+    // x-berth through the real parser (pure): rules read the same typed config as with the loader.
+    berth: parseServiceBerth(raw['x-berth'], name, { locate: () => undefined, workingDir: '/project', warnings: [] }, Object.keys(networks)),
   };
 }
