@@ -25,10 +25,10 @@ async function eventsBetween(since: number, until: number): Promise<EngineEvent[
  * What happened to one container, in order: "connect web", "health healthy", ... Engine 20.10
  * reports a running container's disconnect twice in a row; repeats are folded.
  */
-function historyOf(events: EngineEvent[], id: string, project: string): string[] {
+function historyOf(events: EngineEvent[], id: string, project: string, options: { health?: boolean } = {}): string[] {
   const all = events.flatMap((e) => {
     if (e.Type === 'network' && e.Actor.Attributes.container === id) return [`${e.Action} ${e.Actor.Attributes.name!.replace(`${project}_`, '')}`];
-    if (e.Type === 'container' && e.Actor.ID === id && e.Action.startsWith('health_status')) return [e.Action.replace(/^health_status: /, 'health ')];
+    if (options.health !== false && e.Type === 'container' && e.Actor.ID === id && e.Action.startsWith('health_status')) return [e.Action.replace(/^health_status: /, 'health ')];
     return [];
   });
   return all.filter((entry, i) => entry !== all[i - 1]);
@@ -69,8 +69,9 @@ describe('berth rollout: traffic networks (Caddy on web only, the app and its pe
     const events = await eventsBetween(since, Math.ceil(Date.now() / 1000) + 1);
     // Started on back (the engine's connect at start), healthy, then one connect to web: no reconnect.
     assert.deepEqual(historyOf(events, replica!.id, stack.project), ['connect back', 'health healthy', 'connect web']);
-    // The old replica left DNS on web only (its reconnect without the alias), and kept back until it stopped.
-    assert.deepEqual(historyOf(events, old!.id, stack.project).slice(0, 3), ['disconnect web', 'connect web', 'disconnect back']);
+    // The old replica left DNS on web only (its reconnect without the alias), and kept back until it
+    // stopped. (Its health while it stops is beside the point: a loaded machine can see a probe fail.)
+    assert.deepEqual(historyOf(events, old!.id, stack.project, { health: false }).slice(0, 3), ['disconnect web', 'connect web', 'disconnect back']);
     assert.equal(await peerCheck(), '200 v2 peer ok', 'the connection the new replica opened on back while starting is intact');
     const phases = JSON.parse(result.stdout).services[0].phases as Record<string, number>;
     t.diagnostic(`join (one connect): ${Math.round(phases.join ?? 0)} ms`);
