@@ -1,6 +1,6 @@
 /** The engine state the planner needs, read once before planning. */
 import { listServiceContainers, replicaName } from '../compose/containers.js';
-import { engineNetworkName } from '../compose/networks.js';
+import { trafficNetworkNames } from '../compose/networks.js';
 import type { ComposeProject, ServiceModel } from '../compose/types.js';
 import type { Engine } from '../engine/client.js';
 import { BerthError, ExitCode } from '../lib/errors.js';
@@ -33,7 +33,7 @@ export async function collectServiceState(
   const model = project.services[service];
   if (!model) throw new BerthError(`no service "${service}" in ${project.name}`, { exitCode: ExitCode.usage, hint: `services: ${Object.keys(project.services).join(', ')}` });
   const containers = await listServiceContainers(engine, project.name, { services: [service], includeStopped: true });
-  const traffic = model.berth.rollout.trafficNetworks?.map((key) => engineNetworkName(project, key));
+  const traffic = trafficNetworkNames(project, model);
   const replicas: ReplicaState[] = [];
   for (const c of containers) {
     const info = await engine.inspectContainer(c.id).catch(() => undefined);

@@ -4,7 +4,7 @@
  */
 import type { ComposeProject, DrainConfig, ServiceModel, ServiceRolloutConfig } from '../compose/types.js';
 import { replicaName } from '../compose/containers.js';
-import { engineNetworkName } from '../compose/networks.js';
+import { trafficNetworkNames } from '../compose/networks.js';
 import { formatDuration } from '../lib/duration.js';
 import { BerthError, ExitCode } from '../lib/errors.js';
 
@@ -182,7 +182,7 @@ function planService(project: ComposeProject, state: ServiceState, options: Roll
   const drain = options.drain ?? config.drain ?? DEFAULT_DRAIN;
   const graceMs = service.stopGracePeriodMs;
   // Traffic networks: new replicas stay off them until healthy, then one connect each joins them.
-  const traffic = config.trafficNetworks?.map((key) => engineNetworkName(project, key));
+  const traffic = trafficNetworkNames(project, service);
   const holdBack = options.joinDnsAtCreate ? [] : traffic ?? [];
   const join = (names: string[], them: string): Step => ({
     kind: 'join', service: state.service, names, connect: holdBack,
