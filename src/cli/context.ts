@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { ComposeOptions, ComposeProject } from '../compose/types.js';
+import type { ComposeRunner } from '../compose/cli.js';
 import type { Engine } from '../engine/client.js';
 import type { StateStore } from '../state/store.js';
 import { createOutput, type Output } from './output.js';
@@ -37,6 +38,8 @@ export interface CommandContext {
   project(): Promise<ComposeProject>;
   engine(): Promise<Engine>;
   store(): Promise<StateStore>;
+  /** Compose bound to the project; the state store remembers the CLI's version (when it opens). */
+  compose(): Promise<ComposeRunner>;
 }
 
 export function createContext(command: Command): CommandContext {
@@ -45,13 +48,17 @@ export function createContext(command: Command): CommandContext {
   let project: Promise<ComposeProject> | undefined;
   let engine: Promise<Engine> | undefined;
   let store: Promise<StateStore> | undefined;
-  return {
+  let compose: Promise<ComposeRunner> | undefined;
+  const context: CommandContext = {
     options,
     output,
     project: () => (project ??= import('../compose/load.js').then((m) => m.loadProject(composeOptions(options)))),
     engine: () => (engine ??= import('../engine/client.js').then((m) => m.Engine.connect())),
     store: () => (store ??= import('../state/store.js').then((m) => m.StateStore.open())),
+    compose: () =>
+      (compose ??= Promise.all([import('../compose/cli.js'), context.project(), context.store().catch(() => undefined)]).then(([m, project, memory]) => m.composeRunner(project, memory))),
   };
+  return context;
 }
 
 /** Wraps a command action: builds the context and returns the exit code the action chose. */

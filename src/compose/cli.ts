@@ -1,4 +1,6 @@
 import { spawn, execFile } from 'node:child_process';
+import { accessSync, constants, realpathSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BerthError, ExitCode } from '../lib/errors.js';
 import type { ComposeOptions } from './types.js';
@@ -47,25 +49,82 @@ export function scaleUpArgs(cli: ComposeCli, service: string, replicas: number):
 
 let detected: Promise<ComposeCli> | undefined;
 
-/** Finds `docker compose` (preferred) or `docker-compose`; BERTH_COMPOSE can force one ("docker compose"). */
-export function detectComposeCli(env: Record<string, string | undefined> = process.env): Promise<ComposeCli> {
+/** Where detection remembers what a standalone Compose binary said its version was: the state store. */
+export interface FactMemory {
+  fact(key: string): string | undefined;
+  remember(key: string, value: string): void;
+}
+
+/**
+ * Finds `docker compose` (preferred) or `docker-compose`; BERTH_COMPOSE can force one ("docker compose").
+ * With `memory`, a standalone binary's version is remembered per file (see `binaryFactKey`): v1 is
+ * Python and takes ~0.3 s to say it, on the critical path of every rollout. The plugin's Go answer
+ * (~20 ms) is asked each time, so installing the plugin later still makes berth prefer it.
+ */
+export function detectComposeCli(env: Record<string, string | undefined> = process.env, memory?: FactMemory): Promise<ComposeCli> {
   detected ??= (async () => {
     const forced = env.BERTH_COMPOSE?.trim();
     const candidates = forced ? [forced.split(/\s+/)] : [['docker', 'compose'], ['docker-compose']];
     for (const command of candidates) {
-      try {
-        const [bin, ...rest] = command;
-        const { stdout } = await execFileAsync(bin!, [...rest, 'version', '--short'], { timeout: 10_000 });
-        const version = stdout.trim().replace(/^v/, '');
-        if (!version) continue;
-        return { kind: version.startsWith('1.') ? 'v1' : 'v2', command, version } satisfies ComposeCli;
-      } catch {
-        // not this one
-      }
+      const version = await composeVersion(command, env, memory);
+      if (version) return { kind: version.startsWith('1.') ? 'v1' : 'v2', command, version } satisfies ComposeCli;
     }
     throw new BerthError('no Docker Compose found: install the compose plugin (docker compose) or docker-compose', { exitCode: ExitCode.engine });
   })();
   return detected;
+}
+
+/** What a Compose command says its version is (memory: see `detectComposeCli`); undefined when it does not run. */
+export async function composeVersion(command: string[], env: Record<string, string | undefined>, memory?: FactMemory): Promise<string | undefined> {
+  const [bin, ...rest] = command;
+  const file = memory && rest.length === 0 ? findOnPath(bin!, env.PATH) : undefined;
+  const key = file ? binaryFactKey(file) : undefined;
+  const known = key ? safely(() => memory!.fact(key)) : undefined;
+  if (known) return known;
+  try {
+    // The file found is the one asked, so the answer remembered is that file's.
+    const { stdout } = await execFileAsync(file ?? bin!, [...rest, 'version', '--short'], { timeout: 10_000 });
+    const version = stdout.trim().replace(/^v/, '');
+    if (version && key) safely(() => memory!.remember(key, version));
+    return version || undefined;
+  } catch {
+    return undefined; // not this one
+  }
+}
+
+/** A remembered fact is a shortcut only: a store that cannot answer costs the slow way, never the command. */
+function safely<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The file a command name runs: itself when it holds a slash, else the first executable match on PATH. */
+export function findOnPath(bin: string, path: string | undefined): string | undefined {
+  const dirs = bin.includes('/') ? [''] : (path ?? '').split(':').filter(Boolean);
+  for (const dir of dirs) {
+    const candidate = dir ? join(dir, bin) : bin;
+    try {
+      accessSync(candidate, constants.X_OK);
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** The key a binary's answer is remembered under: another file at the path, or the same one changed (an upgrade), gives another key. */
+export function binaryFactKey(file: string): string | undefined {
+  try {
+    const real = realpathSync(file);
+    const stat = statSync(real);
+    return `compose-version:${real}:${stat.size}:${Math.round(stat.mtimeMs)}:${stat.ino}`;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface ComposeRunResult {
@@ -124,8 +183,8 @@ export interface ComposeRunner {
   run(args: string[], options?: Parameters<typeof runCompose>[3]): Promise<ComposeRunResult>;
 }
 
-export async function composeRunner(project: import('./types.js').ComposeProject): Promise<ComposeRunner> {
-  const cli = await detectComposeCli();
+export async function composeRunner(project: import('./types.js').ComposeProject, memory?: FactMemory): Promise<ComposeRunner> {
+  const cli = await detectComposeCli(process.env, memory);
   const { composeFilesFor } = await import('./render.js');
   const { files, dropped } = composeFilesFor(cli, project);
   const selection = { ...selectionOf(project), files };

@@ -60,4 +60,14 @@ export const MIGRATIONS: ReadonlyArray<{ name: string; sql: string }> = [
       );
     `,
   },
+  {
+    name: 'facts: answers worth remembering between runs (the Compose CLI version per binary)',
+    sql: `
+      CREATE TABLE facts (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+    `,
+  },
 ];

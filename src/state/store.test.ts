@@ -83,3 +83,15 @@ test('a waiting lock is granted when the holder releases', async () => {
   first.release();
   store.close();
 });
+
+test('facts: remembered, replaced, and kept across reopening', () => {
+  const dir = freshDir();
+  const store = StateStore.open(dir);
+  assert.equal(store.fact('compose-version:/usr/bin/docker-compose:1:2:3'), undefined);
+  store.remember('compose-version:/usr/bin/docker-compose:1:2:3', '1.29.1');
+  store.remember('compose-version:/usr/bin/docker-compose:1:2:3', '1.29.2');
+  store.close();
+  const again = StateStore.open(dir);
+  assert.equal(again.fact('compose-version:/usr/bin/docker-compose:1:2:3'), '1.29.2');
+  again.close();
+});

@@ -74,6 +74,16 @@ export class StateStore {
       .run(new Date().toISOString(), entry.user ?? currentUser(), hostName(), entry.project, entry.action, entry.detail === undefined ? null : JSON.stringify(entry.detail));
   }
 
+  /** A remembered fact (see `remember`), or undefined. */
+  fact(key: string): string | undefined {
+    return (this.db.prepare('SELECT value FROM facts WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+
+  /** Remembers a fact that is costly to find out and keyed so that a change gives a new key. */
+  remember(key: string, value: string): void {
+    this.db.prepare('INSERT INTO facts (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at').run(key, value, new Date().toISOString());
+  }
+
   close(): void {
     this.db.close();
   }

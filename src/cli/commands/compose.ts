@@ -13,8 +13,7 @@ Examples:
   berth -f compose.yaml compose -- logs --tail 50 app`)
     .action(
       action(async (ctx, args: string[]) => {
-        const { composeRunner } = await import('../../compose/cli.js');
-        const compose = await composeRunner(await ctx.project());
+        const compose = await ctx.compose();
         const result = await compose.run(args, { allowFailure: true, onOutput: (chunk) => process.stdout.write(chunk) });
         return result.code;
       }),

@@ -27,9 +27,8 @@ Examples:
   berth deploy --monitor 30s --lock-wait 5m`)
     .action(
       action(async (ctx, services: string[], flags: RolloutFlags & { migrate: boolean }) => {
-        const [{ planDeploy, renderDeployPlan, runDeploy, describeDeployStep }, { composeRunner }, { lockProject }] = await Promise.all([
+        const [{ planDeploy, renderDeployPlan, runDeploy, describeDeployStep }, { lockProject }] = await Promise.all([
           import('../../rollout/deploy.js'),
-          import('../../compose/cli.js'),
           import('../../rollout/run.js'),
         ]);
         const project = await ctx.project();
@@ -45,7 +44,6 @@ Examples:
         const engine = await ctx.engine();
         const store = await ctx.store();
         const lock = await lockProject({ store, project }, `deploy ${services.join(' ') || 'all'}`, req.lockWaitMs);
-        let runner: ReturnType<typeof composeRunner> | undefined;
         const onEvent = (e: DeployEvent) => {
           if (ctx.output.json) return;
           if (e.type === 'deploy-note') ctx.output.note(paint.yellow(`• ${e.text}`));
@@ -55,7 +53,7 @@ Examples:
         };
         try {
           const result = await runDeploy(
-            { project, engine, compose: () => (runner ??= composeRunner(project)), rollout: (r) => runFromCli(ctx, { ...r, lockHeld: true }) },
+            { project, engine, compose: () => ctx.compose(), rollout: (r) => runFromCli(ctx, { ...r, lockHeld: true }) },
             plan,
             req,
             onEvent,

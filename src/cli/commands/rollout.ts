@@ -101,11 +101,10 @@ let rolloutModule: typeof import('../../rollout/plan.js') | undefined;
 
 /** Runs a rollout request with the CLI's context: signals abort it cleanly, events render as lines. */
 export async function runFromCli(ctx: CommandContext, req: RolloutRequest): Promise<RolloutResult> {
-  const [plan, { runRollout }, { composeRunner }] = await Promise.all([import('../../rollout/plan.js'), import('../../rollout/run.js'), import('../../compose/cli.js')]);
+  const [plan, { runRollout }] = await Promise.all([import('../../rollout/plan.js'), import('../../rollout/run.js')]);
   rolloutModule ??= plan;
   // Loading the model, connecting to the engine and opening the store do not depend on each other.
   const [project, engine, store] = await Promise.all([ctx.project(), ctx.engine(), ctx.store()]);
-  let runner: ReturnType<typeof composeRunner> | undefined;
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(ExitCode.interrupted);
@@ -116,7 +115,7 @@ export async function runFromCli(ctx: CommandContext, req: RolloutRequest): Prom
   process.on('SIGTERM', onSignal);
   try {
     return await runRollout(
-      { project, engine, store, compose: () => (runner ??= composeRunner(project)) },
+      { project, engine, store, compose: () => ctx.compose() },
       { ...req, signal: controller.signal, onEvent: ctx.output.json ? undefined : (e) => renderEvent(ctx, e) },
     );
   } finally {

@@ -23,8 +23,7 @@ Examples:
         const { selectServices } = await import('../../status/report.js');
         const project = await ctx.project();
         const selected = selectServices(project, services);
-        const { composeRunner } = await import('../../compose/cli.js');
-        const compose = await composeRunner(project);
+        const compose = await ctx.compose();
         const args = ['up', '-d', ...(opts.build ? ['--build'] : []), ...services];
         if (compose.dropped.length) ctx.output.note(ctx.output.paint.dim(`Compose ${compose.cli.version} does not know ${compose.dropped.join(', ')}: left out for it`));
         if (opts.dryRun) {
