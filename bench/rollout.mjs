@@ -8,7 +8,10 @@
 // same pairs on split networks with x-berth rollout.traffic_networks, where the join is one connect.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Engine } from '../dist/engine/client.js';
 import { startLoad } from '../dist/rollout/load.js';
 import { buildApp, FIXTURE, removeImages, SPLIT_NETWORKS, stackName, TestStack } from '../dist/rollout/testing.js';
@@ -21,28 +24,75 @@ const stack = new TestStack(engine, stackName('bench'));
 const split = new TestStack(engine, stackName('bench-split'), [FIXTURE, SPLIT_NETWORKS]);
 const splitRuns = Number(process.env.BENCH_SPLIT_RUNS ?? runs);
 
+// BENCH_BEFORE=<git rev>: an earlier berth, built from that commit, rolls out with --join-dns-at-create
+// in each run of the one-network stack too ("before"): the rollout as berth shipped it without the
+// discipline, against this build with it. Its state directory is its own (an older schema).
+const beforeRev = process.env.BENCH_BEFORE?.trim() || undefined;
+const before = beforeRev ? buildBefore(beforeRev) : undefined;
+
+/** The earlier berth: `git archive` of the commit into a temporary directory, built with this checkout's node_modules. */
+function buildBefore(rev) {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const commit = spawnSync('git', ['rev-parse', '--short', `${rev}^{commit}`], { cwd: root, encoding: 'utf8' }).stdout.trim();
+  if (!commit) throw new Error(`BENCH_BEFORE: no commit ${rev}`);
+  const dir = mkdtempSync(join(os.tmpdir(), `berth-before-${commit}-`));
+  const run = (cmd, args, opts = {}) => {
+    const r = spawnSync(cmd, args, { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'], ...opts });
+    if (r.status !== 0) throw new Error(`BENCH_BEFORE: ${cmd} ${args.join(' ')} failed`);
+  };
+  run('sh', ['-c', `git -C '${root}' archive ${commit} | tar -x`]);
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+  run('npm', ['run', '-s', 'build']);
+  return { commit, dir, bin: join(dir, 'bin', 'berth.js'), stateDir: mkdtempSync(join(os.tmpdir(), 'berth-before-state-')) };
+}
+
 /**
- * One pair on a stack: berth's rollout (under load) and the control with --join-dns-at-create, in
- * ABBA order across pairs so a drift of the machine does not favour one side.
+ * One pair on a stack: berth's rollout (under load) and the control with --join-dns-at-create (and,
+ * with BENCH_BEFORE, the earlier berth's), in an order that rotates across runs so a drift of the
+ * machine does not favour one side.
  */
-async function pairedRollout(target, i) {
-  const control = async () => {
+async function pairedRollout(target, i, { withBefore = false } = {}) {
+  const control = (label, options) => async () => {
     const t = performance.now();
-    const r = await target.berth(['--json', 'rollout', 'app', '--join-dns-at-create'], { image: images[versions[2 * i]] });
-    if (r.code !== 0) throw new Error(`rollout --join-dns-at-create failed: ${r.stderr}`);
+    const r = await target.berth(['--json', 'rollout', 'app', '--join-dns-at-create'], options);
+    if (r.code !== 0) throw new Error(`rollout --join-dns-at-create (${label}) failed: ${r.stderr}`);
     const result = JSON.parse(r.stdout).services[0];
     return { wallMs: performance.now() - t, inProcessMs: result.durationMs, phases: result.phases };
   };
-  const before = i % 2 === 0 ? await control() : undefined;
-  const load = startLoad(await target.port(), { rps: 40, maxMs: 120_000 });
-  const t = performance.now();
-  const r = await target.berth(['--json', 'rollout', 'app'], { image: images[versions[2 * i - 1]] });
-  const wallMs = performance.now() - t;
-  const counts = await load.stop();
-  if (r.code !== 0) throw new Error(`rollout failed: ${r.stderr}`);
-  const result = JSON.parse(r.stdout).services[0];
-  const joinAtCreate = before ?? (await control());
-  return { wallMs, inProcessMs: result.durationMs, phases: result.phases, requests: counts.sent, failed: counts.failed, joinAtCreate };
+  const berth = async () => {
+    const load = startLoad(await target.port(), { rps: 40, maxMs: 120_000 });
+    const t = performance.now();
+    const r = await target.berth(['--json', 'rollout', 'app'], { image: images[versions[3 * i - 2]] });
+    const wallMs = performance.now() - t;
+    const counts = await load.stop();
+    if (r.code !== 0) throw new Error(`rollout failed: ${r.stderr}`);
+    const result = JSON.parse(r.stdout).services[0];
+    return { wallMs, inProcessMs: result.durationMs, phases: result.phases, requests: counts.sent, failed: counts.failed };
+  };
+  const arms = [
+    ['berth', berth],
+    ['joinAtCreate', control('this build', { image: images[versions[3 * i - 1]] })],
+    ...(withBefore && before ? [['before', control(`berth ${before.commit}`, { image: images[versions[3 * i]], bin: before.bin, env: { BERTH_STATE_DIR: before.stateDir } })]] : []),
+  ];
+  // Rotate, and reverse every other run: ABC, CBA, BCA, ACB...
+  const order = arms.map((_, k) => arms[(k + i) % arms.length]);
+  if (i % 2 === 0) order.reverse();
+  const out = {};
+  for (const [name, fn] of order) out[name] = await fn();
+  return { ...out.berth, joinAtCreate: out.joinAtCreate, ...(out.before ? { before: out.before } : {}) };
+}
+
+/** This build's rollout against the earlier berth's --join-dns-at-create rollout, run by run. */
+function beforeComparison(samples) {
+  const wall = samples.map((s) => s.wallMs);
+  const earlier = samples.map((s) => s.before.wallMs);
+  return {
+    commit: before.commit,
+    wallMedianMs: median(earlier),
+    wallVsBefore: median(wall) / median(earlier),
+    pairedDifferenceMedianMs: median(samples.map((s) => s.wallMs - s.before.wallMs)),
+    pairedInProcessDifferenceMedianMs: median(samples.map((s) => s.inProcessMs - s.before.inProcessMs)),
+  };
 }
 
 /** The pairs' comparison: medians, and each pair's difference (same machine state). */
@@ -92,7 +142,7 @@ async function inherent(image, network) {
 // Interrupted (Ctrl-C, a CI timeout): the stacks and images go too, as when it ends.
 for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => { cleanup().finally(() => process.exit(130)); });
 
-const versions = Array.from({ length: 2 * Math.max(runs, splitRuns) + 1 }, (_, i) => `b${i + 1}`);
+const versions = Array.from({ length: 3 * Math.max(runs, splitRuns) + 1 }, (_, i) => `b${i + 1}`);
 const images = {};
 try {
   for (const v of versions) images[v] = await buildApp(v);
@@ -100,11 +150,11 @@ try {
   const network = `${stack.project}_default`;
   const samples = [];
   for (let i = 1; i <= runs; i++) {
-    const base = await inherent(images[versions[2 * i - 1]], network);
+    const base = await inherent(images[versions[3 * i - 2]], network);
     const minimumMs = base.startMs + base.toHealthyMs + drainMs + base.stopMs;
-    const pair = await pairedRollout(stack, i);
+    const pair = await pairedRollout(stack, i, { withBefore: true });
     samples.push({ ...pair, minimumMs, overheadMs: pair.wallMs - minimumMs, baseline: base });
-    console.error(`run ${i}: wall ${Math.round(pair.wallMs)} ms (--join-dns-at-create ${Math.round(pair.joinAtCreate.wallMs)} ms), minimum ${Math.round(minimumMs)} ms, overhead ${Math.round(pair.wallMs - minimumMs)} ms, join ${Math.round(pair.phases.join ?? 0)} ms, failed requests ${pair.failed}/${pair.requests}`);
+    console.error(`run ${i}: wall ${Math.round(pair.wallMs)} ms (--join-dns-at-create ${Math.round(pair.joinAtCreate.wallMs)} ms${pair.before ? `, berth ${before.commit} with it ${Math.round(pair.before.wallMs)} ms` : ''}), minimum ${Math.round(minimumMs)} ms, overhead ${Math.round(pair.wallMs - minimumMs)} ms, join ${Math.round(pair.phases.join ?? 0)} ms, failed requests ${pair.failed}/${pair.requests}`);
   }
   // Split networks: the join is one connect to the traffic network.
   await stack.down();
@@ -130,10 +180,12 @@ try {
     ...compare(samples),
     // The same, on split networks with x-berth rollout.traffic_networks: [web] (join = one connect).
     trafficNetworks,
+    // With BENCH_BEFORE: the earlier berth's rollout without the discipline, in the same runs.
+    before: before ? beforeComparison(samples) : undefined,
     nodeStartupMs,
     loadAverage: os.loadavg(),
     samples,
-    goals: { overheadMedianMs: '<= 2000', failedRequests: '0', wallVsJoinDnsAtCreate: 'no worse than before the traffic discipline (about 1.0)' },
+    goals: { overheadMedianMs: '<= 2000', failedRequests: '0', wallVsJoinDnsAtCreate: 'the discipline\'s own cost on one network: the join\'s disconnect + connect (~80 ms, kernel time in the engine)', wallVsBefore: '<= 1.0 with BENCH_BEFORE: no slower than berth before it' },
   };
   out.pass = out.overheadMedianMs <= 2000 && out.failedRequests === 0 && (trafficNetworks?.failedRequests ?? 0) === 0;
   console.log(writeResult('rollout', out));
@@ -145,4 +197,5 @@ async function cleanup() {
   await stack.down();
   await split.down();
   await removeImages(engine);
+  if (before) for (const dir of [before.dir, before.stateDir]) rmSync(dir, { recursive: true, force: true });
 }

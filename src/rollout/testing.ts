@@ -58,8 +58,8 @@ export class TestStack {
     return { APP_IMAGE: image, BERTH_TEST_RUN: RUN_ID, BERTH_TEST_LABEL: `${STACK_LABEL}-${this.project}`, BERTH_STATE_DIR: this.stateDir, HOOK_LOG: this.hookLog };
   }
 
-  berth(args: string[], options: { image?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<CliResult> {
-    return runBerth([...this.fileArgs(), '-p', this.project, ...args], { env: { ...this.env(options.image), ...options.env }, timeoutMs: options.timeoutMs ?? 120_000 });
+  berth(args: string[], options: { image?: string; timeoutMs?: number; env?: Record<string, string>; bin?: string } = {}): Promise<CliResult> {
+    return runBerth([...this.fileArgs(), '-p', this.project, ...args], { env: { ...this.env(options.image), ...options.env }, timeoutMs: options.timeoutMs ?? 120_000, bin: options.bin });
   }
 
   argv(args: string[]): string[] {
