@@ -6,6 +6,7 @@
 // Traffic discipline (issue 8) side by side: each run also rolls out with --join-dns-at-create (the
 // behaviour before it: new replicas in DNS from creation), and the wall times are compared; then the
 // same pairs on split networks with x-berth rollout.traffic_networks, where the join is one connect.
+// Every rollout runs under the same load.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
@@ -52,23 +53,20 @@ function buildBefore(rev) {
  * machine does not favour one side.
  */
 async function pairedRollout(target, i, { withBefore = false } = {}) {
-  const control = (label, options) => async () => {
-    const t = performance.now();
-    const r = await target.berth(['--json', 'rollout', 'app', '--join-dns-at-create'], options);
-    if (r.code !== 0) throw new Error(`rollout --join-dns-at-create (${label}) failed: ${r.stderr}`);
-    const result = JSON.parse(r.stdout).services[0];
-    return { wallMs: performance.now() - t, inProcessMs: result.durationMs, phases: result.phases };
-  };
-  const berth = async () => {
+  // Every side runs under the same load, so none has the CPU to itself; the goal's failed requests are
+  // berth's, the controls' are recorded beside them.
+  const rollout = (label, args, options) => async () => {
     const load = startLoad(await target.port(), { rps: 40, maxMs: 120_000 });
     const t = performance.now();
-    const r = await target.berth(['--json', 'rollout', 'app'], { image: images[versions[3 * i - 2]] });
+    const r = await target.berth(['--json', 'rollout', 'app', ...args], options);
     const wallMs = performance.now() - t;
     const counts = await load.stop();
-    if (r.code !== 0) throw new Error(`rollout failed: ${r.stderr}`);
+    if (r.code !== 0) throw new Error(`rollout (${label}) failed: ${r.stderr}`);
     const result = JSON.parse(r.stdout).services[0];
     return { wallMs, inProcessMs: result.durationMs, phases: result.phases, requests: counts.sent, failed: counts.failed };
   };
+  const berth = rollout('this build', [], { image: images[versions[3 * i - 2]] });
+  const control = (label, options) => rollout(label, ['--join-dns-at-create'], options);
   const arms = [
     ['berth', berth],
     ['joinAtCreate', control('this build', { image: images[versions[3 * i - 1]] })],
@@ -92,6 +90,8 @@ function beforeComparison(samples) {
     wallVsBefore: median(wall) / median(earlier),
     pairedDifferenceMedianMs: median(samples.map((s) => s.wallMs - s.before.wallMs)),
     pairedInProcessDifferenceMedianMs: median(samples.map((s) => s.inProcessMs - s.before.inProcessMs)),
+    failedRequests: samples.reduce((n, s) => n + s.before.failed, 0),
+    requests: samples.reduce((n, s) => n + s.before.requests, 0),
   };
 }
 
@@ -109,6 +109,8 @@ function compare(samples) {
     joinStepMedianMs: median(samples.map((s) => s.phases.join ?? 0)),
     failedRequests: samples.reduce((n, s) => n + s.failed, 0),
     requests: samples.reduce((n, s) => n + s.requests, 0),
+    joinDnsAtCreateFailedRequests: samples.reduce((n, s) => n + s.joinAtCreate.failed, 0),
+    joinDnsAtCreateRequests: samples.reduce((n, s) => n + s.joinAtCreate.requests, 0),
   };
 }
 
