@@ -14,6 +14,9 @@ export interface LoadResult {
   failures: string[];
   /** Versions in order of arrival, compressed into runs ("1×40 2×60"). */
   timeline: string;
+  /** Responses that took 500 ms or more (a connect answered only on the SYN's retransmit takes ~1 s), and the slowest. */
+  slow: number;
+  maxLatencyMs: number;
 }
 
 export interface Load {
@@ -34,8 +37,10 @@ export function startLoad(port: number, options: { rps?: number; maxMs?: number;
   const runs: Array<[string, number]> = [];
   const inflight = new Set<Promise<void>>();
   let stopped = false;
-  const record = (r: LoadResult, version: string | undefined, failure: string | undefined) => {
+  const record = (r: LoadResult, version: string | undefined, failure: string | undefined, latencyMs: number) => {
     r.sent++;
+    if (latencyMs >= 500) r.slow++;
+    r.maxLatencyMs = Math.max(r.maxLatencyMs, Math.round(latencyMs));
     if (failure) {
       r.failed++;
       if (r.failures.length < 20) r.failures.push(failure);
@@ -43,11 +48,13 @@ export function startLoad(port: number, options: { rps?: number; maxMs?: number;
     if (version) r.byVersion[version] = (r.byVersion[version] ?? 0) + 1;
   };
   const one = () => {
-    const t = ((performance.now() - started) / 1000).toFixed(2);
+    const sentAt = performance.now();
+    const t = ((sentAt - started) / 1000).toFixed(2);
     const p = new Promise<void>((resolve) => {
       const done = (version: string | undefined, failure: string | undefined) => {
-        record(total, version, failure);
-        record(window, version, failure);
+        const latencyMs = performance.now() - sentAt;
+        record(total, version, failure, latencyMs);
+        record(window, version, failure, latencyMs);
         const label = failure ? 'FAIL' : version ?? '?';
         const last = runs[runs.length - 1];
         if (last && last[0] === label) last[1]++;
@@ -93,5 +100,5 @@ export function startLoad(port: number, options: { rps?: number; maxMs?: number;
 }
 
 function empty(): LoadResult {
-  return { sent: 0, ok: 0, failed: 0, byVersion: {}, failures: [], timeline: '' };
+  return { sent: 0, ok: 0, failed: 0, byVersion: {}, failures: [], timeline: '', slow: 0, maxLatencyMs: 0 };
 }

@@ -14,6 +14,11 @@ import { startLoad, type LoadResult } from './load.js';
 export const FIXTURE = fileURLToPath(new URL('../../src/rollout/fixtures/compose.yaml', import.meta.url));
 /** Override: Caddy and the app meet on `web` only; the app and its peer sit on `back` too. */
 export const SPLIT_NETWORKS = fileURLToPath(new URL('../../src/rollout/fixtures/compose.split.yaml', import.meta.url));
+/** Overrides: nginx or HAProxy in front instead of Caddy, configured as docs/proxies.md says. */
+export const PROXY_OVERRIDES = {
+  nginx: fileURLToPath(new URL('../../src/rollout/fixtures/compose.nginx.yaml', import.meta.url)),
+  haproxy: fileURLToPath(new URL('../../src/rollout/fixtures/compose.haproxy.yaml', import.meta.url)),
+};
 const APP_DIR = fileURLToPath(new URL('../../src/rollout/fixtures/app', import.meta.url));
 
 /** Builds the test app image with a version baked in (broken: its health never passes). */
@@ -124,5 +129,5 @@ export class TestStack {
 }
 
 export function describeLoad(load: LoadResult): string {
-  return `${load.ok}/${load.sent} ok, by version ${JSON.stringify(load.byVersion)}, failures: ${load.failures.join('; ') || 'none'}\n  timeline: ${load.timeline}`;
+  return `${load.ok}/${load.sent} ok, by version ${JSON.stringify(load.byVersion)}, failures: ${load.failures.join('; ') || 'none'}, ${load.slow} slow (>= 500 ms, slowest ${load.maxLatencyMs} ms)\n  timeline: ${load.timeline}`;
 }
