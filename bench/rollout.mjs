@@ -63,7 +63,7 @@ async function pairedRollout(target, i, { withBefore = false } = {}) {
     const counts = await load.stop();
     if (r.code !== 0) throw new Error(`rollout (${label}) failed: ${r.stderr}`);
     const result = JSON.parse(r.stdout).services[0];
-    return { wallMs, inProcessMs: result.durationMs, phases: result.phases, requests: counts.sent, failed: counts.failed };
+    return { wallMs, inProcessMs: result.durationMs, phases: result.phases, requests: counts.sent, failed: counts.failed, slow: counts.slow, maxLatencyMs: counts.maxLatencyMs };
   };
   const berth = rollout('this build', [], { image: images[versions[3 * i - 2]] });
   const control = (label, options) => rollout(label, ['--join-dns-at-create'], options);
@@ -92,6 +92,8 @@ function beforeComparison(samples) {
     pairedInProcessDifferenceMedianMs: median(samples.map((s) => s.inProcessMs - s.before.inProcessMs)),
     failedRequests: samples.reduce((n, s) => n + s.before.failed, 0),
     requests: samples.reduce((n, s) => n + s.before.requests, 0),
+    slowRequests: samples.reduce((n, s) => n + s.before.slow, 0),
+    maxLatencyMs: Math.max(...samples.map((s) => s.before.maxLatencyMs)),
   };
 }
 
@@ -111,6 +113,11 @@ function compare(samples) {
     requests: samples.reduce((n, s) => n + s.requests, 0),
     joinDnsAtCreateFailedRequests: samples.reduce((n, s) => n + s.joinAtCreate.failed, 0),
     joinDnsAtCreateRequests: samples.reduce((n, s) => n + s.joinAtCreate.requests, 0),
+    // Requests of 500 ms or more, and the slowest: what the proxy's retries hid.
+    slowRequests: samples.reduce((n, s) => n + s.slow, 0),
+    maxLatencyMs: Math.max(...samples.map((s) => s.maxLatencyMs)),
+    joinDnsAtCreateSlowRequests: samples.reduce((n, s) => n + s.joinAtCreate.slow, 0),
+    joinDnsAtCreateMaxLatencyMs: Math.max(...samples.map((s) => s.joinAtCreate.maxLatencyMs)),
   };
 }
 
