@@ -39,7 +39,10 @@ function buildBefore(rev) {
   const dir = mkdtempSync(join(os.tmpdir(), `berth-before-${commit}-`));
   const run = (cmd, args, opts = {}) => {
     const r = spawnSync(cmd, args, { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'], ...opts });
-    if (r.status !== 0) throw new Error(`BENCH_BEFORE: ${cmd} ${args.join(' ')} failed`);
+    if (r.status !== 0) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`BENCH_BEFORE: ${cmd} ${args.join(' ')} failed`);
+    }
   };
   run('sh', ['-c', `git -C '${root}' archive ${commit} | tar -x`]);
   symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
@@ -48,7 +51,7 @@ function buildBefore(rev) {
 }
 
 /**
- * One pair on a stack: berth's rollout (under load) and the control with --join-dns-at-create (and,
+ * One pair on a stack: berth's rollout and the control with --join-dns-at-create (and,
  * with BENCH_BEFORE, the earlier berth's), in an order that rotates across runs so a drift of the
  * machine does not favour one side.
  */
@@ -196,7 +199,7 @@ try {
     samples,
     goals: { overheadMedianMs: '<= 2000', failedRequests: '0', wallVsJoinDnsAtCreate: 'the discipline\'s own cost on one network: the join\'s disconnect + connect (~80 ms, kernel time in the engine)', wallVsBefore: '<= 1.0 with BENCH_BEFORE: no slower than berth before it' },
   };
-  out.pass = out.overheadMedianMs <= 2000 && out.failedRequests === 0 && (trafficNetworks?.failedRequests ?? 0) === 0;
+  out.pass = out.overheadMedianMs <= 2000 && out.failedRequests === 0 && (trafficNetworks?.failedRequests ?? 0) === 0 && (out.before?.wallVsBefore ?? 0) <= 1;
   console.log(writeResult('rollout', out));
 } finally {
   await cleanup();
