@@ -2,6 +2,7 @@
  * Every rule has a positive fixture (it fires, on the exact line) and a negative one (it does not).
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { allRules } from './run.js';
 import { at, lintYaml } from './testing/lint.js';
@@ -17,6 +18,9 @@ interface Case {
 }
 
 const y = (s: string) => s.replace(/^\n/, '');
+const proxyStack = (image: string, mount: string) => `services:\n  proxy:\n    image: ${image}\n    volumes: ["${mount}"]\n  app:\n    image: acme/app:1\n`;
+const nginxStack = proxyStack('nginx:1.27', './nginx.conf:/etc/nginx/nginx.conf:ro');
+const haproxyStack = proxyStack('haproxy:2.9', './haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro');
 
 const cases: Case[] = [
   { rule: 'init', bad: y(`
@@ -670,6 +674,64 @@ services:
     healthcheck:
       test: ["CMD", "curl", "-f", "http://localhost:3000/health"]
 `), goodFiles: { Dockerfile: 'FROM node:22-alpine\nRUN apk add --no-cache \\\n    curl tini\nCMD ["node", "s.js"]\n' } },
+  // The proxy's own config, bind-mounted: nginx and HAProxy re-resolving the service name.
+  { rule: 'proxy-static-upstream', bad: nginxStack, lines: [4, 10], files: { 'nginx.conf': y(`
+events {}
+http {
+  upstream backend {
+    server app:3000 max_fails=0;
+  }
+  server {
+    listen 80;
+    location /api { proxy_pass http://backend; }
+    location / {
+      proxy_pass http://app:3000;
+    }
+  }
+}
+`) }, good: nginxStack, goodFiles: { 'nginx.conf': y(`
+events {}
+http {
+  resolver 127.0.0.11 valid=1s;
+  upstream backend {
+    zone backend 64k;
+    server app:3000 resolve;
+  }
+  server {
+    location / {
+      set $app http://app:3000;
+      proxy_pass $app;
+      proxy_pass http://example.com;
+    }
+  }
+}
+`) } },
+  { rule: 'proxy-static-upstream', bad: haproxyStack, lines: [6], files: { 'haproxy.cfg': y(`
+defaults
+  mode http
+frontend web
+  bind :80
+backend app
+  server app1 app:3000 check
+`) }, good: haproxyStack, goodFiles: { 'haproxy.cfg': y(`
+resolvers docker
+  nameserver dns 127.0.0.11:53
+backend app
+  server-template app 10 app:3000 check resolvers docker init-addr none
+  server other 10.0.0.5:80 check
+`) } },
+  { rule: 'proxy-connect-timeout', bad: nginxStack, lines: [4, 6], files: { 'nginx.conf': y(`
+events {}
+http {
+  server {
+    proxy_connect_timeout 1s;
+    location / {
+      proxy_connect_timeout 500ms;   # tighter still
+    }
+  }
+}
+`) }, good: nginxStack, goodFiles: { 'nginx.conf': 'events {}\nhttp {\n  proxy_connect_timeout 3s;\n  # proxy_connect_timeout 1s;\n}\n' } },
+  { rule: 'proxy-connect-timeout', bad: haproxyStack, lines: [2], files: { 'haproxy.cfg': 'defaults\n  timeout connect 1000\n  timeout server 1s\n' }, good: haproxyStack, goodFiles: { 'haproxy.cfg': 'defaults\n  timeout connect 3s\n  timeout client 1s\n' } },
 ];
 
 // Dockerfile rules: the compose file builds from ./Dockerfile; lines are Dockerfile lines.
@@ -738,4 +800,14 @@ test('df-entrypoint-exec reads the script from the context when the whole contex
   const dockerfile = 'FROM node:22-slim\nWORKDIR /app\nCOPY . .\nENTRYPOINT ["./bin/entrypoint.sh"]\nCMD ["node", "s.js"]\n';
   assert.deepEqual(at(lintYaml('services:\n  app:\n    build: .\n', { Dockerfile: dockerfile, 'bin/entrypoint.sh': '#!/bin/sh\nnode migrate.js\n"$@"\n' }), 'df-entrypoint-exec'), ['df-entrypoint-exec@4']);
   assert.deepEqual(at(lintYaml('services:\n  app:\n    build: .\n', { Dockerfile: dockerfile, 'bin/entrypoint.sh': '#!/bin/sh\nnode migrate.js\nexec "$@"\n' }), 'df-entrypoint-exec'), []);
+});
+
+test('the proxy configs docs/proxies.md gives (the rollout tests run them) pass both proxy rules; with the 1 s timeout the tests measured, one fires', () => {
+  for (const [name, stack] of [['nginx.conf', nginxStack], ['haproxy.cfg', haproxyStack]] as const) {
+    const text = readFileSync(new URL(`../../src/rollout/fixtures/${name}`, import.meta.url), 'utf8');
+    assert.deepEqual(at(lintYaml(stack, { [name]: text })).filter((f) => f.startsWith('proxy-')), [], name);
+    const short = text.replace(/(proxy_connect_timeout|timeout connect) 3s/, '$1 1s');
+    assert.notEqual(short, text, name);
+    assert.equal(at(lintYaml(stack, { [name]: short }), 'proxy-connect-timeout').length, 1, name);
+  }
 });

@@ -7,6 +7,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { ComposeProject, ModelPath, SourceLocation } from '../compose/types.js';
 import { isDisabledInline, isIgnored, parseInlineDirectives, type CheckConfig, type InlineDirectives } from './config.js';
 import { parseDockerfile } from './dockerfile.js';
+import { collectProxyConfigs } from './proxy-config.js';
 import { composeRules } from './rules/compose.js';
 import { dockerfileRules } from './rules/dockerfile.js';
 import type { CheckContext, Finding, Rule, RuleHit, ServiceDockerfile, Severity } from './types.js';
@@ -94,7 +95,8 @@ export function lintProject(project: ComposeProject, options: LintOptions = {}):
   const read = options.read ?? readTextFile;
   const notes: string[] = [];
   const dockerfiles = collectDockerfiles(project, read, notes);
-  const ctx: CheckContext = { project, dockerfiles };
+  const proxyConfigs = collectProxyConfigs(project, read);
+  const ctx: CheckContext = { project, dockerfiles, proxyConfigs };
   const raw: Finding[] = [];
   const active = allRules.filter((r) => (options.only ? options.only.includes(r.id) : true) && levelOf(r, options.config) !== 'off');
   for (const rule of active) {
@@ -120,7 +122,7 @@ export function lintProject(project: ComposeProject, options: LintOptions = {}):
       }
     }
   }
-  return { ...filterFindings(raw, options.config, read), rulesRun: active.length, files: [...project.files, ...byFile.keys()], notes };
+  return { ...filterFindings(raw, options.config, read), rulesRun: active.length, files: [...project.files, ...byFile.keys(), ...proxyConfigs.map((c) => c.file)], notes };
 }
 
 const isOneOffLike = (s: { profiles: string[]; restart?: string }) => s.profiles.length > 0 && (s.restart ?? 'no') === 'no';

@@ -4,6 +4,7 @@
  */
 import type { ComposeProject, ModelPath, ServiceModel, SourceLocation } from '../compose/types.js';
 import type { Dockerfile } from './dockerfile.js';
+import type { ProxyConfig } from './proxy-config.js';
 
 export type Severity = 'error' | 'warning' | 'info';
 export type Level = Severity | 'off';
@@ -87,6 +88,8 @@ export interface CheckContext {
   project: ComposeProject;
   /** Parsed Dockerfiles by service name (services with `build`, when readable). */
   dockerfiles: Map<string, ServiceDockerfile>;
+  /** nginx and HAProxy config files the proxy services bind-mount (when readable). */
+  proxyConfigs: ProxyConfig[];
 }
 
 export interface ComposeRule extends RuleMeta {

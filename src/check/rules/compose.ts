@@ -6,6 +6,7 @@ import type { ServiceModel } from '../../compose/types.js';
 import { formatDuration } from '../../lib/duration.js';
 import { dockerfileFacts, baseImageFacts, knownNonRoot, type ImageFacts } from '../image-facts.js';
 import type { CheckContext, ComposeRule, FixIntent, RuleHit } from '../types.js';
+import { serviceNames, shortConnectTimeouts, staticUpstreams } from '../proxy-config.js';
 import {
   asArray, commandWords, deployLimits, imageRef, isDatastore, isDockerSocket, isInternalNetwork, isOneOff, isProxy,
   isSocketProxy, isTraefik, isTruthy, isWebService, mounts, scriptExecs, shellScript, svc,
@@ -184,6 +185,28 @@ export const composeRules: ComposeRule[] = [
       if (shared.length === 0 || shared.length === mine.length) return;
       return { message: `service "${s.name}" is reached by the proxy on ${shared.join(', ')} and also sits on ${mine.filter((n) => !shared.includes(n)).join(', ')}: set x-berth rollout.traffic_networks: [${shared.join(', ')}]`, path: svc(s.name, 'networks') };
     }),
+  },
+  {
+    id: 'proxy-static-upstream', family: 'rollout', severity: 'warning', scope: 'compose',
+    title: 'The proxy re-resolves the service name (nginx, HAProxy)',
+    rationale: 'nginx resolves a literal `proxy_pass http://app:3000` (or an `upstream` server without `resolve`) once, at start; HAProxy a `server` without `resolvers` likewise. After any rollout or recreate the replicas have new addresses and every request fails until the proxy is reloaded.',
+    advice: 'nginx: `resolver 127.0.0.11 valid=1s;` and the URL in a variable (`set $app http://app:3000; proxy_pass $app;`). HAProxy: a `resolvers` section on 127.0.0.11:53 and `server-template app 10 app:3000 check resolvers docker init-addr none`. See docs/proxies.md.',
+    check: (ctx) => ctx.proxyConfigs.flatMap((c) => staticUpstreams(c, serviceNames(ctx.project, c.service)).map((i) => ({
+      service: c.service,
+      location: { file: c.file, line: i.line, column: 1 },
+      message: `${c.kind} (service "${c.service}") resolves "${i.host}" only once, at start: after a rollout it keeps the old replicas' addresses`,
+    }))),
+  },
+  {
+    id: 'proxy-connect-timeout', family: 'rollout', severity: 'warning', scope: 'compose',
+    title: 'Proxy connect timeout above 1 s',
+    rationale: 'A replica leaving DNS is reconnected to its network and answers nothing for ~50 ms. A connect the proxy opens then is answered on the SYN\'s retransmit, 1 s later; with a connect timeout of 1 s or less the proxy gives up first and returns 504 (measured with nginx).',
+    advice: 'nginx `proxy_connect_timeout 3s;` (the default is 60s); HAProxy `timeout connect 3s`.',
+    check: (ctx) => ctx.proxyConfigs.flatMap((c) => shortConnectTimeouts(c).map((i) => ({
+      service: c.service,
+      location: { file: c.file, line: i.line, column: 1 },
+      message: `${c.kind} (service "${c.service}") gives up connecting after ${formatDuration(i.timeoutMs!)}: a connect into a replica's reconnect while it leaves DNS needs just over 1 s`,
+    }))),
   },
   {
     id: 'container-name', family: 'rollout', severity: 'warning', scope: 'compose',
