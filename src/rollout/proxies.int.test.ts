@@ -4,11 +4,14 @@
  * app instead of Caddy, configured as the page says. Both send requests to whatever the service
  * name resolves to, health or not: consecutive rollouts lose no request, a version that never
  * becomes healthy serves none, and the controls show each can fail: joined to DNS at creation the
- * bad version serves; Compose's own recreate loses requests through the same proxy.
+ * bad version serves; Compose's own recreate loses requests through the same proxy; nginx with a
+ * literal upstream (which `berth check` flags) never reaches the new replica.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { integrationEngine } from '../testing/engine.js';
+import { startLoad } from './load.js';
 import { buildApp, describeLoad, FIXTURE, PROXY_OVERRIDES, removeImages, stackName, TestStack } from './testing.js';
 
 const { engine, skip } = await integrationEngine();
@@ -56,4 +59,22 @@ describe('berth rollout behind nginx and HAProxy (DNS-resolved upstreams, Compos
       assert.ok(recreate.load.failed > 0, `${proxy}: plain compose up --force-recreate should fail requests: ${describeLoad(recreate.load)}`);
     });
   }
+
+  test('nginx with a literal upstream (what berth check flags as proxy-static-upstream): after a rollout nothing reaches the new replica', async () => {
+    const stack = new TestStack(engine!, stackName('nginx-static'), [FIXTURE, PROXY_OVERRIDES.nginxStatic]);
+    stacks.push(stack);
+    const check = await stack.berth(['check', '--format', 'json'], { image: images.v1 });
+    const findings = (JSON.parse(check.stdout) as { findings: Array<{ rule: string; file: string; line: number }> }).findings.filter((f) => f.rule === 'proxy-static-upstream');
+    assert.deepEqual(findings.map((f) => `${f.file.split('/').pop()}:${f.line}`), ['nginx.static.conf:10'], check.stdout);
+    await stack.up(images.v1!, 1);
+    // The same rollout that loses nothing behind the docs' nginx: nginx still dials v1's address.
+    // Requests to the gone address hang: a short timeout keeps them from queueing for long.
+    const running = startLoad(await stack.port(), { rps: 40, maxMs: 60_000, timeoutMs: 1000 });
+    const result = await stack.berth(['rollout', 'app'], { image: images.v2 });
+    await sleep(2000);
+    const load = await running.stop();
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(load.byVersion.v2 ?? 0, 0, `nginx never re-resolved app: ${describeLoad(load)}`);
+    assert.ok(load.failed > 0, `requests fail once the old replica is gone: ${describeLoad(load)}`);
+  });
 });

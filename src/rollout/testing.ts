@@ -14,10 +14,11 @@ import { startLoad, type LoadResult } from './load.js';
 export const FIXTURE = fileURLToPath(new URL('../../src/rollout/fixtures/compose.yaml', import.meta.url));
 /** Override: Caddy and the app meet on `web` only; the app and its peer sit on `back` too. */
 export const SPLIT_NETWORKS = fileURLToPath(new URL('../../src/rollout/fixtures/compose.split.yaml', import.meta.url));
-/** Overrides: nginx or HAProxy in front instead of Caddy, configured as docs/proxies.md says. */
+/** Overrides: nginx or HAProxy in front instead of Caddy, configured as docs/proxies.md says (and nginx as it warns against). */
 export const PROXY_OVERRIDES = {
   nginx: fileURLToPath(new URL('../../src/rollout/fixtures/compose.nginx.yaml', import.meta.url)),
   haproxy: fileURLToPath(new URL('../../src/rollout/fixtures/compose.haproxy.yaml', import.meta.url)),
+  nginxStatic: fileURLToPath(new URL('../../src/rollout/fixtures/compose.nginx-static.yaml', import.meta.url)),
 };
 const APP_DIR = fileURLToPath(new URL('../../src/rollout/fixtures/app', import.meta.url));
 
