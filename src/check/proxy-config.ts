@@ -29,8 +29,11 @@ export interface ProxyConfigIssue {
 
 const KINDS: Record<string, ProxyConfig['kind']> = { nginx: 'nginx', openresty: 'nginx', haproxy: 'haproxy' };
 
-/** The config files nginx and HAProxy services bind-mount (files only; a directory mount is not read). */
-export function collectProxyConfigs(project: ComposeProject, read: (path: string) => string | undefined): ProxyConfig[] {
+/**
+ * The config files nginx and HAProxy services bind-mount (files only; a directory mount is not read).
+ * One that cannot be read goes into `unread`, as an unreadable Dockerfile does.
+ */
+export function collectProxyConfigs(project: ComposeProject, read: (path: string) => string | undefined, unread: string[] = []): ProxyConfig[] {
   const out: ProxyConfig[] = [];
   for (const s of Object.values(project.services)) {
     const kind = KINDS[imageRef(s.image)?.base.replace(/-.*$/, '') ?? ''];
@@ -40,6 +43,7 @@ export function collectProxyConfigs(project: ComposeProject, read: (path: string
       const file = isAbsolute(m.source) ? m.source : resolve(project.workingDir, m.source);
       const text = read(file);
       if (text !== undefined) out.push({ service: s.name, kind, file, text });
+      else unread.push(`service "${s.name}": cannot read ${file}, proxy config rules skipped`);
     }
   }
   return out;

@@ -811,3 +811,10 @@ test('the proxy configs docs/proxies.md gives (the rollout tests run them) pass 
     assert.equal(at(lintYaml(stack, { [name]: short }), 'proxy-connect-timeout').length, 1, name);
   }
 });
+
+test('a proxy config that cannot be read is reported as not checked', async () => {
+  const { lintProject } = await import('./run.js');
+  const { projectFromYaml } = await import('./testing/project.js');
+  const result = lintProject(projectFromYaml(nginxStack, '/p/compose.yaml'), { read: () => undefined });
+  assert.deepEqual(result.notes, ['service "proxy": cannot read /p/nginx.conf, proxy config rules skipped']);
+});

@@ -95,7 +95,7 @@ export function lintProject(project: ComposeProject, options: LintOptions = {}):
   const read = options.read ?? readTextFile;
   const notes: string[] = [];
   const dockerfiles = collectDockerfiles(project, read, notes);
-  const proxyConfigs = collectProxyConfigs(project, read);
+  const proxyConfigs = collectProxyConfigs(project, read, notes);
   const ctx: CheckContext = { project, dockerfiles, proxyConfigs };
   const raw: Finding[] = [];
   const active = allRules.filter((r) => (options.only ? options.only.includes(r.id) : true) && levelOf(r, options.config) !== 'off');
