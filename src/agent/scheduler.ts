@@ -111,8 +111,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   try {
     const lock = await lockBackups(store, `agent start ${project.name}`);
     try {
-      const recovered = await recoverInterrupted(engine, store, project);
-      if (recovered.length) log({ event: 'recovered', containers: recovered.map((r) => r.name) });
+      const { recovered, removedHelpers } = await recoverInterrupted(engine, store, project);
+      if (recovered.length || removedHelpers.length) log({ event: 'recovered', containers: recovered.map((r) => r.name), removedHelpers });
     } finally {
       lock.release();
     }

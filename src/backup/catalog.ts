@@ -1,5 +1,5 @@
 /** The backup catalog: the `backups` table of the state store. */
-import type { StateStore } from '../state/store.js';
+import { hostName, type StateStore } from '../state/store.js';
 import type { BackupKind, BackupManifest, CatalogEntry } from './types.js';
 
 interface Row {
@@ -16,6 +16,11 @@ interface Row {
   location: string | null;
   manifest: string | null;
   error: string | null;
+  purpose: string | null;
+  host: string | null;
+  verified_at: string | null;
+  verify_ok: number | null;
+  verify_detail: string | null;
 }
 
 function fromRow(row: Row): CatalogEntry {
@@ -33,23 +38,46 @@ function fromRow(row: Row): CatalogEntry {
     location: row.location,
     manifest: row.manifest ? (JSON.parse(row.manifest) as BackupManifest) : null,
     error: row.error,
+    purpose: row.purpose === 'safety' ? 'safety' : 'backup',
+    host: row.host,
+    lastVerify: row.verified_at ? { at: row.verified_at, ok: row.verify_ok === 1, detail: row.verify_detail ?? '' } : null,
   };
 }
 
 export class Catalog {
   constructor(private readonly store: StateStore) {}
 
-  start(entry: { id: string; project: string; target: string; kind: BackupKind; destination: string; startedAt: string; location: string }): void {
+  start(entry: { id: string; project: string; target: string; kind: BackupKind; destination: string; startedAt: string; location: string; purpose?: 'backup' | 'safety' }): void {
     this.store.db
-      .prepare('INSERT INTO backups (id, project, target, kind, destination, started_at, status, location) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(entry.id, entry.project, entry.target, entry.kind, entry.destination, entry.startedAt, 'running', entry.location);
+      .prepare('INSERT INTO backups (id, project, target, kind, destination, started_at, status, location, purpose, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(entry.id, entry.project, entry.target, entry.kind, entry.destination, entry.startedAt, 'running', entry.location, entry.purpose ?? 'backup', hostName());
+  }
+
+  /**
+   * A backup found at a destination (the destination is the truth, the catalog its cache):
+   * inserted when unknown; a row that said otherwise (failed, running) is left as it is.
+   */
+  discovered(manifest: BackupManifest, destination: string, location: string): boolean {
+    const result = this.store.db
+      .prepare("INSERT OR IGNORE INTO backups (id, project, target, kind, destination, started_at, finished_at, status, size_bytes, sha256, location, manifest, purpose, host) VALUES (?, ?, ?, ?, ?, ?, ?, 'verified', ?, ?, ?, ?, ?, ?)")
+      .run(manifest.id, manifest.project, manifest.target, manifest.kind, destination, manifest.startedAt, manifest.finishedAt, manifest.totalBytes, fileChecksums(manifest), location, JSON.stringify(manifest), manifest.purpose ?? 'backup', manifest.host);
+    return result.changes > 0;
+  }
+
+  /** The result of `berth backup verify`: a failed verify marks the backup failed, so nothing counts on it. */
+  verifyResult(id: string, ok: boolean, detail: string): void {
+    const at = new Date().toISOString();
+    this.store.db.prepare('UPDATE backups SET verified_at = ?, verify_ok = ?, verify_detail = ? WHERE id = ?').run(at, ok ? 1 : 0, detail, id);
+    if (!ok) this.store.db.prepare("UPDATE backups SET status = 'failed', error = ? WHERE id = ? AND status = 'verified'").run(`verify failed ${at.slice(0, 19).replace('T', ' ')}: ${detail}`, id);
+    // Verified again (the file is back): it counts again.
+    else this.store.db.prepare("UPDATE backups SET status = 'verified', error = NULL WHERE id = ? AND status = 'failed' AND error LIKE 'verify failed %' AND manifest IS NOT NULL").run(id);
   }
 
   verified(id: string, manifest: BackupManifest, location: string): void {
     // The catalog's sha256 is the manifest's own: one value proves every file listed in it.
     this.store.db
       .prepare("UPDATE backups SET status = 'verified', finished_at = ?, size_bytes = ?, sha256 = ?, location = ?, manifest = ?, error = NULL WHERE id = ?")
-      .run(manifest.finishedAt, manifest.totalBytes, manifest.files.map((f) => `${f.name}:${f.sha256}`).join(' '), location, JSON.stringify(manifest), id);
+      .run(manifest.finishedAt, manifest.totalBytes, fileChecksums(manifest), location, JSON.stringify(manifest), id);
   }
 
   failed(id: string, error: string): void {
@@ -61,11 +89,15 @@ export class Catalog {
   }
 
   get(id: string): CatalogEntry | undefined {
+    const found = this.find(id);
+    return found.length === 1 ? found[0] : undefined;
+  }
+
+  /** The backup with this id, or every one whose id starts with it (unique prefixes work, as with git). */
+  find(id: string): CatalogEntry[] {
     const row = this.store.db.prepare('SELECT * FROM backups WHERE id = ?').get(id) as Row | undefined;
-    if (row) return fromRow(row);
-    // Unique prefixes work too, as with git.
-    const rows = this.store.db.prepare('SELECT * FROM backups WHERE id LIKE ? LIMIT 2').all(`${id.replace(/[%_]/g, '')}%`) as Row[];
-    return rows.length === 1 ? fromRow(rows[0]!) : undefined;
+    if (row) return [fromRow(row)];
+    return (this.store.db.prepare('SELECT * FROM backups WHERE id LIKE ? ORDER BY id LIMIT 10').all(`${id.replace(/[%_]/g, '')}%`) as Row[]).map(fromRow);
   }
 
   list(filter: { project?: string; target?: string; includePruned?: boolean } = {}): CatalogEntry[] {
@@ -78,10 +110,14 @@ export class Catalog {
     return (this.store.db.prepare(sql).all(...params) as Row[]).map(fromRow);
   }
 
-  /** The newest verified backup per target, for dead-man health. */
+  /** The newest verified backup per target (safety backups aside), for dead-man health. */
   newestVerified(project: string): Map<string, CatalogEntry> {
     const result = new Map<string, CatalogEntry>();
-    for (const entry of this.list({ project })) if (entry.status === 'verified' && !result.has(entry.target)) result.set(entry.target, entry);
+    for (const entry of this.list({ project })) if (entry.status === 'verified' && entry.purpose !== 'safety' && !result.has(entry.target)) result.set(entry.target, entry);
     return result;
   }
+}
+
+function fileChecksums(manifest: BackupManifest): string {
+  return manifest.files.map((f) => `${f.name}:${f.sha256}`).join(' ');
 }

@@ -3,12 +3,13 @@
  * verification and writes manifest.json last. Layout: ROOT/PROJECT/TARGET/ID/{files, manifest.json}.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { BackupDestinationConfig } from '../compose/types.js';
 import { BerthError } from '../lib/errors.js';
 import { commitFile, PARTIAL_SUFFIX, removeQuietly, writeFileDurably, type WrittenFile } from './artifact.js';
+import { manifestProblem } from './manifest.js';
 import type { BackupManifest, NamedDestination } from './types.js';
 
 export const MANIFEST = 'manifest.json';
@@ -27,7 +28,38 @@ export interface Destination {
   /** A local path to read one file of a backup from. */
   fetch(relDir: string, name: string): Promise<{ path: string; cleanup(): Promise<void> }>;
   readManifest(relDir: string): Promise<BackupManifest | undefined>;
+  /** Every backup directory under PROJECT/TARGET/ID (of one project, or of all), with its manifest. */
+  scan(project?: string): Promise<ScannedBackup[]>;
   close(): Promise<void>;
+}
+
+/** A backup directory found at a destination: complete (with its manifest) or not. */
+export interface ScannedBackup {
+  relDir: string;
+  manifest?: BackupManifest;
+  /** No manifest (incomplete or being written), or one that fails its own checksum. */
+  problem?: string;
+}
+
+/** Walks PROJECT/TARGET/ID below a root with the given directory lister (local or SFTP). */
+async function scanTree(list: (relDir: string) => Promise<string[]>, read: (relDir: string) => Promise<unknown>, project?: string): Promise<ScannedBackup[]> {
+  const found: ScannedBackup[] = [];
+  const projects = project ? [project] : (await list('')).filter((n) => !n.startsWith('.'));
+  for (const p of projects) {
+    for (const target of await list(p)) {
+      for (const id of await list(posix.join(p, target))) {
+        const relDir = posix.join(p, target, id);
+        const manifest = await read(relDir).catch(() => undefined);
+        if (manifest === undefined) {
+          found.push({ relDir, problem: 'no manifest.json: incomplete, or still being written' });
+          continue;
+        }
+        const problem = manifestProblem(manifest, id);
+        found.push(problem ? { relDir, problem } : { relDir, manifest: manifest as BackupManifest });
+      }
+    }
+  }
+  return found;
 }
 
 export function backupRelDir(project: string, target: string, id: string): string {
@@ -69,6 +101,11 @@ export class LocalDestination implements Destination {
     } catch {
       return undefined;
     }
+  }
+
+  async scan(project?: string): Promise<ScannedBackup[]> {
+    const list = async (relDir: string) => (await readdir(join(this.root, relDir), { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    return scanTree(list, async (relDir) => JSON.parse(await readFile(join(this.root, relDir, MANIFEST), 'utf8')) as unknown, project);
   }
 
   async close(): Promise<void> {}
@@ -193,6 +230,17 @@ export class SftpDestination implements Destination {
     } catch {
       return undefined;
     }
+  }
+
+  async scan(project?: string): Promise<ScannedBackup[]> {
+    const { sftp } = await this.connect();
+    const list = (relDir: string) =>
+      new Promise<string[]>((resolve) => sftp.readdir(this.remote(relDir), (error, entries) => resolve(error ? [] : entries.filter((e) => e.attrs.isDirectory()).map((e) => e.filename).sort())));
+    const read = async (relDir: string) => {
+      const manifest = await new Promise<Buffer>((resolve, reject) => sftp.readFile(this.remote(relDir, MANIFEST), (error, data) => (error ? reject(error) : resolve(data))));
+      return JSON.parse(manifest.toString('utf8')) as unknown;
+    };
+    return scanTree(list, read, project);
   }
 
   async close(): Promise<void> {

@@ -16,6 +16,8 @@ export interface ExecOptions {
   user?: string;
   /** Keep at most this many bytes of stderr (the tail), for error messages. */
   stderrLimit?: number;
+  /** execChecked: the error carries the command's whole stderr (kept tail), not its last lines. */
+  verbatim?: boolean;
 }
 
 export interface ExecResult {
@@ -117,8 +119,8 @@ async function killExec(engine: Engine, execId: string): Promise<void> {
 export async function execChecked(engine: Engine, containerId: string, cmd: string[], what: string, options: ExecOptions = {}): Promise<ExecResult> {
   const result = await execInContainer(engine, containerId, cmd, options);
   if (result.exitCode !== 0) {
-    const last = result.stderr.split('\n').filter(Boolean).slice(-2).join(' / ');
-    throw new BerthError(`${what} failed: ${commandName(cmd)} exited ${result.exitCode}${last ? `: ${last}` : ''}`);
+    const last = options.verbatim ? result.stderr.trim() : result.stderr.split('\n').filter(Boolean).slice(-2).join(' / ');
+    throw new BerthError(`${what} failed: ${commandName(cmd)} exited ${result.exitCode}${last ? `:${options.verbatim && last.includes('\n') ? '\n' : ' '}${last}` : ''}`);
   }
   return result;
 }

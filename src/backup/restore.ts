@@ -5,8 +5,10 @@
  * Restore takes a safety backup first, stops the services that depend on the target (and the
  * containers using a volume), restores, starts them again and waits for them to be healthy.
  */
-import { randomBytes } from 'node:crypto';
+import type Dockerode from 'dockerode';
 import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createGunzip } from 'node:zlib';
 import { listServiceContainers } from '../compose/containers.js';
@@ -22,9 +24,13 @@ import { execChecked, execInContainer } from './exec.js';
 import { StopJournal } from './journal.js';
 import { collectFacts } from './plan.js';
 import { lockBackups, recoverInterrupted, runTarget, type TargetResult } from './run.js';
-import { createHelper, dbEnv, mysqlCommand, postgresCommand, verifyMysqlDump, verifyPostgresDump } from './sources.js';
-import { resolveDestination, resolveTargets } from './targets.js';
-import type { BackupManifest, BackupTarget, CatalogEntry } from './types.js';
+import { ownerLabels, startHelper } from './helpers.js';
+import { manifestProblem } from './manifest.js';
+import { occupancy, pgIdent, sqlLiteral, type Occupancy } from './occupancy.js';
+import { dbEnv, mysqlCommand, postgresCommand, verifyMysqlDump } from './sources.js';
+import { syncCatalog } from './sync.js';
+import { resolveDestination, resolveTargets, volumeSelectorName } from './targets.js';
+import type { ArtifactFile, BackupManifest, BackupTarget, CatalogEntry } from './types.js';
 
 export interface FileCheck {
   name: string;
@@ -40,29 +46,45 @@ export interface VerifyReport {
   error?: string;
 }
 
-function findEntry(store: StateStore, id: string): CatalogEntry {
-  const entry = new Catalog(store).get(id);
-  if (!entry) throw new BerthError(`no backup ${id} in the catalog`, { exitCode: ExitCode.usage, hint: 'berth backup list shows the backups' });
-  return entry;
+/**
+ * The backup with this id (or unique prefix). Not in the catalog (a new server, a lost state
+ * directory): the destinations are read, since they are the truth, and the catalog filled from them.
+ */
+export async function findEntry(store: StateStore, project: ComposeProject, id: string): Promise<CatalogEntry> {
+  const catalog = new Catalog(store);
+  let found = catalog.find(id);
+  if (found.length === 0) {
+    await syncCatalog(store, project);
+    found = catalog.find(id);
+  }
+  if (found.length > 1) throw new BerthError(`backup id ${id} is ambiguous: ${found.map((e) => e.id).join(', ')}`, { exitCode: ExitCode.usage, hint: 'give more of the id' });
+  if (found.length === 0) throw new BerthError(`no backup ${id} in the catalog or at the destinations of ${project.name}`, { exitCode: ExitCode.usage, hint: 'berth backup list shows the backups' });
+  return found[0]!;
 }
 
-async function readManifest(destination: Destination, entry: CatalogEntry): Promise<BackupManifest> {
-  if (entry.status !== 'verified') throw new BerthError(`backup ${entry.id} is ${entry.status}${entry.error ? ` (${entry.error})` : ''}: only verified backups can be used`);
+async function readManifest(destination: Destination, entry: CatalogEntry, options: { anyStatus?: boolean } = {}): Promise<BackupManifest> {
+  if (entry.status !== 'verified' && !options.anyStatus) throw new BerthError(`backup ${entry.id} is ${entry.status}${entry.error ? ` (${entry.error})` : ''}: only verified backups can be used`);
   const manifest = await destination.readManifest(backupRelDir(entry.project, entry.target, entry.id));
   if (!manifest) throw new BerthError(`backup ${entry.id} has no manifest.json at ${destination.describe}: it is incomplete or was removed`);
-  if (manifest.id !== entry.id) throw new BerthError(`the manifest at ${destination.describe} belongs to ${manifest.id}, not ${entry.id}`);
+  const problem = manifestProblem(manifest, entry.id);
+  if (problem) throw new BerthError(`backup ${entry.id} at ${destination.describe}: ${problem}`);
   return manifest;
 }
 
 export async function verifyBackup(options: { engine: Engine; store: StateStore; project: ComposeProject; id: string; restoreTest?: boolean; helperLabels?: Record<string, string> }): Promise<VerifyReport> {
-  const entry = findEntry(options.store, options.id);
+  const entry = await findEntry(options.store, options.project, options.id);
   const destination = openDestination(resolveDestination(options.project, entry.destination, options.store.dir), options.store.dir);
   const report: VerifyReport = { id: entry.id, ok: true, files: [] };
   try {
-    const manifest = await readManifest(destination, entry);
+    // A backup an earlier verify failed may be verified again (the file may be back).
+    const manifest = await readManifest(destination, entry, { anyStatus: entry.status === 'failed' && Boolean(entry.lastVerify && !entry.lastVerify.ok) });
     const relDir = backupRelDir(entry.project, entry.target, entry.id);
     for (const file of manifest.files) {
-      const fetched = await destination.fetch(relDir, file.name);
+      const fetched = await destination.fetch(relDir, file.name).catch((error: Error) => ({ error }));
+      if ('error' in fetched) {
+        report.files.push({ name: file.name, ok: false, detail: `missing or unreadable: ${fetched.error.message}` });
+        continue;
+      }
       try {
         const actual = await sha256File(fetched.path).catch((error: Error) => ({ sha256: '', sizeBytes: -1, error }));
         if (actual.sizeBytes !== file.sizeBytes || actual.sha256 !== file.sha256) {
@@ -78,9 +100,9 @@ export async function verifyBackup(options: { engine: Engine; store: StateStore;
         try {
           if (file.encrypted) structure += '; decrypts to the backed-up plaintext (sha256)';
           if (file.role === 'volume') structure += `; tar listing: ${(await listTarGz(plain.path)).entries} entries`;
-          if (file.role === 'dump' && manifest.kind === 'mysql') structure += `; ${await verifyMysqlDump(plain.path)}`;
+          if (manifest.kind === 'mysql') structure += `; ${await verifyMysqlDump(plain.path)}`;
           report.files.push({ name: file.name, ok: true, detail: structure });
-          if (options.restoreTest && file.role === 'dump') report.restoreTest = await restoreTest(options.engine, manifest, plain.path, options.helperLabels);
+          if (options.restoreTest && file.role === 'dump') report.restoreTest = await restoreTest(options.engine, options.project, manifest, plain.path, options.helperLabels);
         } finally {
           await plain.cleanup();
         }
@@ -96,37 +118,67 @@ export async function verifyBackup(options: { engine: Engine; store: StateStore;
     await destination.close();
   }
   report.ok = !report.error && report.files.length > 0 && report.files.every((f) => f.ok);
+  // Recorded: a backup that fails its verify no longer counts (retention, health, restore).
+  const failures = [report.error, ...report.files.filter((f) => !f.ok).map((f) => `${f.name}: ${f.detail}`)].filter(Boolean);
+  new Catalog(options.store).verifyResult(entry.id, report.ok, report.ok ? `${report.files.length} file(s) intact${report.restoreTest ? `; restore test: ${report.restoreTest}` : ''}` : failures.join('; '));
   return report;
 }
 
-/** Restores a dump into a throwaway container of the same image and counts the rows of every table. */
-async function restoreTest(engine: Engine, manifest: BackupManifest, path: string, labels: Record<string, string> = {}): Promise<string> {
-  const image = manifest.server?.image;
-  if (!image || manifest.kind === 'volume') throw new BerthError('restore test needs a database backup with its server image in the manifest');
-  const password = randomBytes(12).toString('hex');
-  // The throwaway server has no network: an empty root password (MariaDB/MySQL images) is safe there.
-  const env = manifest.kind === 'postgres' ? ['POSTGRES_USER=berth', 'POSTGRES_DB=restore_test', `POSTGRES_PASSWORD=${password}`] : ['MARIADB_ALLOW_EMPTY_ROOT_PASSWORD=1', 'MYSQL_ALLOW_EMPTY_PASSWORD=1'];
-  const container = await engine.call(`create a restore-test container from ${image}`, () =>
-    engine.docker.createContainer({ Image: image, Env: env, Labels: { 'berth.role': 'restore-test', ...labels }, NetworkDisabled: true }),
-  );
+/**
+ * The throwaway container of a restore test: the database service's own image, environment,
+ * user, command and secrets (read from its running container, else from the compose file), no
+ * network, and the labels that let the next run remove it if berth dies meanwhile.
+ */
+async function restoreTestSpec(engine: Engine, project: ComposeProject, manifest: BackupManifest): Promise<Dockerode.ContainerCreateOptions> {
+  const [running] = (await listServiceContainers(engine, project.name, { services: [manifest.service] })).filter((c) => c.state === 'running');
+  const base = { Image: manifest.server!.image, NetworkDisabled: true, Labels: ownerLabels('restore-test', project.name) };
+  if (running) {
+    const info = await engine.inspectContainer(running.id);
+    const secrets = (info.Mounts ?? []).filter((m) => m.Type === 'bind' && m.Destination.startsWith('/run/secrets')).map((m) => `${m.Source}:${m.Destination}:ro`);
+    return { ...base, Env: info.Config.Env, User: info.Config.User || undefined, Entrypoint: info.Config.Entrypoint ?? undefined, Cmd: info.Config.Cmd ?? undefined, HostConfig: { Binds: secrets } };
+  }
+  const environment = project.services[manifest.service]?.environment ?? {};
+  return { ...base, Env: Object.entries(environment).filter(([, v]) => typeof v === 'string').map(([k, v]) => `${k}=${v}`) };
+}
+
+/** Restores a dump into a throwaway container of the service's own image and counts the rows of every table. */
+async function restoreTest(engine: Engine, project: ComposeProject, manifest: BackupManifest, path: string, labels: Record<string, string> = {}): Promise<string> {
+  if (!manifest.server?.image || manifest.kind === 'volume') throw new BerthError('restore test needs a database backup with its server image in the manifest');
+  const [target] = resolveTargets(project, [manifest.target]) as [BackupTarget];
+  const spec = await restoreTestSpec(engine, project, manifest);
+  spec.Labels = { ...spec.Labels, ...labels };
+  const container = await engine.call(`create a restore-test container from ${spec.Image}`, () => engine.docker.createContainer(spec));
+  const env = dbEnv(target);
+  const db = manifest.database ?? target.database;
   try {
     await container.start();
     const deadline = Date.now() + 90_000;
-    const ready = manifest.kind === 'postgres' ? ['psql', '-U', 'berth', '-d', 'restore_test', '-Atc', 'SELECT 1'] : ['mariadb', '-u', 'root', '-N', '-e', 'SELECT 1'];
+    // The official images' entrypoints start a socket-only server while they initialise: ready means listening.
+    const ready = manifest.kind === 'postgres'
+      ? postgresCommand('psql', '-U', target.user!, '-d', 'postgres', '-Atc', "SELECT current_setting('listen_addresses') <> ''")
+      : mysqlCommand('client', '-u', target.user!, '-N', '-B', '-e', 'SELECT 1');
+    let last = '';
     for (;;) {
-      const r = await execInContainer(engine, container.id, ready).catch(() => undefined);
-      if (r?.exitCode === 0 && r.stdout.trim() === '1') break;
-      if (Date.now() > deadline) throw new BerthError(`the restore-test database in ${image} did not become ready`);
+      const r = await execInContainer(engine, container.id, ready, { env }).catch((error: Error) => ({ exitCode: -1, stdout: '', stderr: error.message }));
+      if (r.exitCode === 0 && ['t', '1'].includes(r.stdout.trim())) break;
+      last = r.stderr.trim() || last;
+      const state = (await container.inspect()).State;
+      if (!state.Running) {
+        const logs = (await container.logs({ stdout: true, stderr: true, tail: 30 })).toString('utf8').replace(/[\x00-\x08]/g, '').trim();
+        throw new BerthError(`the restore-test container of ${spec.Image} exited (code ${state.ExitCode}):\n${logs || last}`);
+      }
+      if (Date.now() > deadline) throw new BerthError(`the restore-test database in ${spec.Image} did not accept ${target.user} within 90 s:\n${last}`);
       await sleep(300);
     }
     if (manifest.kind === 'postgres') {
-      await execChecked(engine, container.id, ['pg_restore', '-U', 'berth', '-d', 'restore_test', '--no-owner', '--no-privileges', '--exit-on-error'], 'restore test (pg_restore)', { stdin: createReadStream(path) });
-      const counts = await execChecked(engine, container.id, ['psql', '-U', 'berth', '-d', 'restore_test', '-Atc', COUNT_ROWS_PG], 'restore test query');
+      const exists = await execChecked(engine, container.id, postgresCommand('psql', '-U', target.user!, '-d', 'postgres', '-Atc', `SELECT count(*) FROM pg_database WHERE datname = ${sqlLiteral(db!)}`), 'restore test', { env, verbatim: true });
+      if (exists.stdout.trim() === '0') await execChecked(engine, container.id, postgresCommand('psql', '-U', target.user!, '-d', 'postgres', '-qc', `CREATE DATABASE ${pgIdent(db!)}`), 'restore test (create database)', { env, verbatim: true });
+      await execChecked(engine, container.id, postgresCommand('pg_restore', '-U', target.user!, '-d', db!, '--clean', '--if-exists', '--no-owner', '--no-privileges', '--exit-on-error'), 'restore test (pg_restore)', { stdin: createReadStream(path), env, verbatim: true });
+      const counts = await execChecked(engine, container.id, postgresCommand('psql', '-U', target.user!, '-d', db!, '-Atc', COUNT_ROWS_PG), 'restore test query', { env, verbatim: true });
       return counts.stdout.trim().split('\n').filter(Boolean).join(', ') || 'restored; no tables';
     }
-    await execChecked(engine, container.id, ['mariadb', '-u', 'root'], 'restore test (mariadb)', { stdin: createReadStream(path) });
-    const db = manifest.database;
-    const counts = await execChecked(engine, container.id, ['mariadb', '-u', 'root', '-N', '-B', '-e', `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema ${db ? `= '${db.replace(/'/g, "''")}'` : "NOT IN ('mysql','sys','performance_schema','information_schema')"}`], 'restore test query');
+    await execChecked(engine, container.id, mysqlCommand('client', '-u', target.user!), 'restore test (mariadb)', { stdin: createReadStream(path), env, verbatim: true });
+    const counts = await execChecked(engine, container.id, mysqlCommand('client', '-u', target.user!, '-N', '-B', '-e', `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema ${db ? `= ${sqlLiteral(db)}` : "NOT IN ('mysql','sys','performance_schema','information_schema')"}`), 'restore test query', { env, verbatim: true });
     return `restored; ${counts.stdout.trim()} tables`;
   } finally {
     await container.remove({ force: true, v: true }).catch(() => undefined);
@@ -136,7 +188,7 @@ async function restoreTest(engine: Engine, manifest: BackupManifest, path: strin
 const COUNT_ROWS_PG = `SELECT format('%s: %s rows', table_name, (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', table_schema, table_name), false, true, '')))[1]::text) FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type = 'BASE TABLE' ORDER BY 1`;
 
 export interface RestoreStep {
-  action: 'safety-backup' | 'stop' | 'restore' | 'start' | 'health';
+  action: 'check' | 'safety-backup' | 'stop' | 'restore' | 'start' | 'health';
   detail: string;
   reason: string;
 }
@@ -149,6 +201,8 @@ export interface RestoreReport {
   steps: RestoreStep[];
   safetyBackup?: TargetResult;
   stopped: string[];
+  /** What the user should know: skipped safety backup, created database, roles left as they were. */
+  notes: string[];
   error?: string;
 }
 
@@ -170,36 +224,69 @@ export interface RestoreOptions {
 
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreReport> {
   const { engine, store, project } = options;
-  const entry = findEntry(store, options.id);
+  const entry = await findEntry(store, project, options.id);
   if (entry.project !== project.name) throw new BerthError(`backup ${entry.id} belongs to project ${entry.project}, not ${project.name}`, { exitCode: ExitCode.usage });
   const [target] = resolveTargets(project, [entry.target]) as [BackupTarget];
   const facts = await collectFacts(engine, project, target);
   const dependents = (await listServiceContainers(engine, project.name, { services: target.dependents.length ? target.dependents : ['\u0000none'] }))
     .filter((c) => target.dependents.includes(c.service) && c.state === 'running');
+  const manifestVolumes = (entry.manifest?.files ?? []).flatMap((f) => (f.volume ? [f.volume.name] : []));
   const volumeUsers = facts.volumes.flatMap((v) => v.users.filter((u) => u.running));
   const toStop = new Map<string, string>([...dependents.map((c) => [c.id, c.name] as const), ...volumeUsers.map((u) => [u.id, u.name] as const)]);
   const steps: RestoreStep[] = [];
-  if (options.safetyBackup !== false) steps.push({ action: 'safety-backup', detail: `back up ${target.name} as it is now`, reason: 'a restore overwrites current data: keep a way back' });
+  steps.push({ action: 'check', detail: `manifest, sha256 of every file${entry.manifest?.encryption ? ', decryption' : ''}`, reason: 'nothing is stopped or changed before the backup is known to be whole' });
+  if (options.safetyBackup !== false) steps.push({ action: 'safety-backup', detail: `back up ${target.name} as it is now, if it holds data`, reason: 'a restore overwrites current data: keep a way back' });
   if (toStop.size) steps.push({ action: 'stop', detail: [...toStop.values()].join(', '), reason: target.kind === 'volume' ? 'nothing may write to the volume while it is replaced' : `they depend on ${target.service} and must not see a half-restored database` });
-  steps.push({ action: 'restore', detail: `${entry.id} (${target.kind}) into ${target.kind === 'volume' ? facts.volumes.map((v) => v.name).join(', ') || target.volumes.join(', ') : facts.container?.name ?? `service ${target.service}`}`, reason: 'requested' });
+  if (entry.manifest?.files.some((f) => f.role === 'globals')) steps.push({ action: 'restore', detail: target.kind === 'postgres' ? 'roles (globals) first; roles that exist are left as they are' : 'users and grants after the dump; users that exist are left as they are', reason: "the dump's grants and owners name them" });
+  steps.push({ action: 'restore', detail: `${entry.id} (${target.kind}) into ${target.kind === 'volume' ? manifestVolumes.join(', ') || target.volumes.join(', ') : `${target.database ?? 'all databases'} in ${facts.container?.name ?? `service ${target.service}`}`}`, reason: 'requested' });
   if (toStop.size) steps.push({ action: 'start', detail: [...toStop.values()].join(', '), reason: 'restore done' }, { action: 'health', detail: 'running and healthy (when they have a healthcheck)', reason: 'a restore is done when the app works again' });
-  const report: RestoreReport = { id: entry.id, target: target.name, dryRun: Boolean(options.dryRun), ok: true, steps, stopped: [] };
+  const report: RestoreReport = { id: entry.id, target: target.name, dryRun: Boolean(options.dryRun), ok: true, steps, stopped: [], notes: [] };
   if (options.dryRun) return report;
   if (!options.yes) throw new BerthError(`restoring ${entry.id} overwrites ${target.name}: confirmation required`, { exitCode: ExitCode.usage, hint: 'pass --yes' });
-  if (target.kind !== 'volume' && !facts.container) throw new BerthError(`${target.name}: ${facts.problem ?? 'no running database container'}`);
+  if (target.kind !== 'volume' && !facts.container) throw new BerthError(`${target.name}: ${facts.problem ?? 'no running database container'}`, { hint: 'start the stack first (berth up): the restore goes into the running database server' });
 
   const destination = openDestination(resolveDestination(project, entry.destination, store.dir), store.dir);
   const lock = await lockBackups(store, `backup restore ${entry.id}`, options.lockWaitMs);
   const journal = new StopJournal(store.dir);
   const step = (s: RestoreStep) => options.onStep?.(s);
+  const plaintexts: Array<{ file: ArtifactFile; path: string; cleanup(): Promise<void> }> = [];
   try {
     await recoverInterrupted(engine, store, project);
+    // 1. Check first: the manifest, every file's checksum and (encrypted) its decryption.
+    step(steps[0]!);
     const manifest = await readManifest(destination, entry);
-    if (options.safetyBackup !== false) {
-      step(steps[0]!);
-      report.safetyBackup = await runTarget({ engine, store, project, helperLabels: options.helperLabels }, target, () => undefined);
-      if (report.safetyBackup.status !== 'verified') throw new BerthError(`the safety backup failed, nothing was restored: ${report.safetyBackup.error}`);
+    const relDir = backupRelDir(entry.project, entry.target, entry.id);
+    // Postgres: roles before the dump whose owners and grants name them. MySQL: users after the
+    // dump, since table-level grants name tables (a definer that is missing meanwhile is only a warning).
+    const globalsFirst = manifest.kind === 'postgres' ? 1 : -1;
+    const ordered = [...manifest.files].sort((a, b) => globalsFirst * (Number(b.role === 'globals') - Number(a.role === 'globals')));
+    for (const file of ordered) {
+      const fetched = await destination.fetch(relDir, file.name);
+      try {
+        const actual = await sha256File(fetched.path).catch(() => ({ sha256: '', sizeBytes: -1 }));
+        if (actual.sizeBytes < 0) throw new BerthError(`${file.name} is missing or unreadable at ${destination.describe}: nothing was changed`);
+        if (actual.sha256 !== file.sha256 || actual.sizeBytes !== file.sizeBytes) throw new BerthError(`${file.name} does not match its manifest checksum (${actual.sizeBytes} bytes, manifest ${file.sizeBytes}): refusing to restore it; nothing was changed`);
+        const plain = await plaintextOf(file, fetched.path, project, store.dir);
+        // A fetched copy (SFTP) is kept until the restore is done; a local file is read in place.
+        plaintexts.push({ file, path: plain.path, cleanup: async () => { await plain.cleanup(); if (plain.path !== fetched.path) await fetched.cleanup(); else await fetched.cleanup(); } });
+      } catch (error) {
+        await fetched.cleanup();
+        throw error;
+      }
     }
+    // 2. A safety backup when there is something to save.
+    const state = await occupancy(engine, project, target, facts, manifestVolumes, options.helperLabels);
+    if (options.safetyBackup !== false) {
+      if (state.empty) {
+        report.notes.push(`safety backup skipped: ${state.detail}, nothing to save`);
+        step({ action: 'safety-backup', detail: `skipped: ${state.detail}`, reason: 'nothing to save' });
+      } else {
+        step(steps.find((s) => s.action === 'safety-backup')!);
+        report.safetyBackup = await runTarget({ engine, store, project, helperLabels: options.helperLabels, purpose: 'safety' }, target, () => undefined);
+        if (report.safetyBackup.status !== 'verified') throw new BerthError(`the safety backup of ${target.name} (${state.detail}) failed, nothing was restored: ${report.safetyBackup.error}`, { hint: 'fix the cause, or pass --no-safety-backup to restore without a way back' });
+      }
+    }
+    // 3. Stop, restore, start.
     try {
       for (const [id, name] of toStop) {
         journal.add({ containerId: id, name, backupId: entry.id });
@@ -207,22 +294,8 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
         report.stopped.push(name);
       }
       step({ action: 'restore', detail: entry.id, reason: 'requested' });
-      const relDir = backupRelDir(entry.project, entry.target, entry.id);
-      for (const file of manifest.files) {
-        const fetched = await destination.fetch(relDir, file.name);
-        try {
-          const actual = await sha256File(fetched.path);
-          if (actual.sha256 !== file.sha256) throw new BerthError(`${file.name} does not match its manifest checksum: refusing to restore it`);
-          const plain = await plaintextOf(file, fetched.path, project, store.dir);
-          try {
-            await restoreFile(engine, target, facts.container?.id, manifest, file, plain.path, options);
-          } finally {
-            await plain.cleanup();
-          }
-        } finally {
-          await fetched.cleanup();
-        }
-      }
+      const context: RestoreContext = { engine, project, target, containerId: facts.container?.id, manifest, state, options, notes: report.notes };
+      for (const plain of plaintexts) await restoreFile(context, plain.file, plain.path);
     } finally {
       for (const [id, name] of toStop) {
         if (!journal.read().some((e) => e.containerId === id)) continue;
@@ -232,52 +305,139 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
       }
     }
     if (toStop.size) await waitHealthy(engine, [...toStop.keys()]);
-    store.audit({ project: project.name, action: 'backup restore', detail: { id: entry.id, target: target.name, safetyBackup: report.safetyBackup?.id } });
+    store.audit({ project: project.name, action: 'backup restore', detail: { id: entry.id, target: target.name, safetyBackup: report.safetyBackup?.id, notes: report.notes } });
   } catch (error) {
     report.ok = false;
     report.error = errorMessage(error);
   } finally {
+    for (const plain of plaintexts) await plain.cleanup().catch(() => undefined);
     lock.release();
     await destination.close();
   }
   return report;
 }
 
-async function restoreFile(engine: Engine, target: BackupTarget, containerId: string | undefined, manifest: BackupManifest, file: BackupManifest['files'][number], path: string, options: RestoreOptions): Promise<void> {
+interface RestoreContext {
+  engine: Engine;
+  project: ComposeProject;
+  target: BackupTarget;
+  containerId: string | undefined;
+  manifest: BackupManifest;
+  state: Occupancy;
+  options: RestoreOptions;
+  notes: string[];
+}
+
+async function restoreFile(ctx: RestoreContext, file: ArtifactFile, path: string): Promise<void> {
+  const { engine, target, manifest, options } = ctx;
+  const containerId = ctx.containerId!;
   const env = dbEnv(target);
   if (manifest.kind === 'postgres') {
+    const maintenance = await postgresMaintenanceDb(engine, containerId, target);
     if (file.role === 'globals') {
       if (options.globals === false) return;
-      // Roles that exist already fail with "already exists": expected, so errors do not stop it.
-      await execInContainer(engine, containerId!, postgresCommand('psql', '-U', target.user!, '-d', target.database!, '-q', '-v', 'ON_ERROR_STOP=0'), { stdin: createReadStream(path), env });
+      await applyPostgresGlobals(ctx, maintenance, path);
       return;
     }
-    await verifyPostgresDump(engine, containerId!, path, env);
-    await execChecked(engine, containerId!, postgresCommand('pg_restore', '-U', target.user!, '-d', target.database!, '--clean', '--if-exists', '--exit-on-error', '--single-transaction'), `pg_restore into ${target.database}`, { stdin: createReadStream(path), env });
+    const exists = await execChecked(engine, containerId, postgresCommand('psql', '-U', target.user!, '-d', maintenance, '-Atc', `SELECT count(*) FROM pg_database WHERE datname = ${sqlLiteral(target.database!)}`), 'looking for the database', { env });
+    if (exists.stdout.trim() === '0') {
+      const owner = manifest.databaseOwner ?? target.user!;
+      await execChecked(engine, containerId, postgresCommand('psql', '-U', target.user!, '-d', maintenance, '-v', 'ON_ERROR_STOP=1', '-qc', `CREATE DATABASE ${pgIdent(target.database!)} OWNER ${pgIdent(owner)}`), `creating database ${target.database}`, { env, verbatim: true });
+      ctx.notes.push(`created database ${target.database} (owner ${owner})`);
+    }
+    await execChecked(engine, containerId, postgresCommand('pg_restore', '-U', target.user!, '-d', target.database!, '--clean', '--if-exists', '--exit-on-error', '--single-transaction'), `pg_restore into ${target.database}`, { stdin: createReadStream(path), env, verbatim: true });
     return;
   }
   if (manifest.kind === 'mysql') {
-    await execChecked(engine, containerId!, mysqlCommand('client', '-u', target.user!), 'restoring the SQL dump', { stdin: createReadStream(path), env });
+    if (file.role === 'globals') {
+      if (options.globals === false) return;
+      await applyMysqlUsers(ctx, path);
+      return;
+    }
+    await execChecked(engine, containerId, mysqlCommand('client', '-u', target.user!), 'restoring the SQL dump', { stdin: createReadStream(path), env, verbatim: true });
     return;
   }
   const volume = file.volume?.name;
   if (!volume) throw new BerthError(`${file.name} names no volume`);
-  // Empty the volume first: a restore gives exactly the backed-up content.
-  const wiper = await createHelper(engine, volume, false, options.helperLabels, ['sh', '-c', 'rm -rf /volume/..?* /volume/.[!.]* /volume/*']);
-  try {
-    await wiper.start();
-    const { StatusCode } = (await wiper.wait()) as { StatusCode: number };
-    if (StatusCode !== 0) throw new BerthError(`cannot empty volume ${volume} before the restore (exit ${StatusCode})`);
-  } finally {
-    await wiper.remove({ force: true }).catch(() => undefined);
+  if (ctx.state.missingVolumes?.includes(volume)) {
+    await engine.call(`create volume ${volume}`, () => engine.docker.createVolume({ Name: volume, Labels: composeVolumeLabels(ctx.project, volume) }));
+    ctx.notes.push(`created volume ${volume}`);
   }
-  const helper = await createHelper(engine, volume, false, options.helperLabels);
+  const helper = await startHelper(engine, ctx.project.name, volume, false, options.helperLabels);
   try {
+    // Empty the volume first: a restore gives exactly the backed-up content.
+    await execChecked(engine, helper.container.id, ['sh', '-c', 'rm -rf /volume/..?* /volume/.[!.]* /volume/*'], `emptying volume ${volume}`);
     // The archive holds volume/...: extracting at / puts it back into the mount, owners and modes kept.
-    await engine.call(`write volume ${volume}`, () => helper.putArchive(createReadStream(path).pipe(createGunzip()), { path: '/', copyUIDGID: '1' }));
+    await engine.call(`write volume ${volume}`, () => helper.container.putArchive(createReadStream(path).pipe(createGunzip()), { path: '/', copyUIDGID: '1' }));
   } finally {
-    await helper.remove({ force: true }).catch(() => undefined);
+    await helper.dispose();
   }
+}
+
+/** The labels Compose puts on a project volume, so `up` takes a volume berth created as its own. */
+function composeVolumeLabels(project: ComposeProject, volume: string): Record<string, string> {
+  const key = Object.keys(project.model.volumes ?? {}).find((k) => volumeSelectorName(project, k).name === volume);
+  return key ? { 'com.docker.compose.project': project.name, 'com.docker.compose.volume': key } : {};
+}
+
+async function postgresMaintenanceDb(engine: Engine, containerId: string, target: BackupTarget): Promise<string> {
+  for (const db of ['postgres', 'template1']) {
+    const r = await execInContainer(engine, containerId, postgresCommand('psql', '-U', target.user!, '-d', db, '-Atc', 'SELECT 1'), { env: dbEnv(target) });
+    if (r.exitCode === 0) return db;
+  }
+  return target.database!;
+}
+
+/** Role names a pg_dumpall --globals-only line creates or alters. */
+const PG_ROLE_LINE = /^(?:CREATE|ALTER) ROLE ("(?:[^"]|"")+"|[^\s;]+)/;
+const unquotePg = (name: string) => (name.startsWith('"') ? name.slice(1, -1).replace(/""/g, '"') : name);
+
+/**
+ * Roles first, so the dump's owners and grants find them. A role that exists already is left as
+ * it is (its CREATE and ALTER lines are not run: no password of a live role changes) and reported.
+ */
+async function applyPostgresGlobals(ctx: RestoreContext, db: string, path: string): Promise<void> {
+  const { engine, target } = ctx;
+  const env = dbEnv(target);
+  const existing = new Set((await execChecked(engine, ctx.containerId!, postgresCommand('psql', '-U', target.user!, '-d', db, '-Atc', 'SELECT rolname FROM pg_roles'), 'listing roles', { env })).stdout.split('\n').filter(Boolean));
+  const kept: string[] = [];
+  const skipped = new Set<string>();
+  for (const line of (await readFile(path, 'utf8')).split('\n')) {
+    const role = line.match(PG_ROLE_LINE)?.[1];
+    if (role && existing.has(unquotePg(role))) {
+      skipped.add(unquotePg(role));
+      continue;
+    }
+    kept.push(line);
+  }
+  if (skipped.size) ctx.notes.push(`roles that exist were left as they are: ${[...skipped].join(', ')}`);
+  const r = await execInContainer(engine, ctx.containerId!, postgresCommand('psql', '-U', target.user!, '-d', db, '-q', '-v', 'ON_ERROR_STOP=0'), { stdin: Readable.from([kept.join('\n')]), env });
+  const errors = r.stderr.split('\n').filter((l) => /ERROR/.test(l));
+  if (r.exitCode !== 0) throw new BerthError(`applying the roles (globals.sql) failed: ${r.stderr}`);
+  if (errors.length) ctx.notes.push(...errors.map((e) => `globals.sql: ${e.replace(/^psql:<stdin>:/, 'line ')}`));
+}
+
+/** A `user`@`host` account that a --system=users line creates, grants to or alters. */
+const MY_ACCOUNT_LINE = /(?:\bTO|\bFOR|\bUSER(?: IF NOT EXISTS)?)\s+[`']((?:[^`']|``)*)[`']@[`']([^`']*)[`']/;
+
+/** Users and grants first; accounts that exist already are left as they are and reported. */
+async function applyMysqlUsers(ctx: RestoreContext, path: string): Promise<void> {
+  const { engine, target } = ctx;
+  const env = dbEnv(target);
+  const existing = new Set((await execChecked(engine, ctx.containerId!, mysqlCommand('client', '-u', target.user!, '-N', '-B', '-e', "SELECT CONCAT(user, '@', host) FROM mysql.user"), 'listing users', { env })).stdout.split('\n').filter(Boolean));
+  const kept: string[] = [];
+  const skipped = new Set<string>();
+  for (const line of (await readFile(path, 'utf8')).split('\n')) {
+    const m = line.match(MY_ACCOUNT_LINE);
+    const account = m ? `${m[1]!.replace(/``/g, '`')}@${m[2]}` : undefined;
+    if (account && existing.has(account)) {
+      skipped.add(account);
+      continue;
+    }
+    kept.push(line);
+  }
+  if (skipped.size) ctx.notes.push(`users that exist were left as they are: ${[...skipped].join(', ')}`);
+  await execChecked(engine, ctx.containerId!, mysqlCommand('client', '-u', target.user!), 'restoring users and grants (users.sql)', { stdin: Readable.from([kept.join('\n')]), env, verbatim: true });
 }
 
 async function waitHealthy(engine: Engine, ids: string[], timeoutMs = 90_000): Promise<void> {

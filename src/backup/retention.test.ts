@@ -73,12 +73,24 @@ test('the newest verified backup is never pruned, even by a policy that keeps no
   assert.deepEqual(kept(plan2), ['new']);
 });
 
-test('nothing is pruned when the latest run failed', () => {
+test('a failed latest run does not block pruning; the failed record is kept, the newest verified too', () => {
   const entries = [entry('failed', base + HOUR, 'failed'), ...daily(10)];
   const plan = planRetention(entries, { keepLast: 1 });
-  assert.equal(pruned(plan).length, 0);
-  assert.equal(plan.skipped.length, 1);
-  assert.match(plan.skipped[0]!.reason, /failed/);
+  assert.deepEqual(kept(plan), ['db-d0', 'failed']);
+  assert.equal(pruned(plan).length, 9);
+  assert.equal(plan.skipped.length, 0);
+});
+
+test('safety backups never take a keep-last slot and are kept safety_days by the clock', () => {
+  const now = new Date(base + HOUR);
+  const safety = (id: string, ms: number): RetentionEntry => ({ ...entry(id, ms), purpose: 'safety' });
+  // A fresh, tiny safety backup is the newest record: the good backups keep their slots.
+  const entries = [safety('safety-new', base + 30 * 60_000), safety('safety-old', base - 8 * DAY), ...daily(3)];
+  const plan = planRetention(entries, { keepLast: 2 }, { now });
+  assert.deepEqual(kept(plan), ['db-d0', 'db-d1', 'safety-new']);
+  assert.deepEqual(pruned(plan), ['db-d2', 'safety-old']);
+  assert.match(plan.decisions.find((d) => d.id === 'safety-old')!.reasons[0]!, /older than 7 days/);
+  assert.deepEqual(pruned(planRetention(entries, { keepLast: 2, safetyDays: 30 }, { now })), ['db-d2']);
 });
 
 test('nothing is pruned while a run is in progress', () => {
@@ -109,7 +121,7 @@ test('clock skew: out-of-order timestamps are sorted by time, not by insertion',
 });
 
 test('targets are independent', () => {
-  const plan = planRetention([...daily(5, 'db'), ...daily(5, 'files'), entry('files-failed', base + HOUR, 'failed', 'files')], { keepLast: 2 });
+  const plan = planRetention([...daily(5, 'db'), ...daily(5, 'files'), entry('files-running', base + HOUR, 'running', 'files')], { keepLast: 2 });
   assert.deepEqual(pruned(plan), ['db-d2', 'db-d3', 'db-d4']);
   assert.equal(plan.skipped.length, 1);
   assert.equal(plan.skipped[0]!.target, 'files');

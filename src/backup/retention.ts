@@ -7,7 +7,10 @@
  * - ages are measured from the newest verified backup of the target, not from the wall clock,
  *   so a server that was off for a month does not wake up and delete its history;
  * - the newest verified backup is never pruned;
- * - when the latest run of a target failed (or still runs), nothing of that target is pruned;
+ * - a failed run does not block pruning (it changes nothing the policy counts: only verified
+ *   backups count and ages run from the newest verified one); a run in progress does;
+ * - safety backups (taken by a restore) never count and are kept `safety_days` (default 7) by
+ *   the wall clock, apart from the policy;
  * - backups dated in the future (clock skew) are kept and do not become the anchor;
  * - no policy at all keeps everything.
  */
@@ -17,7 +20,11 @@ export interface RetentionPolicy {
   daily?: number;
   weekly?: number;
   monthly?: number;
+  /** Days a safety backup is kept (default 7). */
+  safetyDays?: number;
 }
+
+export const DEFAULT_SAFETY_DAYS = 7;
 
 export interface RetentionEntry {
   id: string;
@@ -26,6 +33,8 @@ export interface RetentionEntry {
   status: 'running' | 'verified' | 'failed' | 'pruned';
   /** UTC ISO timestamp. */
   startedAt: string;
+  /** Safety backups are kept for a time, apart from the policy. */
+  purpose?: 'backup' | 'safety';
 }
 
 export interface RetentionDecision {
@@ -77,7 +86,7 @@ function hasPolicy(policy: RetentionPolicy): boolean {
 
 export function validatePolicy(policy: RetentionPolicy): string[] {
   const problems: string[] = [];
-  for (const [key, value] of Object.entries(policy)) {
+  for (const [key, value] of Object.entries(policy).filter(([k]) => k !== 'safetyDays')) {
     if (value === undefined) continue;
     if (!Number.isInteger(value) || value < 0) problems.push(`retention ${key} must be a whole number ≥ 0, got ${String(value)}`);
   }
@@ -96,14 +105,22 @@ export function planRetention(
   const problems = validatePolicy(policy);
   if (problems.length) throw new Error(problems.join('; '));
   const groups = new Map<string, RetentionEntry[]>();
+  const plan: RetentionPlan = { decisions: [], skipped: [] };
+  const nowMs = (options.now ?? new Date()).getTime();
+  const safetyDays = policy.safetyDays ?? DEFAULT_SAFETY_DAYS;
   for (const entry of entries) {
     if (entry.status === 'pruned') continue;
+    if (entry.purpose === 'safety') {
+      const ageDays = (nowMs - Date.parse(entry.startedAt)) / DAY_MS;
+      const expired = entry.status !== 'running' && ageDays > safetyDays;
+      plan.decisions.push({ id: entry.id, project: entry.project, target: entry.target, startedAt: entry.startedAt, action: expired ? 'prune' : 'keep', reasons: [expired ? `safety backup older than ${safetyDays} days` : `safety backup, kept ${safetyDays} days (not counted by retention)`] });
+      continue;
+    }
     const key = `${entry.project}\u0000${entry.target}`;
     const list = groups.get(key) ?? [];
     list.push(entry);
     groups.set(key, list);
   }
-  const plan: RetentionPlan = { decisions: [], skipped: [] };
   const futureLimit = options.now ? options.now.getTime() + (options.futureToleranceMs ?? 3_600_000) : Infinity;
 
   for (const group of groups.values()) {
@@ -117,8 +134,8 @@ export function planRetention(
       continue;
     }
     const latest = sorted.find((e) => Date.parse(e.startedAt) <= futureLimit) ?? sorted[0]!;
-    if (latest.status !== 'verified') {
-      plan.skipped.push({ project, target, reason: `the latest run ${latest.id} ${latest.status === 'running' ? 'is still running' : 'failed'}: nothing is pruned` });
+    if (latest.status === 'running') {
+      plan.skipped.push({ project, target, reason: `the latest run ${latest.id} is still running: nothing is pruned` });
       keepAll('latest run not verified');
       continue;
     }

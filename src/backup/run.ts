@@ -16,6 +16,8 @@ import { Catalog } from './catalog.js';
 import { backupRelDir, openDestination, type Destination } from './destinations.js';
 import { recoverStopped, StopJournal, type StoppedEntry } from './journal.js';
 import { collectFacts, containersToStop, planTarget, type TargetPlan } from './plan.js';
+import { removeOrphanHelpers } from './helpers.js';
+import { sealManifest } from './manifest.js';
 import { planRetention, type RetentionPlan } from './retention.js';
 import { backupMysql, backupPostgres, backupVolumes, verifyVolumeFiles, type SourceResult } from './sources.js';
 import { resolveDestination, resolveTargets } from './targets.js';
@@ -37,6 +39,8 @@ export interface BackupRunOptions {
   compressionLevel?: number;
   /** Ctrl-C / SIGTERM: the target in progress fails cleanly (containers started, files removed), the rest are skipped. */
   signal?: AbortSignal;
+  /** A safety backup (taken by a restore): marked so, never counted by retention. */
+  purpose?: 'backup' | 'safety';
   /** Test seam: called while containers are stopped for a volume snapshot. */
   hooks?: { inSnapshotWindow?: (containers: string[]) => Promise<void> };
 }
@@ -51,6 +55,8 @@ export interface TargetResult {
   error?: string;
   totalBytes?: number;
   elapsedMs?: number;
+  /** What the user should know about a verified backup (e.g. the database was empty). */
+  notes?: string[];
   plan: TargetPlan;
 }
 
@@ -61,6 +67,10 @@ export interface BackupRunReport {
   results: TargetResult[];
   /** Containers a crashed earlier run had left stopped, started again by this one. */
   recovered: StoppedEntry[];
+  /** Helper containers a killed earlier run had left, removed by this one. */
+  removedHelpers: string[];
+  /** Catalog records of runs that never finished, marked failed (interrupted). */
+  interrupted: string[];
   retention?: RetentionPlan;
 }
 
@@ -82,9 +92,16 @@ export async function lockBackups(store: StateStore, purpose: string, waitMs = 0
   return acquireLock(store, BACKUP_LOCK, { purpose, waitMs });
 }
 
-/** Work a crashed run left behind: stopped containers, 'running' catalog rows and their files. */
-export async function recoverInterrupted(engine: Engine, store: StateStore, project: ComposeProject | undefined): Promise<StoppedEntry[]> {
+export interface Recovery {
+  recovered: StoppedEntry[];
+  removedHelpers: string[];
+  interrupted: string[];
+}
+
+/** Work a crashed run left behind: stopped containers, helper containers, 'running' catalog rows and their files. */
+export async function recoverInterrupted(engine: Engine, store: StateStore, project: ComposeProject | undefined): Promise<Recovery> {
   const recovered = await recoverStopped(engine, new StopJournal(store.dir));
+  const removedHelpers = project ? await removeOrphanHelpers(engine, project.name) : [];
   const catalog = new Catalog(store);
   const stale = catalog.list().filter((e) => e.status === 'running');
   for (const entry of stale) {
@@ -98,7 +115,7 @@ export async function recoverInterrupted(engine: Engine, store: StateStore, proj
       // A leftover without manifest.json is not a complete backup; removing it is tidiness.
     }
   }
-  return recovered;
+  return { recovered, removedHelpers, interrupted: stale.map((e) => e.id) };
 }
 
 export async function planBackups(engine: Engine, store: StateStore, project: ComposeProject, names: string[] = []): Promise<TargetPlan[]> {
@@ -120,18 +137,18 @@ export async function runBackups(options: BackupRunOptions): Promise<BackupRunRe
   for (const recipient of ageRecipients(project)) parseRecipient(recipient);
   if (options.dryRun) {
     const plans = await planBackups(engine, store, project, options.targets);
-    return { project: project.name, dryRun: true, ok: plans.every((p) => !p.problem), recovered: [], results: plans.map((plan) => ({ target: plan.target.name, kind: plan.target.kind, destination: plan.target.destination, status: 'planned', error: plan.problem, plan })) };
+    return { project: project.name, dryRun: true, ok: plans.every((p) => !p.problem), recovered: [], removedHelpers: [], interrupted: [], results: plans.map((plan) => ({ target: plan.target.name, kind: plan.target.kind, destination: plan.target.destination, status: 'planned', error: plan.problem, plan })) };
   }
   const lock = await lockBackups(store, `backup run ${project.name}`, options.lockWaitMs);
   try {
-    const recovered = await recoverInterrupted(engine, store, project);
-    if (recovered.length) emit({ type: 'restarted', target: '(earlier run)', containers: recovered.map((r) => r.name) });
+    const recovery = await recoverInterrupted(engine, store, project);
+    if (recovery.recovered.length) emit({ type: 'restarted', target: '(earlier run)', containers: recovery.recovered.map((r) => r.name) });
     const results: TargetResult[] = [];
     for (const target of targets) {
       if (options.signal?.aborted) break;
       results.push(await runTarget(options, target, emit));
     }
-    const report: BackupRunReport = { project: project.name, dryRun: false, ok: !options.signal?.aborted && results.every((r) => r.status === 'verified'), results, recovered };
+    const report: BackupRunReport = { project: project.name, dryRun: false, ok: !options.signal?.aborted && results.every((r) => r.status === 'verified'), results, ...recovery };
     if (options.prune) report.retention = await applyRetention(store, project, { dryRun: false, targets: targets.map((t) => t.name) });
     store.audit({ project: project.name, action: 'backup run', detail: { ok: report.ok, results: results.map((r) => ({ target: r.target, id: r.id, status: r.status, error: r.error })) } });
     return report;
@@ -151,7 +168,7 @@ export async function runTarget(options: BackupRunOptions, target: BackupTarget,
   const plan = planTarget(target, facts, target.destination, { ageRecipients: ageRecipients(project).length });
   const base = { target: target.name, kind: target.kind, destination: target.destination, id, plan };
   let destination: Destination | undefined;
-  catalog.start({ id, project: project.name, target: target.name, kind: target.kind, destination: target.destination, startedAt: startedAt.toISOString(), location: relDir });
+  catalog.start({ id, project: project.name, target: target.name, kind: target.kind, destination: target.destination, startedAt: startedAt.toISOString(), location: relDir, purpose: options.purpose });
   try {
     if (plan.problem) throw new BerthError(`${target.name}: ${plan.problem}`);
     destination = openDestination(resolveDestination(project, target.destination, store.dir), store.dir);
@@ -213,7 +230,7 @@ export async function runTarget(options: BackupRunOptions, target: BackupTarget,
       ...(f.encrypted ? { encrypted: true, plaintextSha256: f.plaintextSha256, plaintextSizeBytes: f.plaintextSizeBytes } : {}),
     }));
     for (const f of files) if (f.sizeBytes <= 0) throw new BerthError(`${f.name} is empty`);
-    const manifest: BackupManifest = {
+    const manifest: BackupManifest = sealManifest({
       format: 'berth-backup/1',
       id,
       project: project.name,
@@ -230,14 +247,17 @@ export async function runTarget(options: BackupRunOptions, target: BackupTarget,
       ...(recipients.length ? { encryption: { format: 'age' as const, recipients } } : {}),
       berthVersion: berthVersion(),
       host: hostName(),
-    };
+      ...(options.purpose === 'safety' ? { purpose: 'safety' as const } : {}),
+      ...(result.databaseOwner ? { databaseOwner: result.databaseOwner } : {}),
+      ...(result.notes?.length ? { notes: result.notes } : {}),
+    });
     checkpoint();
     emit({ type: 'step', target: target.name, step: 'commit', detail: destination.describe });
     const location = await destination.commit(relDir, result.files, manifest);
     catalog.verified(id, manifest, location);
     const elapsedMs = performance.now() - started;
     emit({ type: 'done', target: target.name, id, totalBytes: manifest.totalBytes, elapsedMs });
-    return { ...base, status: 'verified', location, totalBytes: manifest.totalBytes, elapsedMs };
+    return { ...base, status: 'verified', location, totalBytes: manifest.totalBytes, elapsedMs, ...(manifest.notes ? { notes: manifest.notes } : {}) };
   } catch (error) {
     const message = errorMessage(error);
     await destination?.remove(relDir).catch(() => undefined);
@@ -252,7 +272,8 @@ export async function runTarget(options: BackupRunOptions, target: BackupTarget,
 /** Retention over the catalog of a project; removes pruned backups from their destinations. */
 export async function applyRetention(store: StateStore, project: ComposeProject, options: { dryRun: boolean; targets?: string[]; now?: Date }): Promise<RetentionPlan> {
   const catalog = new Catalog(store);
-  const entries = catalog.list({ project: project.name }).filter((e) => !options.targets || options.targets.includes(e.target));
+  // Backups made by other hosts (a shared destination, an old server) are theirs to prune.
+  const entries = catalog.list({ project: project.name }).filter((e) => (!options.targets || options.targets.includes(e.target)) && (e.host === null || e.host === hostName()));
   const plan = planRetention(entries, project.berth.backup.retention, { now: options.now ?? new Date() });
   if (options.dryRun) return plan;
   const destinations = new Map<string, Destination>();

@@ -5,14 +5,16 @@
  */
 import { PassThrough, type Readable } from 'node:stream';
 import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Engine } from '../engine/client.js';
 import { BerthError } from '../lib/errors.js';
-import { ParallelGzip, readHead, readTail, TarLister, writePartial, type TarListing, type WrittenFile } from './artifact.js';
+import { PARTIAL_SUFFIX, ParallelGzip, readHead, readTail, TarLister, writePartial, type TarListing, type WrittenFile } from './artifact.js';
 import { execChecked, execInContainer } from './exec.js';
+import { startHelper } from './helpers.js';
 import type { TargetFacts } from './plan.js';
 import type { BackupTarget } from './types.js';
 
-export const HELPER_IMAGE = process.env.BERTH_BACKUP_HELPER_IMAGE || 'local/busybox:latest';
 
 export interface StagedFile extends WrittenFile {
   role: 'dump' | 'globals' | 'volume';
@@ -41,6 +43,8 @@ export interface SourceContext {
 export interface SourceResult {
   files: StagedFile[];
   server?: { version: string; image: string };
+  databaseOwner?: string;
+  notes?: string[];
 }
 
 /**
@@ -119,35 +123,42 @@ export async function backupPostgres(ctx: SourceContext): Promise<SourceResult> 
   const dumpName = `${target.database}.pgdump`;
   // The version query and the globals run alongside the dump: they are small, the dump is not.
   const [versionResult, dumpResult, globalsResult] = await Promise.allSettled([
-    execChecked(engine, containerId, postgresCommand('psql', '-U', target.user!, '-d', target.database!, '-Atc', 'SHOW server_version'), 'reading the Postgres version', { env }),
+    execChecked(engine, containerId, postgresCommand('psql', '-U', target.user!, '-d', target.database!, '-Atc', "SELECT current_setting('server_version') || '|' || pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"), 'reading the Postgres version', { env }),
     dumpToFile(ctx, dumpName, postgresCommand('pg_dump', '-Fc', '-U', target.user!, '-d', target.database!), `pg_dump of ${target.database}`),
     dumpToFile(ctx, 'globals.sql', postgresCommand('pg_dumpall', '--globals-only', '-U', target.user!, '-l', target.database!), 'pg_dumpall --globals-only'),
   ]);
   for (const result of [dumpResult, globalsResult, versionResult]) if (result.status === 'rejected') throw result.reason;
-  const version = (versionResult as PromiseFulfilledResult<{ stdout: string }>).value.stdout.trim();
+  const [version, owner] = (versionResult as PromiseFulfilledResult<{ stdout: string }>).value.stdout.trim().split('|');
   const dump = (dumpResult as PromiseFulfilledResult<WrittenFile>).value;
   const globals = (globalsResult as PromiseFulfilledResult<WrittenFile>).value;
-  const dumpCheck = await verifyPostgresDump(engine, containerId, dump.partialPath, env);
+  const dumpCheck = await verifyPostgresDump(engine, containerId, dump.partialPath, env, { allowEmpty: true });
   const tail = (await readTail(globals.partialPath, 256)).toString('utf8');
   if (!tail.includes('PostgreSQL database cluster dump complete')) throw new BerthError('globals.sql is incomplete: no "dump complete" line');
   return {
     server: { version: `PostgreSQL ${version}`, image: ctx.facts.container!.image },
+    ...(owner ? { databaseOwner: owner } : {}),
+    ...(dumpCheck.entries === 0 ? { notes: [`database ${target.database} is empty (no tables or other objects): the backup holds an empty database, which restores as one`] } : {}),
     files: [
-      { ...dump, role: 'dump', verifiedBy: dumpCheck },
+      { ...dump, role: 'dump', verifiedBy: dumpCheck.detail },
       { ...globals, role: 'globals', verifiedBy: 'ends with "PostgreSQL database cluster dump complete"' },
     ],
   };
 }
 
-/** pg_restore --list of the file, streamed into a container that has pg_restore. */
-export async function verifyPostgresDump(engine: Engine, containerId: string, path: string, env: string[] = []): Promise<string> {
+/**
+ * pg_restore --list of the file, streamed into a container that has pg_restore. An empty
+ * database gives a valid archive without entries (its header still lists): with `allowEmpty`
+ * that is a backup too.
+ */
+export async function verifyPostgresDump(engine: Engine, containerId: string, path: string, env: string[] = [], options: { allowEmpty?: boolean } = {}): Promise<{ detail: string; entries: number }> {
   const head = await readHead(path, 5);
   if (head.toString('latin1') !== 'PGDMP') throw new BerthError('the dump is not a pg_dump custom-format archive (no PGDMP header)');
   const result = await execInContainer(engine, containerId, ['pg_restore', '--list'], { stdin: createReadStream(path), env });
   if (result.exitCode !== 0) throw new BerthError(`pg_restore --list rejects the dump: ${result.stderr.split('\n').slice(-1)[0] ?? `exit ${result.exitCode}`}`);
   const entries = result.stdout.split('\n').filter((l) => l.trim() && !l.startsWith(';')).length;
-  if (entries === 0) throw new BerthError('pg_restore --list shows no entries: the dump is empty');
-  return `pg_restore --list: ${entries} entries`;
+  if (entries === 0 && !options.allowEmpty) throw new BerthError('pg_restore --list shows no entries: the dump is empty');
+  if (entries === 0 && !/Archive created at/.test(result.stdout)) throw new BerthError('pg_restore --list shows neither entries nor an archive header');
+  return { detail: entries === 0 ? 'pg_restore --list: archive header, 0 entries (empty database)' : `pg_restore --list: ${entries} entries`, entries };
 }
 
 export async function backupMysql(ctx: SourceContext): Promise<SourceResult> {
@@ -159,7 +170,18 @@ export async function backupMysql(ctx: SourceContext): Promise<SourceResult> {
   const scope = target.database ? ['--databases', target.database] : ['--all-databases'];
   const dump = await dumpToFile(ctx, name, mysqlCommand('dump', '-u', target.user!, '--single-transaction', '--routines', '--triggers', '--hex-blob', ...scope), `dump of ${target.database ?? 'all databases'}`);
   const verifiedBy = await verifyMysqlDump(dump.partialPath);
-  return { server: { version: /mariadb/i.test(version) ? `MariaDB ${version}` : `MySQL ${version}`, image: ctx.facts.container!.image }, files: [{ ...dump, role: 'dump', verifiedBy }] };
+  const files: StagedFile[] = [{ ...dump, role: 'dump', verifiedBy }];
+  const notes: string[] = [];
+  // Users and grants live outside any database: MariaDB dumps them as CREATE USER IF NOT EXISTS + GRANT.
+  if (/mariadb/i.test(version)) {
+    const users = await dumpToFile(ctx, 'users.sql', mysqlCommand('dump', '-u', target.user!, '--system=users', '--insert-ignore'), 'dump of users and grants').catch((error: Error) => error);
+    if (users instanceof Error) {
+      await rm(join(ctx.dir, `users.sql${PARTIAL_SUFFIX}`), { force: true });
+      notes.push(`users and grants not backed up: ${users.message}`);
+    }
+    else files.unshift({ ...users, role: 'globals', verifiedBy: await verifyMysqlDump(users.partialPath) });
+  } else notes.push('MySQL: users and grants are not part of this backup (mysqldump has no --system=users)');
+  return { server: { version: /mariadb/i.test(version) ? `MariaDB ${version}` : `MySQL ${version}`, image: ctx.facts.container!.image }, files, ...(notes.length ? { notes } : {}) };
 }
 
 export async function verifyMysqlDump(path: string): Promise<string> {
@@ -171,30 +193,17 @@ export async function verifyMysqlDump(path: string): Promise<string> {
   return 'header and "-- Dump completed" line present';
 }
 
-/** A created (never started) helper container mounting the volume at /volume. */
-export async function createHelper(engine: Engine, volume: string, readOnly: boolean, labels: Record<string, string> = {}, cmd: string[] = ['true']) {
-  return engine.call(`create a helper container for volume ${volume}`, () =>
-    engine.docker.createContainer({
-      Image: HELPER_IMAGE,
-      Cmd: cmd,
-      Labels: { 'berth.role': 'backup-helper', ...labels },
-      NetworkDisabled: true,
-      HostConfig: { Binds: [`${volume}:/volume${readOnly ? ':ro' : ''}`] },
-    }),
-  );
-}
-
 /** Archives every volume of the target (the caller stops and restarts containers around this). */
 export async function backupVolumes(ctx: SourceContext, compressionLevel = 6): Promise<SourceResult> {
   const files: StagedFile[] = [];
   for (const volume of ctx.facts.volumes) {
     const name = `${volume.name}.tar.gz`;
-    const helper = await createHelper(ctx.engine, volume.name, true, ctx.helperLabels);
+    const helper = await startHelper(ctx.engine, ctx.target.project, volume.name, true, ctx.helperLabels);
     let written: WrittenFile;
     const sourceLister = new TarLister();
     const gzip = new ParallelGzip(compressionLevel, 1 << 20, 4, true);
     try {
-      const tar = (await ctx.engine.call(`read volume ${volume.name}`, () => helper.getArchive({ path: '/volume' }))) as unknown as Readable;
+      const tar = (await ctx.engine.call(`read volume ${volume.name}`, () => helper.container.getArchive({ path: '/volume' }))) as unknown as Readable;
       // Listed as it streams, and every compressed block decoded again and compared, instead of
       // reading the file back afterwards (which cost a quarter of the run).
       written = await writePartial(ctx.dir, name, tar, [sourceLister, gzip], (bytes, ms) => ctx.progress(name, bytes, ms), ctx.signal).catch((error: NodeJS.ErrnoException) => {
@@ -202,7 +211,7 @@ export async function backupVolumes(ctx: SourceContext, compressionLevel = 6): P
         throw new BerthError(`cannot write ${name}: ${error.code === 'ENOSPC' ? 'no space left on the destination' : error.message}`, { cause: error });
       });
     } finally {
-      await helper.remove({ force: true }).catch(() => undefined);
+      await helper.dispose();
     }
     files.push({ ...written, role: 'volume', verifiedBy: '', volume: { name: volume.name, mountPaths: [...new Set(volume.users.map((u) => u.mountPath).filter(Boolean))], entries: 0 }, listings: { source: sourceLister.listing, verifiedBlocks: gzip.blocks } });
   }

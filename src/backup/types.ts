@@ -84,6 +84,14 @@ export interface BackupManifest {
   stoppedContainers: string[];
   berthVersion: string;
   host: string;
+  /** A safety backup (taken by a restore): never counted by retention, kept for a while. */
+  purpose?: 'backup' | 'safety';
+  /** Postgres: the database's owner, so a missing database is created with it. */
+  databaseOwner?: string;
+  /** What a reader should know, e.g. "the database was empty". */
+  notes?: string[];
+  /** sha256 of this manifest's JSON without this field: a manifest proves itself. */
+  checksum?: string;
 }
 
 /** A row of the backup catalog (the state store's backups table). */
@@ -101,6 +109,11 @@ export interface CatalogEntry {
   location: string | null;
   manifest: BackupManifest | null;
   error: string | null;
+  purpose: 'backup' | 'safety';
+  /** The host that made it (null: recorded before hosts were). */
+  host: string | null;
+  /** The last `berth backup verify` of it. */
+  lastVerify: { at: string; ok: boolean; detail: string } | null;
 }
 
 /** What the executor tells its caller; `bytes`/`rate` let the CLI show progress on long runs. */

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { BerthError, ExitCode } from '../lib/errors.js';
+import { notifyClosedPipe } from '../lib/closed-pipe.js';
 import { registerCommands } from './commands/index.js';
 import { painter, useColor } from './output.js';
 
@@ -39,13 +40,17 @@ Examples:
 /** A reader that went away (`berth ... | head`) ends the output, as with any Unix tool: exit quietly. */
 function exitQuietlyOnClosedPipe(stream: NodeJS.WriteStream): void {
   stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') process.exit(Number(process.exitCode ?? 0));
+    if (error.code === 'EPIPE') {
+      if (notifyClosedPipe()) return;
+      process.exit(Number(process.exitCode ?? 0));
+    }
     throw error;
   });
 }
 
 export async function run(argv: string[]): Promise<number> {
   exitQuietlyOnClosedPipe(process.stdout);
+  exitQuietlyOnClosedPipe(process.stderr);
   const program = buildProgram();
   const debug = argv.includes('--debug');
   try {

@@ -122,7 +122,7 @@ export interface ProjectBerthConfig {
   backup: {
     destinations: Record<string, BackupDestinationConfig>;
     defaultDestination?: string;
-    retention: { keepLast?: number; daily?: number; weekly?: number; monthly?: number };
+    retention: { keepLast?: number; daily?: number; weekly?: number; monthly?: number; safetyDays?: number };
     encryption?: { ageRecipients?: string[]; ageIdentityFile?: string };
   };
   check: {

@@ -77,7 +77,7 @@ export const projectBerthSchema: Json = object({
       }),
     },
     default_destination: str,
-    retention: object({ keep_last: posInt, daily: posInt, weekly: posInt, monthly: posInt }),
+    retention: object({ keep_last: posInt, daily: posInt, weekly: posInt, monthly: posInt, safety_days: posInt }),
     encryption: object({ age_recipients: { type: 'array', items: str }, age_identity_file: str }),
   }),
   check: object({
@@ -284,7 +284,7 @@ export function parseProjectBerth(value: unknown, ctx: XBerthContext): ProjectBe
     }
   }
   const r = (b.retention ?? {}) as Json;
-  for (const [key, prop] of [['keep_last', 'keepLast'], ['daily', 'daily'], ['weekly', 'weekly'], ['monthly', 'monthly']] as const) {
+  for (const [key, prop] of [['keep_last', 'keepLast'], ['daily', 'daily'], ['weekly', 'weekly'], ['monthly', 'monthly'], ['safety_days', 'safetyDays']] as const) {
     if (r[key] !== undefined) config.backup.retention[prop] = r[key] as number;
   }
   if (b.encryption) {

@@ -70,4 +70,14 @@ export const MIGRATIONS: ReadonlyArray<{ name: string; sql: string }> = [
       );
     `,
   },
+  {
+    name: 'backups: safety backups apart from retention, the host that made each, the last verify result',
+    sql: `
+      ALTER TABLE backups ADD COLUMN purpose TEXT NOT NULL DEFAULT 'backup'; -- backup | safety
+      ALTER TABLE backups ADD COLUMN host TEXT;
+      ALTER TABLE backups ADD COLUMN verified_at TEXT;
+      ALTER TABLE backups ADD COLUMN verify_ok INTEGER;
+      ALTER TABLE backups ADD COLUMN verify_detail TEXT;
+    `,
+  },
 ];

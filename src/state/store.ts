@@ -97,6 +97,7 @@ export function currentUser(): string {
     return String(process.getuid?.() ?? 'unknown');
   }
 }
+/** This server's name in records and manifests; BERTH_HOSTNAME overrides it (a restored server, tests). */
 export function hostName(): string {
-  return hostname();
+  return process.env.BERTH_HOSTNAME || hostname();
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { parseDuration } from '../../lib/duration.js';
 import { BerthError, ExitCode } from '../../lib/errors.js';
 import type { BackupEvent } from '../../backup/types.js';
+import { onClosedPipe } from '../../lib/closed-pipe.js';
 import { action, type CommandContext } from '../context.js';
 import { table } from '../output.js';
 
@@ -73,10 +74,13 @@ Examples:
           ctx.output.note(ctx.output.paint.yellow(`${signal}: stopping the backup cleanly (containers are started again, partial files removed)`));
           abort.abort();
         };
-        const handlers = { SIGINT: () => onSignal('SIGINT'), SIGTERM: () => onSignal('SIGTERM') };
-        process.once('SIGINT', handlers.SIGINT).once('SIGTERM', handlers.SIGTERM);
+        const handlers = { SIGINT: () => onSignal('SIGINT'), SIGTERM: () => onSignal('SIGTERM'), SIGHUP: () => onSignal('SIGHUP') };
+        process.once('SIGINT', handlers.SIGINT).once('SIGTERM', handlers.SIGTERM).once('SIGHUP', handlers.SIGHUP);
+        // `berth backup run | head -1`: the reader left; stop as cleanly as on Ctrl-C (not mid-way).
+        const offPipe = onClosedPipe(() => abort.abort());
         const report = await runBackups({ engine, store, project, targets, dryRun: opts.dryRun, prune: opts.prune, lockWaitMs: parseDuration(opts.lockWait, '--lock-wait'), onEvent: progressPrinter(ctx), signal: abort.signal }).finally(() => {
-          process.off('SIGINT', handlers.SIGINT).off('SIGTERM', handlers.SIGTERM);
+          process.off('SIGINT', handlers.SIGINT).off('SIGTERM', handlers.SIGTERM).off('SIGHUP', handlers.SIGHUP);
+          offPipe();
         });
         if (abort.signal.aborted) {
           if (ctx.output.json) ctx.output.data({ ...report, interrupted: true, results: report.results.map(({ plan, ...r }) => r) });
@@ -94,7 +98,12 @@ Examples:
         } else {
           const { formatBytes } = await import('../../backup/format.js');
           if (report.recovered.length) ctx.output.line(ctx.output.paint.yellow(`restarted ${report.recovered.map((r) => r.name).join(', ')}, left stopped by an interrupted run`));
-          for (const r of report.results) ctx.output.line(r.status === 'verified' ? ctx.output.paint.green(`✓ ${r.target} ${r.id} ${formatBytes(r.totalBytes ?? 0)} at ${r.location}`) : ctx.output.paint.red(`✗ ${r.target}: ${r.error}`));
+          if (report.removedHelpers.length) ctx.output.line(ctx.output.paint.yellow(`removed helper container(s) ${report.removedHelpers.join(', ')}, left by a killed run`));
+          if (report.interrupted.length) ctx.output.line(ctx.output.paint.yellow(`marked failed (interrupted): ${report.interrupted.join(', ')}`));
+          for (const r of report.results) {
+            ctx.output.line(r.status === 'verified' ? ctx.output.paint.green(`✓ ${r.target} ${r.id} ${formatBytes(r.totalBytes ?? 0)} at ${r.location}`) : ctx.output.paint.red(`✗ ${r.target}: ${r.error}`));
+            for (const note of r.notes ?? []) ctx.output.line(`  note: ${note}`);
+          }
           const pruned = report.retention?.decisions.filter((d) => d.action === 'prune') ?? [];
           if (pruned.length) ctx.output.line(`pruned ${pruned.map((d) => d.id).join(', ')}`);
           for (const s of report.retention?.skipped ?? []) ctx.output.line(ctx.output.paint.dim(`retention: ${s.target}: ${s.reason}`));
@@ -105,26 +114,77 @@ Examples:
 
   backup
     .command('list')
-    .description('the backup catalog of this project, newest first')
+    .description("this project's backups, newest first: read from the destinations (the truth), cached in the catalog")
     .argument('[target...]', 'only these targets')
-    .option('--all', 'include pruned backups')
+    .option('--all', 'include pruned and failed-and-removed backups')
+    .option('--all-hosts', 'include backups made by other hosts (an old server, a shared destination)')
+    .option('--host <name>', 'only backups made by this host name')
+    .option('--offline', 'the catalog only: do not read the destinations')
     .addHelpText('after', `
+Safety backups (taken by restores) are listed apart; they never count toward retention.
+
 Examples:
   berth backup list
+  berth backup list --all-hosts        # on a new server: what the old one left at the destinations
   berth backup list db --json`)
     .action(
-      action(async (ctx, targets: string[], opts: { all?: boolean }) => {
-        const [{ Catalog }, { formatBytes }] = await Promise.all([import('../../backup/catalog.js'), import('../../backup/format.js')]);
+      action(async (ctx, targets: string[], opts: { all?: boolean; allHosts?: boolean; host?: string; offline?: boolean }) => {
+        const [{ Catalog }, { formatBytes }, { syncCatalog }, { resolveTargets }, { hostName }] = await Promise.all([import('../../backup/catalog.js'), import('../../backup/format.js'), import('../../backup/sync.js'), import('../../backup/targets.js'), import('../../state/store.js')]);
         const project = await ctx.project();
-        const entries = new Catalog(await ctx.store()).list({ project: project.name, includePruned: opts.all }).filter((e) => targets.length === 0 || targets.includes(e.target));
+        if (targets.length) resolveTargets(project, targets);
+        const store = await ctx.store();
+        const sync = opts.offline ? undefined : await syncCatalog(store, project);
+        const host = opts.host ?? hostName();
+        const all = new Catalog(store).list({ project: project.name, includePruned: opts.all }).filter((e) => targets.length === 0 || targets.includes(e.target));
+        const entries = all.filter((e) => opts.allHosts || e.host === null || e.host === host);
+        const others = new Map<string, number>();
+        for (const e of all) if (!entries.includes(e)) others.set(e.host ?? '?', (others.get(e.host ?? '?') ?? 0) + 1);
         if (ctx.output.json) {
-          ctx.output.data(entries.map(({ manifest, ...e }) => ({ ...e, files: manifest?.files ?? [] })));
+          ctx.output.data(entries.map(({ manifest, ...e }) => ({ ...e, files: manifest?.files ?? [], notes: manifest?.notes ?? [] })));
+          for (const u of sync?.unreachable ?? []) ctx.output.note(`destination ${u.destination}: ${u.error}`);
           return ExitCode.ok;
         }
         const p = ctx.output.paint;
         const color = (s: string) => (s === 'verified' ? p.green(s) : s === 'failed' ? p.red(s) : p.dim(s));
-        ctx.output.line(table([['ID', 'TARGET', 'KIND', 'STATUS', 'STARTED (UTC)', 'SIZE', 'DESTINATION'], ...entries.map((e) => [e.id, e.target, e.kind, color(e.status), e.startedAt.replace('T', ' ').slice(0, 19), e.sizeBytes === null ? '-' : formatBytes(e.sizeBytes), e.error ? p.red(e.error) : e.destination])]));
+        const verify = (e: (typeof entries)[number]) => (e.lastVerify ? `${e.lastVerify.ok ? '✓' : '✗'} ${e.lastVerify.at.replace('T', ' ').slice(0, 16)}` : '-');
+        const rows = (list: typeof entries) => table([['ID', 'TARGET', 'KIND', 'STATUS', 'STARTED (UTC)', 'SIZE', 'VERIFIED', 'HOST', 'DESTINATION'], ...list.map((e) => [e.id, e.target, e.kind, color(e.status), e.startedAt.replace('T', ' ').slice(0, 19), e.sizeBytes === null ? '-' : formatBytes(e.sizeBytes), verify(e), e.host ?? '-', e.destination])]);
+        const normal = entries.filter((e) => e.purpose !== 'safety');
+        const safety = entries.filter((e) => e.purpose === 'safety');
+        ctx.output.line(normal.length ? rows(normal) : p.dim(`no backups of ${project.name}${opts.allHosts ? '' : ` made by ${host}`}`));
+        if (safety.length) ctx.output.line(`\nsafety backups (taken by restores; kept ${project.berth.backup.retention.safetyDays ?? 7} days, outside retention):\n${rows(safety)}`);
+        const failed = entries.filter((e) => e.status === 'failed' && e.error);
+        if (failed.length) ctx.output.line(`\n${failed.map((e) => `${p.red('✗')} ${e.id}: ${e.error}`).join('\n')}`);
+        if (others.size) ctx.output.line(p.yellow(`\n${[...others].map(([h, n]) => `${n} backup(s) made by ${h}`).join(', ')} not shown: berth backup list --all-hosts`));
+        for (const u of sync?.unreachable ?? []) ctx.output.note(p.yellow(`destination ${u.destination} not read: ${u.error}`));
+        for (const i of sync?.incomplete ?? []) ctx.output.note(p.dim(`destination ${i.destination}: ${i.relDir}: ${i.problem}`));
+        if (sync?.added.length) ctx.output.note(p.dim(`${sync.added.length} backup(s) found at the destinations were added to the catalog`));
         return ExitCode.ok;
+      }),
+    );
+
+  backup
+    .command('sync')
+    .description('rebuild the catalog from the destinations: record what they hold, mark what they lost')
+    .option('--all-projects', 'also record backups of other projects at the same destinations')
+    .addHelpText('after', `
+berth backup list, restore and verify do this by themselves when needed; sync does only this.
+
+Examples:
+  berth backup sync
+  berth backup sync --json`)
+    .action(
+      action(async (ctx, opts: { allProjects?: boolean }) => {
+        const { syncCatalog } = await import('../../backup/sync.js');
+        const report = await syncCatalog(await ctx.store(), await ctx.project(), { allProjects: opts.allProjects });
+        if (ctx.output.json) ctx.output.data(report);
+        else {
+          const p = ctx.output.paint;
+          for (const [name, n] of Object.entries(report.found)) ctx.output.line(`${p.green('✓')} ${name}: ${n} backup(s)`);
+          for (const u of report.unreachable) ctx.output.line(`${p.red('✗')} ${u.destination}: ${u.error}`);
+          ctx.output.line(`${report.added.length} added to the catalog${report.missing.length ? `; ${report.missing.length} no longer at their destination (marked failed): ${report.missing.join(', ')}` : ''}`);
+          for (const i of report.incomplete) ctx.output.line(p.dim(`${i.destination}: ${i.relDir}: ${i.problem}`));
+        }
+        return report.unreachable.length ? ExitCode.degraded : ExitCode.ok;
       }),
     );
 
@@ -192,6 +252,7 @@ Examples:
         if (ctx.output.json) ctx.output.data({ ...report, safetyBackup: report.safetyBackup && { id: report.safetyBackup.id, status: report.safetyBackup.status, location: report.safetyBackup.location } });
         else if (report.ok) ctx.output.line(ctx.output.paint.green(`✓ restored ${report.id} into ${report.target}${report.safetyBackup ? ` (safety backup ${report.safetyBackup.id})` : ''}`));
         else ctx.output.line(ctx.output.paint.red(`✗ restore of ${report.id} failed: ${report.error}${report.safetyBackup?.id ? ` (safety backup ${report.safetyBackup.id})` : ''}`));
+        if (!ctx.output.json) for (const note of report.notes) ctx.output.line(`  note: ${note}`);
         return report.ok ? ExitCode.ok : ExitCode.degraded;
       }),
     );
