@@ -119,8 +119,10 @@ async function killExec(engine: Engine, execId: string): Promise<void> {
 export async function execChecked(engine: Engine, containerId: string, cmd: string[], what: string, options: ExecOptions = {}): Promise<ExecResult> {
   const result = await execInContainer(engine, containerId, cmd, options);
   if (result.exitCode !== 0) {
-    const last = options.verbatim ? result.stderr.trim() : result.stderr.split('\n').filter(Boolean).slice(-2).join(' / ');
-    throw new BerthError(`${what} failed: ${commandName(cmd)} exited ${result.exitCode}${last ? `:${options.verbatim && last.includes('\n') ? '\n' : ' '}${last}` : ''}`);
+    // Messages are one line (errorMessage keeps the first): the lines are joined, their words kept.
+    const lines = result.stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+    const last = (options.verbatim ? lines : lines.slice(-2)).join(' / ');
+    throw new BerthError(`${what} failed: ${commandName(cmd)} exited ${result.exitCode}${last ? `: ${last}` : ''}`);
   }
   return result;
 }

@@ -158,6 +158,8 @@ async function restoreTest(engine: Engine, project: ComposeProject, manifest: Ba
       ? postgresCommand('psql', '-U', target.user!, '-d', 'postgres', '-Atc', "SELECT current_setting('listen_addresses') <> ''")
       : mysqlCommand('client', '-u', target.user!, '-N', '-B', '-e', 'SELECT 1');
     let last = '';
+    let previous = '';
+    let repeated = 0;
     for (;;) {
       const r = await execInContainer(engine, container.id, ready, { env }).catch((error: Error) => ({ exitCode: -1, stdout: '', stderr: error.message }));
       if (r.exitCode === 0 && ['t', '1'].includes(r.stdout.trim())) break;
@@ -165,9 +167,13 @@ async function restoreTest(engine: Engine, project: ComposeProject, manifest: Ba
       const state = (await container.inspect()).State;
       if (!state.Running) {
         const logs = (await container.logs({ stdout: true, stderr: true, tail: 30 })).toString('utf8').replace(/[\x00-\x08]/g, '').trim();
-        throw new BerthError(`the restore-test container of ${spec.Image} exited (code ${state.ExitCode}):\n${logs || last}`);
+        throw new BerthError(`the restore-test container of ${spec.Image} exited (code ${state.ExitCode}): ${oneLine(logs || last)}`);
       }
-      if (Date.now() > deadline) throw new BerthError(`the restore-test database in ${spec.Image} did not accept ${target.user} within 90 s:\n${last}`);
+      // Up, and refusing the same way again and again (a missing role): the server's own words, now, not at the deadline.
+      repeated = r.stderr.trim() === previous && !TRANSIENT.test(previous) ? repeated + 1 : 0;
+      previous = r.stderr.trim();
+      if (repeated >= 6) throw new BerthError(`the restore-test database in ${spec.Image} refuses ${target.user}: ${oneLine(last)}`);
+      if (Date.now() > deadline) throw new BerthError(`the restore-test database in ${spec.Image} did not accept ${target.user} within 90 s: ${oneLine(last)}`);
       await sleep(300);
     }
     if (manifest.kind === 'postgres') {
@@ -184,6 +190,10 @@ async function restoreTest(engine: Engine, project: ComposeProject, manifest: Ba
     await container.remove({ force: true, v: true }).catch(() => undefined);
   }
 }
+
+/** Errors of a server that is still starting (or the entrypoint's init server stopping). */
+const TRANSIENT = /starting up|shutting down|No such file|Can't connect|Connection refused|^$/i;
+const oneLine = (text: string) => text.split('\n').map((l) => l.trim()).filter(Boolean).join(' / ');
 
 const COUNT_ROWS_PG = `SELECT format('%s: %s rows', table_name, (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', table_schema, table_name), false, true, '')))[1]::text) FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type = 'BASE TABLE' ORDER BY 1`;
 

@@ -179,7 +179,7 @@ export async function backupMysql(ctx: SourceContext): Promise<SourceResult> {
       await rm(join(ctx.dir, `users.sql${PARTIAL_SUFFIX}`), { force: true });
       notes.push(`users and grants not backed up: ${users.message}`);
     }
-    else files.unshift({ ...users, role: 'globals', verifiedBy: await verifyMysqlDump(users.partialPath) });
+    else files.push({ ...users, role: 'globals', verifiedBy: await verifyMysqlDump(users.partialPath) });
   } else notes.push('MySQL: users and grants are not part of this backup (mysqldump has no --system=users)');
   return { server: { version: /mariadb/i.test(version) ? `MariaDB ${version}` : `MySQL ${version}`, image: ctx.facts.container!.image }, files, ...(notes.length ? { notes } : {}) };
 }
