@@ -2,7 +2,10 @@
 //   volume: berth's archive-API + gzip + verify + fsync pipeline vs `tar | gzip` of the same
 //           volume data on the host, and vs the usual `docker run ... tar | gzip` (goal >= 0.8x throughput);
 //   postgres: `berth backup run` (pg_dump -Fc + globals + pg_restore --list verify + sha256 + fsync)
-//           vs plain `docker exec db pg_dump -Fc > file` (goal <= 1.1x time).
+//           vs plain `docker exec db pg_dump -Fc > file` (goal <= 1.1x time);
+//   restores: `berth backup restore` (check first: sha256 of every file; then the restore) vs
+//           `docker exec -i db pg_restore --clean --if-exists --single-transaction < dump` (goal <= 1.1x)
+//           and vs `tar -xzf` of the same archive into the emptied volume on the host (goal <= 1.2x).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +14,7 @@ import { median, writeResult } from './machine.mjs';
 import { Engine } from '../dist/engine/client.js';
 import { StateStore } from '../dist/state/store.js';
 import { runBackups } from '../dist/backup/run.js';
+import { restoreBackup } from '../dist/backup/restore.js';
 import { execInContainer } from '../dist/backup/exec.js';
 import { composeLabels, makeProject, startContainer, sql, waitPostgres } from '../dist/backup/testkit.js';
 import { removeLabelled } from '../dist/testing/engine.js';
@@ -28,6 +32,15 @@ const dockerdPid = (() => { try { return execFileSync('pidof', ['dockerd'], { en
 const dockerdCpu = () => { if (!dockerdPid) return 0; const f = readFileSync(`/proc/${dockerdPid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) / 100; };
 const ownCpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
 const childrenCpu = () => { const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' '); return (Number(f[13]) + Number(f[14])) / 100; };
+/** Times berth and its baseline back to back, alternating which goes first; returns [berth, baseline] seconds. */
+async function pair(i, berth, baseline) {
+  const time = async (fn) => { const start = process.hrtime.bigint(); await fn(); return seconds(start); };
+  if (i % 2) { const b = await time(baseline); return [await time(berth), b]; }
+  const a = await time(berth);
+  return [a, await time(baseline)];
+}
+/** The median of the per-pair ratios: each pair ran under the same load, so load swings cancel. */
+const pairedRatio = (a, b) => median(a.map((x, i) => x / b[i]));
 const sh = (script, out) => new Promise((resolve, reject) => {
   const fd = out ? openSync(out, 'w') : 'ignore';
   const child = spawn('sh', ['-c', script], { stdio: ['ignore', fd, 'inherit'] });
@@ -51,12 +64,14 @@ try {
   const volumeProject = makeProject(id, { app: { backup: { type: 'volume', volumes: [volume], stopContainers: false } } }, { destinations: { local: { type: 'local', path: join(work, 'backups') } } });
   const berthVolume = [], hostTarGzip = [], dockerTarGzip = [], berthVolumeCpu = [], hostTarGzipCpu = [];
   let artifactBytes = 0;
+  let lastVolumeBackup;
   for (let i = 0; i < runs; i++) {
     execFileSync('sync');
     let start = process.hrtime.bigint();
     let cpu0 = ownCpu() + dockerdCpu();
     const report = await runBackups({ engine, store, project: volumeProject, helperLabels: label });
     berthVolume.push(seconds(start));
+    lastVolumeBackup = report.results[0].id;
     berthVolumeCpu.push(ownCpu() + dockerdCpu() - cpu0);
     if (!report.ok) throw new Error(report.results[0].error);
     artifactBytes = report.results[0].totalBytes;
@@ -83,16 +98,35 @@ try {
   const berthPg = [], plainPgDump = [];
   let dumpBytes = 0;
   for (let i = 0; i < runs; i++) {
-    let start = process.hrtime.bigint();
-    const report = await runBackups({ engine, store, project: pgProject });
-    berthPg.push(seconds(start));
-    if (!report.ok) throw new Error(report.results[0].error);
     const out = join(work, `pg-${i}.dump`);
-    start = process.hrtime.bigint();
-    await sh(`docker exec ${db.id} pg_dump -Fc -U app -d app && sync`, out);
-    plainPgDump.push(seconds(start));
+    const [b, p] = await pair(i, async () => {
+      const report = await runBackups({ engine, store, project: pgProject });
+      if (!report.ok) throw new Error(report.results[0].error);
+    }, () => sh(`docker exec ${db.id} pg_dump -Fc -U app -d app && sync`, out));
+    berthPg.push(b);
+    plainPgDump.push(p);
     dumpBytes = statSync(out).size;
     rmSync(out);
+  }
+
+  // ---- restores, alternating with their baselines ----
+  const pgBackup = (await runBackups({ engine, store, project: pgProject })).results[0].id;
+  const pgDumpFile = join(work, 'backups', id, 'db', pgBackup, 'app.pgdump');
+  const volumeArchive = join(work, 'backups', id, 'app', lastVolumeBackup, `${volume}.tar.gz`);
+  const berthPgRestore = [], plainPgRestore = [], berthVolumeRestore = [], hostTarX = [];
+  for (let i = 0; i < runs; i++) {
+    const [b, p] = await pair(i, async () => {
+      const restored = await restoreBackup({ engine, store, project: pgProject, id: pgBackup, yes: true, safetyBackup: false });
+      if (!restored.ok) throw new Error(restored.error);
+    }, () => sh(`docker exec -i ${db.id} pg_restore -U app -d app --clean --if-exists --single-transaction --exit-on-error < '${pgDumpFile}'`));
+    berthPgRestore.push(b);
+    plainPgRestore.push(p);
+    const [bv, pv] = await pair(i, async () => {
+      const restored = await restoreBackup({ engine, store, project: volumeProject, id: lastVolumeBackup, yes: true, safetyBackup: false, helperLabels: label });
+      if (!restored.ok) throw new Error(restored.error);
+    }, () => sh(`find '${mountpoint}' -mindepth 1 -delete && tar -C '${mountpoint}' --strip-components=1 --numeric-owner -xpzf '${volumeArchive}'`));
+    berthVolumeRestore.push(bv);
+    hostTarX.push(pv);
   }
 
   const mb = (bytes, s) => bytes / 2 ** 20 / s;
@@ -121,8 +155,25 @@ try {
       berthSeconds: median(berthPg),
       plainPgDumpSeconds: median(plainPgDump),
       timeVsPlainPgDump: median(berthPg) / median(plainPgDump),
+      pairedTimeVsPlainPgDump: pairedRatio(berthPg, plainPgDump),
       goal: 'timeVsPlainPgDump <= 1.1',
       samples: { berthPg, plainPgDump },
+    },
+    postgresRestore: {
+      berthSeconds: median(berthPgRestore),
+      plainPgRestoreSeconds: median(plainPgRestore),
+      timeVsPlainPgRestore: median(berthPgRestore) / median(plainPgRestore),
+      pairedTimeVsPlainPgRestore: pairedRatio(berthPgRestore, plainPgRestore),
+      goal: 'timeVsPlainPgRestore <= 1.1',
+      samples: { berthPgRestore, plainPgRestore },
+    },
+    volumeRestore: {
+      berthSeconds: median(berthVolumeRestore),
+      hostTarXSeconds: median(hostTarX),
+      timeVsHostTarX: median(berthVolumeRestore) / median(hostTarX),
+      pairedTimeVsHostTarX: pairedRatio(berthVolumeRestore, hostTarX),
+      goal: 'timeVsHostTarX <= 1.2',
+      samples: { berthVolumeRestore, hostTarX },
     },
   };
   process.stdout.write(writeResult('backup', result));

@@ -104,7 +104,13 @@ export class LocalDestination implements Destination {
   }
 
   async scan(project?: string): Promise<ScannedBackup[]> {
-    const list = async (relDir: string) => (await readdir(join(this.root, relDir), { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    const list = async (relDir: string) => {
+      const entries = await readdir(join(this.root, relDir), { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return [];
+        throw new BerthError(`cannot list ${join(this.root, relDir)}: ${error.message}`);
+      });
+      return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    };
     return scanTree(list, async (relDir) => JSON.parse(await readFile(join(this.root, relDir, MANIFEST), 'utf8')) as unknown, project);
   }
 
@@ -234,8 +240,15 @@ export class SftpDestination implements Destination {
 
   async scan(project?: string): Promise<ScannedBackup[]> {
     const { sftp } = await this.connect();
+    // A directory that does not exist holds nothing; any other error (permissions, a lost
+    // connection) must not read as "empty", or the catalog would mark every backup missing.
     const list = (relDir: string) =>
-      new Promise<string[]>((resolve) => sftp.readdir(this.remote(relDir), (error, entries) => resolve(error ? [] : entries.filter((e) => e.attrs.isDirectory()).map((e) => e.filename).sort())));
+      new Promise<string[]>((resolve, reject) =>
+        sftp.readdir(this.remote(relDir), (error: (Error & { code?: number }) | undefined, entries) => {
+          if (error) return error.code === 2 ? resolve([]) : reject(new BerthError(`cannot list ${this.remote(relDir)} at ${this.describe}: ${error.message}`));
+          resolve(entries.filter((e) => e.attrs.isDirectory()).map((e) => e.filename).sort());
+        }),
+      );
     const read = async (relDir: string) => {
       const manifest = await new Promise<Buffer>((resolve, reject) => sftp.readFile(this.remote(relDir, MANIFEST), (error, data) => (error ? reject(error) : resolve(data))));
       return JSON.parse(manifest.toString('utf8')) as unknown;

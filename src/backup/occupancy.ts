@@ -29,9 +29,14 @@ const PG_OBJECTS = `SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n 
   + (SELECT count(*) FROM pg_namespace WHERE nspname NOT IN ('public', 'information_schema') AND nspname !~ '^pg_')
   + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema'))`;
 
-/** `volumes`: the engine names a volume restore writes (from the manifest). */
-export async function occupancy(engine: Engine, project: ComposeProject, target: BackupTarget, facts: TargetFacts, volumes: string[], helperLabels?: Record<string, string>): Promise<Occupancy> {
+/**
+ * `volumes`: the engine names a volume restore writes (from the manifest). `lookInside: false`
+ * (no safety backup to decide on) only finds missing volumes, which costs no helper container.
+ */
+export async function occupancy(engine: Engine, project: ComposeProject, target: BackupTarget, facts: TargetFacts, volumes: string[], options: { helperLabels?: Record<string, string>; lookInside?: boolean } = {}): Promise<Occupancy> {
   const env = dbEnv(target);
+  const lookInside = options.lookInside ?? true;
+  if (!lookInside && target.kind !== 'volume') return { empty: false, detail: 'not looked into' };
   if (target.kind === 'postgres') {
     const r = await execInContainer(engine, facts.container!.id, postgresCommand('psql', '-U', target.user!, '-d', target.database!, '-Atc', PG_OBJECTS), { env });
     if (r.exitCode !== 0 && /database ".*" does not exist/.test(r.stderr)) return { empty: true, databaseMissing: true, detail: `database ${target.database} does not exist` };
@@ -55,7 +60,8 @@ export async function occupancy(engine: Engine, project: ComposeProject, target:
       missing.push(volume);
       continue;
     }
-    const helper = await startHelper(engine, project.name, volume, true, helperLabels);
+    if (!lookInside) continue;
+    const helper = await startHelper(engine, project.name, volume, true, options.helperLabels);
     try {
       const r = await execInContainer(engine, helper.container.id, ['sh', '-c', 'ls -A /volume | head -n 1']);
       if (r.stdout.trim()) full.push(volume);

@@ -88,6 +88,35 @@ test('postgres: an empty database backs up (with a note); a dropped database and
   }
 });
 
+test('a volume that no longer exists is created with the compose project\'s labels and restored', { skip, timeout: 120_000 }, async () => {
+  const name = scopedName('novolume');
+  const backupDir = tempDir('novolume-backups');
+  const store = StateStore.open(tempDir('novolume-state'));
+  const volume = `${name}_files`;
+  try {
+    const { app } = await volumeWithApp(name, 'mkdir /data/d && echo hello > /data/d/f && chown 7:8 /data/d/f && chmod 640 /data/d/f && ln -s d/f /data/link');
+    const listing = 'cd /data && find . -printf "%p %y %U:%G %m %l\\n" | sort';
+    const before = (await execInContainer(engine!, app.id, ['sh', '-c', listing])).stdout;
+    const project = makeProject(name, { app: { backup: { type: 'volume', volumes: ['files'], stopContainers: true } } }, { destinations: { local: { type: 'local', path: backupDir } } }, { files: {} });
+    const id = (await runBackups({ engine: engine!, store, project, helperLabels: label })).results[0]!.id!;
+    await app.remove({ force: true });
+    await engine!.docker.getVolume(volume).remove();
+    const restored = await restoreBackup({ engine: engine!, store, project, id, yes: true, helperLabels: label });
+    assert.equal(restored.ok, true, restored.error);
+    assert.match(restored.notes.join('\n'), new RegExp(`safety backup skipped: ${volume} missing`));
+    assert.match(restored.notes.join('\n'), new RegExp(`created volume ${volume}`));
+    const labels = (await engine!.docker.getVolume(volume).inspect()).Labels;
+    assert.equal(labels['com.docker.compose.project'], name);
+    assert.equal(labels['com.docker.compose.volume'], 'files');
+    const check = await startContainer(engine!, { name: `${name}_check`, image: 'local/debian:bookworm', cmd: ['sleep', 'infinity'], init: true, binds: [`${volume}:/data`], labels: label });
+    assert.equal((await execInContainer(engine!, check.id, ['sh', '-c', listing])).stdout, before);
+    await check.remove({ force: true });
+  } finally {
+    store.close();
+    await engine!.docker.getVolume(volume).remove({ force: true }).catch(() => undefined);
+  }
+});
+
 test('a corrupted file is refused before anything is stopped or backed up', { skip, timeout: 120_000 }, async () => {
   const name = scopedName('checkfirst');
   const backupDir = tempDir('checkfirst-backups');

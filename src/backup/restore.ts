@@ -278,14 +278,14 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
         if (actual.sha256 !== file.sha256 || actual.sizeBytes !== file.sizeBytes) throw new BerthError(`${file.name} does not match its manifest checksum (${actual.sizeBytes} bytes, manifest ${file.sizeBytes}): refusing to restore it; nothing was changed`);
         const plain = await plaintextOf(file, fetched.path, project, store.dir);
         // A fetched copy (SFTP) is kept until the restore is done; a local file is read in place.
-        plaintexts.push({ file, path: plain.path, cleanup: async () => { await plain.cleanup(); if (plain.path !== fetched.path) await fetched.cleanup(); else await fetched.cleanup(); } });
+        plaintexts.push({ file, path: plain.path, cleanup: async () => { await plain.cleanup(); await fetched.cleanup(); } });
       } catch (error) {
         await fetched.cleanup();
         throw error;
       }
     }
     // 2. A safety backup when there is something to save.
-    const state = await occupancy(engine, project, target, facts, manifestVolumes, options.helperLabels);
+    const state = await occupancy(engine, project, target, facts, manifestVolumes, { helperLabels: options.helperLabels, lookInside: options.safetyBackup !== false });
     if (options.safetyBackup !== false) {
       if (state.empty) {
         report.notes.push(`safety backup skipped: ${state.detail}, nothing to save`);

@@ -3,7 +3,7 @@
  * exec, no TTY) and volume archives read through the engine's archive API from a read-only
  * helper container. Each writes NAME.partial files into a staging directory and verifies them.
  */
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Transform, type Readable } from 'node:stream';
 import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,7 +14,6 @@ import { execChecked, execInContainer } from './exec.js';
 import { startHelper } from './helpers.js';
 import type { TargetFacts } from './plan.js';
 import type { BackupTarget } from './types.js';
-
 
 export interface StagedFile extends WrittenFile {
   role: 'dump' | 'globals' | 'volume';
@@ -85,12 +84,55 @@ export function dbEnv(target: BackupTarget): string[] {
   return [`BERTH_DB_USER=${target.user ?? ''}`, ...(target.passwordFile ? [`BERTH_PASSWORD_FILE=${target.passwordFile}`] : [])];
 }
 
+/**
+ * Passes a stream on unchanged and copies its first bytes to `output`, for a reader that needs
+ * only the head (pg_restore --list reads the archive's header and table of contents, then exits).
+ * Never holds the stream back: once the reader is gone, or `limit` bytes wait unread, copying
+ * stops (`truncated` says the reader may not have had all it needed).
+ */
+export class TeeHead extends Transform {
+  readonly output = new PassThrough({ highWaterMark: 1 << 20 });
+  truncated = false;
+
+  constructor(private readonly limit = 64 << 20) {
+    super();
+    this.output.on('error', () => undefined);
+  }
+
+  private get open(): boolean {
+    return !this.output.destroyed && !this.output.writableEnded;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: (error?: Error | null, data?: Buffer) => void): void {
+    if (this.open) {
+      if (this.output.readableLength + chunk.length > this.limit) {
+        this.truncated = true;
+        this.output.end();
+      } else {
+
+        this.output.write(chunk);
+      }
+    }
+    done(null, chunk);
+  }
+
+  override _flush(done: (error?: Error | null) => void): void {
+    if (this.open) this.output.end();
+    done();
+  }
+
+  override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
+    if (this.open) this.output.end();
+    done(error);
+  }
+}
+
 /** Streams a command's stdout into NAME.partial; fails when the command exits non-zero. */
-async function dumpToFile(ctx: SourceContext, name: string, cmd: string[], what: string): Promise<WrittenFile> {
+async function dumpToFile(ctx: SourceContext, name: string, cmd: string[], what: string, transforms: Transform[] = []): Promise<WrittenFile> {
   const containerId = ctx.facts.container!.id;
   const pipe = new PassThrough({ highWaterMark: 1 << 20 });
   pipe.on('error', () => undefined);
-  const writing = writePartial(ctx.dir, name, pipe, [], (bytes, ms) => ctx.progress(name, bytes, ms), ctx.signal);
+  const writing = writePartial(ctx.dir, name, pipe, transforms, (bytes, ms) => ctx.progress(name, bytes, ms), ctx.signal);
   writing.catch(() => undefined);
   let execError: unknown;
   let exitCode = 0;
@@ -115,23 +157,28 @@ async function dumpToFile(ctx: SourceContext, name: string, cmd: string[], what:
   return written;
 }
 
-
 export async function backupPostgres(ctx: SourceContext): Promise<SourceResult> {
   const { target, engine } = ctx;
   const containerId = ctx.facts.container!.id;
   const env = dbEnv(target);
   const dumpName = `${target.database}.pgdump`;
+  // The archive is checked while it is written: its first bytes (header and table of contents)
+  // also go to `pg_restore --list`, which exits once it has read them.
+  const tee = new TeeHead();
+  const listing = execInContainer(engine, containerId, ['pg_restore', '--list'], { stdin: tee.output, env }).catch((error: Error) => error);
   // The version query and the globals run alongside the dump: they are small, the dump is not.
   const [versionResult, dumpResult, globalsResult] = await Promise.allSettled([
     execChecked(engine, containerId, postgresCommand('psql', '-U', target.user!, '-d', target.database!, '-Atc', "SELECT current_setting('server_version') || '|' || pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"), 'reading the Postgres version', { env }),
-    dumpToFile(ctx, dumpName, postgresCommand('pg_dump', '-Fc', '-U', target.user!, '-d', target.database!), `pg_dump of ${target.database}`),
+    dumpToFile(ctx, dumpName, postgresCommand('pg_dump', '-Fc', '-U', target.user!, '-d', target.database!), `pg_dump of ${target.database}`, [tee]),
     dumpToFile(ctx, 'globals.sql', postgresCommand('pg_dumpall', '--globals-only', '-U', target.user!, '-l', target.database!), 'pg_dumpall --globals-only'),
   ]);
   for (const result of [dumpResult, globalsResult, versionResult]) if (result.status === 'rejected') throw result.reason;
   const [version, owner] = (versionResult as PromiseFulfilledResult<{ stdout: string }>).value.stdout.trim().split('|');
   const dump = (dumpResult as PromiseFulfilledResult<WrittenFile>).value;
   const globals = (globalsResult as PromiseFulfilledResult<WrittenFile>).value;
-  const dumpCheck = await verifyPostgresDump(engine, containerId, dump.partialPath, env, { allowEmpty: true });
+  const listed = await listing;
+  // Should the listing have been cut short (a TOC beyond TeeHead's limit), the file is listed after the fact.
+  const dumpCheck = !(listed instanceof Error) && !tee.truncated ? await checkPostgresListing(dump.partialPath, listed, { allowEmpty: true }) : await verifyPostgresDump(engine, containerId, dump.partialPath, env, { allowEmpty: true });
   const tail = (await readTail(globals.partialPath, 256)).toString('utf8');
   if (!tail.includes('PostgreSQL database cluster dump complete')) throw new BerthError('globals.sql is incomplete: no "dump complete" line');
   return {
@@ -151,9 +198,14 @@ export async function backupPostgres(ctx: SourceContext): Promise<SourceResult> 
  * that is a backup too.
  */
 export async function verifyPostgresDump(engine: Engine, containerId: string, path: string, env: string[] = [], options: { allowEmpty?: boolean } = {}): Promise<{ detail: string; entries: number }> {
+  const result = await execInContainer(engine, containerId, ['pg_restore', '--list'], { stdin: createReadStream(path), env });
+  return checkPostgresListing(path, result, options);
+}
+
+/** Judges a `pg_restore --list` of the archive at `path` (its header is read from the file). */
+async function checkPostgresListing(path: string, result: { exitCode: number; stdout: string; stderr: string }, options: { allowEmpty?: boolean }): Promise<{ detail: string; entries: number }> {
   const head = await readHead(path, 5);
   if (head.toString('latin1') !== 'PGDMP') throw new BerthError('the dump is not a pg_dump custom-format archive (no PGDMP header)');
-  const result = await execInContainer(engine, containerId, ['pg_restore', '--list'], { stdin: createReadStream(path), env });
   if (result.exitCode !== 0) throw new BerthError(`pg_restore --list rejects the dump: ${result.stderr.split('\n').slice(-1)[0] ?? `exit ${result.exitCode}`}`);
   const entries = result.stdout.split('\n').filter((l) => l.trim() && !l.startsWith(';')).length;
   if (entries === 0 && !options.allowEmpty) throw new BerthError('pg_restore --list shows no entries: the dump is empty');
