@@ -28,8 +28,9 @@ const store = StateStore.open(join(work, 'state'));
 const seconds = (start) => Number(process.hrtime.bigint() - start) / 1e9;
 // CPU seconds, which a shared machine disturbs less than wall time: berth's own (this process)
 // plus the engine's (dockerd, which builds the archive and copies streams) vs the baseline's children.
-const dockerdPid = (() => { try { return execFileSync('pidof', ['dockerd'], { encoding: 'utf8' }).trim().split(' ')[0]; } catch { return undefined; } })();
-const dockerdCpu = () => { if (!dockerdPid) return 0; const f = readFileSync(`/proc/${dockerdPid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) / 100; };
+// The engine this bench talks to writes its pid to /var/run/docker.pid (other dockerds may run beside it).
+const dockerdPid = (() => { try { return readFileSync('/var/run/docker.pid', 'utf8').trim(); } catch { return undefined; } })();
+const dockerdCpu = () => { try { const f = readFileSync(`/proc/${dockerdPid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) / 100; } catch { return 0; } };
 const ownCpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
 const childrenCpu = () => { const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' '); return (Number(f[13]) + Number(f[14])) / 100; };
 /** Times berth and its baseline back to back, alternating which goes first; returns [berth, baseline] seconds. */
@@ -38,6 +39,17 @@ async function pair(i, berth, baseline) {
   if (i % 2) { const b = await time(baseline); return [await time(berth), b]; }
   const a = await time(berth);
   return [a, await time(baseline)];
+}
+/** Times each side back to back, the order rotated every run; returns seconds in the sides' order. */
+async function rotate(i, sides) {
+  const times = new Array(sides.length);
+  for (let k = 0; k < sides.length; k++) {
+    const j = (k + i) % sides.length;
+    const start = process.hrtime.bigint();
+    await sides[j]();
+    times[j] = seconds(start);
+  }
+  return times;
 }
 /** The median of the per-pair ratios: each pair ran under the same load, so load swings cancel. */
 const pairedRatio = (a, b) => median(a.map((x, i) => x / b[i]));
@@ -113,20 +125,33 @@ try {
   const pgBackup = (await runBackups({ engine, store, project: pgProject })).results[0].id;
   const pgDumpFile = join(work, 'backups', id, 'db', pgBackup, 'app.pgdump');
   const volumeArchive = join(work, 'backups', id, 'app', lastVolumeBackup, `${volume}.tar.gz`);
-  const berthPgRestore = [], plainPgRestore = [], berthVolumeRestore = [], hostTarX = [];
+  const berthPgRestore = [], plainPgRestore = [], berthVolumeRestore = [], hostTarX = [], checkedPgRestore = [], checkedTarX = [];
   for (let i = 0; i < runs; i++) {
-    const [b, p] = await pair(i, async () => {
-      const restored = await restoreBackup({ engine, store, project: pgProject, id: pgBackup, yes: true, safetyBackup: false });
-      if (!restored.ok) throw new Error(restored.error);
-    }, () => sh(`docker exec -i ${db.id} pg_restore -U app -d app --clean --if-exists --single-transaction --exit-on-error < '${pgDumpFile}'`));
+    const pgRestore = `docker exec -i ${db.id} pg_restore -U app -d app --clean --if-exists --single-transaction --exit-on-error < '${pgDumpFile}'`;
+    const [b, p, pc] = await rotate(i, [
+      async () => {
+        const restored = await restoreBackup({ engine, store, project: pgProject, id: pgBackup, yes: true, safetyBackup: false });
+        if (!restored.ok) throw new Error(restored.error);
+      },
+      () => sh(pgRestore),
+      // The floor of a restore that checks first: the same tool after a sha256 pass over the file.
+      () => sh(`sha256sum '${pgDumpFile}' >/dev/null && ${pgRestore}`),
+    ]);
     berthPgRestore.push(b);
     plainPgRestore.push(p);
-    const [bv, pv] = await pair(i, async () => {
-      const restored = await restoreBackup({ engine, store, project: volumeProject, id: lastVolumeBackup, yes: true, safetyBackup: false, helperLabels: label });
-      if (!restored.ok) throw new Error(restored.error);
-    }, () => sh(`find '${mountpoint}' -mindepth 1 -delete && tar -C '${mountpoint}' --strip-components=1 --numeric-owner -xpzf '${volumeArchive}'`));
+    checkedPgRestore.push(pc);
+    const tarX = `find '${mountpoint}' -mindepth 1 -delete && tar -C '${mountpoint}' --strip-components=1 --numeric-owner -xpzf '${volumeArchive}'`;
+    const [bv, pv, vc] = await rotate(i, [
+      async () => {
+        const restored = await restoreBackup({ engine, store, project: volumeProject, id: lastVolumeBackup, yes: true, safetyBackup: false, helperLabels: label });
+        if (!restored.ok) throw new Error(restored.error);
+      },
+      () => sh(tarX),
+      () => sh(`sha256sum '${volumeArchive}' >/dev/null && ${tarX}`),
+    ]);
     berthVolumeRestore.push(bv);
     hostTarX.push(pv);
+    checkedTarX.push(vc);
   }
 
   const mb = (bytes, s) => bytes / 2 ** 20 / s;
@@ -164,16 +189,22 @@ try {
       plainPgRestoreSeconds: median(plainPgRestore),
       timeVsPlainPgRestore: median(berthPgRestore) / median(plainPgRestore),
       pairedTimeVsPlainPgRestore: pairedRatio(berthPgRestore, plainPgRestore),
+      // sha256sum of the dump, then pg_restore: what checking first costs at the least.
+      checkedPgRestoreSeconds: median(checkedPgRestore),
+      pairedTimeVsCheckedPgRestore: pairedRatio(berthPgRestore, checkedPgRestore),
       goal: 'timeVsPlainPgRestore <= 1.1',
-      samples: { berthPgRestore, plainPgRestore },
+      samples: { berthPgRestore, plainPgRestore, checkedPgRestore },
     },
     volumeRestore: {
       berthSeconds: median(berthVolumeRestore),
       hostTarXSeconds: median(hostTarX),
       timeVsHostTarX: median(berthVolumeRestore) / median(hostTarX),
       pairedTimeVsHostTarX: pairedRatio(berthVolumeRestore, hostTarX),
+      // sha256sum of the archive, then tar -x: what checking first costs at the least.
+      checkedTarXSeconds: median(checkedTarX),
+      pairedTimeVsCheckedTarX: pairedRatio(berthVolumeRestore, checkedTarX),
       goal: 'timeVsHostTarX <= 1.2',
-      samples: { berthVolumeRestore, hostTarX },
+      samples: { berthVolumeRestore, hostTarX, checkedTarX },
     },
   };
   process.stdout.write(writeResult('backup', result));

@@ -61,6 +61,8 @@ export class Catalog {
     const result = this.store.db
       .prepare("INSERT OR IGNORE INTO backups (id, project, target, kind, destination, started_at, finished_at, status, size_bytes, sha256, location, manifest, purpose, host) VALUES (?, ?, ?, ?, ?, ?, ?, 'verified', ?, ?, ?, ?, ?, ?)")
       .run(manifest.id, manifest.project, manifest.target, manifest.kind, destination, manifest.startedAt, manifest.finishedAt, manifest.totalBytes, fileChecksums(manifest), location, JSON.stringify(manifest), manifest.purpose ?? 'backup', manifest.host);
+    // Back where it belongs (a destination that was unreachable or misconfigured when it was looked for).
+    this.store.db.prepare("UPDATE backups SET status = 'verified', error = NULL WHERE id = ? AND status = 'failed' AND error LIKE 'not found at destination %'").run(manifest.id);
     return result.changes > 0;
   }
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { integrationEngine, removeLabelled } from '../testing/engine.js';
 import { execInContainer } from './exec.js';
-import { composeLabels, startContainer, tempDir, SCOPE, scopeLabel, scopedName } from './testkit.js';
+import { composeLabels, runBerth, startContainer, tempDir, SCOPE, scopeLabel, scopedName } from './testkit.js';
 
 const { engine, skip } = await integrationEngine();
 const label = scopeLabel;
@@ -15,16 +15,7 @@ after(async () => {
   if (engine) await removeLabelled(engine, SCOPE);
 });
 
-function berth(cwd: string, env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.once('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const berth = runBerth;
 
 test('CLI: backup run/list/verify/prune/restore and agent --once on a compose file, with --json', { skip, timeout: 120_000 }, async () => {
   const project = scopedName('cli');

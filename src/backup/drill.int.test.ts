@@ -8,34 +8,21 @@
  * after must be equal.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import ssh2 from 'ssh2';
 import { integrationEngine, removeLabelled, RUN_ID } from '../testing/engine.js';
 import { generateIdentity } from './age.js';
 import { execInContainer } from './exec.js';
-import { tempDir, waitFor, SCOPE, scopeLabel } from './testkit.js';
-import { SftpDestination } from './destinations.js';
+import { runBerth, startSftpServer, tempDir, SCOPE } from './testkit.js';
 
 const { engine, skip } = await integrationEngine();
-const bin = new URL('../../bin/berth.js', import.meta.url).pathname;
 
 after(async () => {
   if (engine) await removeLabelled(engine, SCOPE);
 });
 
-export function berth(cwd: string, env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.once('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const berth = runBerth;
 
 async function sh(containerId: string, script: string): Promise<string> {
   const result = await execInContainer(engine!, containerId, ['sh', '-c', script]);
@@ -84,24 +71,7 @@ test('disaster drill: everything destroyed, restored on a new server from SFTP w
   const project = `berthtest_drill_${RUN_ID}`.toLowerCase().replace(/[^a-z0-9_]/g, '');
   const dir = tempDir('drill-project');
   // The backup server: it survives the disaster.
-  const keys = ssh2.utils.generateKeyPairSync('ed25519');
-  writeFileSync(join(dir, 'sftp.key'), keys.private, { mode: 0o600 });
-  const server = await engine!.docker.createContainer({
-    name: `${project}_offsite`, Image: 'local/sftp:latest', Env: [`AUTHORIZED_KEY=${keys.public}`], Labels: scopeLabel,
-    ExposedPorts: { '22/tcp': {} }, HostConfig: { PortBindings: { '22/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } },
-  });
-  await server.start();
-  const port = Number((await server.inspect()).NetworkSettings.Ports['22/tcp']![0]!.HostPort);
-  const sftp = { type: 'sftp' as const, host: '127.0.0.1', port, user: 'root', path: '/srv/backups', identityFile: join(dir, 'sftp.key') };
-  await waitFor('sshd', async () => {
-    const probe = new SftpDestination('probe', sftp, tempDir('drill-probe'));
-    try {
-      await probe.readManifest('nothing');
-      return (await execInContainer(engine!, server.id, ['sh', '-c', 'test -s /root/.ssh/authorized_keys && pidof sshd'])).exitCode === 0;
-    } finally {
-      await probe.close();
-    }
-  }, 30_000);
+  const { server, port } = await startSftpServer(engine!, project, join(dir, 'sftp.key'));
   const identity = generateIdentity();
   writeFileSync(join(dir, 'backup.agekey'), `# created by the drill\n${identity.identity}\n`, { mode: 0o600 });
   const label = `{ berth.test: "${SCOPE}" }`;

@@ -28,6 +28,9 @@ export interface ExecResult {
 
 /** A short, secret-free description of a command for messages: the program name only. */
 export function commandName(cmd: string[]): string {
+  // berth's password wrappers (sources.ts): sh -c WRAPPER berth-pg PROGRAM ... / berth-mysql dump|client ...
+  if (cmd[0] === 'sh' && cmd[3] === 'berth-pg') return cmd[4] ?? 'sh';
+  if (cmd[0] === 'sh' && cmd[3] === 'berth-mysql') return cmd[4] === 'dump' ? 'mariadb-dump' : 'mariadb';
   return cmd[0] === 'sh' ? (cmd[2]?.match(/exec\s+"?\$?\{?(\w[\w-]*)/)?.[1] ?? 'sh') : (cmd[0] ?? '?');
 }
 

@@ -11,7 +11,7 @@ import { Catalog } from './catalog.js';
 import { execInContainer } from './exec.js';
 import { StopJournal } from './journal.js';
 import { runBackups } from './run.js';
-import { composeLabels, makeProject, sql, startContainer, tempDir, waitFor, waitPostgres, SCOPE, scopeLabel, scopedName } from './testkit.js';
+import { composeLabels, makeProject, sql, startContainer, tempDir, volumeWithApp as testkitVolumeWithApp, waitFor, waitPostgres, SCOPE, scopeLabel, scopedName } from './testkit.js';
 
 const { engine, skip } = await integrationEngine();
 const label = scopeLabel;
@@ -26,13 +26,7 @@ function files(dir: string): string[] {
   return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name).slice(dir.length + 1));
 }
 
-async function volumeWithApp(name: string, seed: string) {
-  const volume = `${name}_files`;
-  await engine!.docker.createVolume({ Name: volume, Labels: label });
-  const app = await startContainer(engine!, { name: `${name}_app_1`, image: 'local/debian:bookworm', cmd: ['sleep', 'infinity'], init: true, binds: [`${volume}:/data`], labels: { ...label, ...composeLabels(name, 'app') } });
-  assert.equal((await execInContainer(engine!, app.id, ['sh', '-c', seed])).exitCode, 0);
-  return { volume, app };
-}
+const volumeWithApp = (name: string, seed: string) => testkitVolumeWithApp(engine!, name, seed);
 
 test('a dump killed mid-way fails clearly and leaves no artifact', { skip, timeout: 120_000 }, async () => {
   const name = scopedName('pgkill');

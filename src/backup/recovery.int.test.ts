@@ -14,7 +14,7 @@ import { execInContainer } from './exec.js';
 import { OWNER_LABEL, PROJECT_LABEL } from './helpers.js';
 import { restoreBackup, verifyBackup } from './restore.js';
 import { applyRetention, runBackups } from './run.js';
-import { composeLabels, makeProject, sql, startContainer, tempDir, waitFor, waitPostgres, SCOPE, scopeLabel, scopedName } from './testkit.js';
+import { composeLabels, makeProject, sql, startContainer, tempDir, volumeWithApp as testkitVolumeWithApp, waitFor, waitPostgres, SCOPE, scopeLabel, scopedName } from './testkit.js';
 
 const { engine, skip } = await integrationEngine();
 const label = scopeLabel;
@@ -34,13 +34,7 @@ async function postgres(name: string, volume?: string) {
   return container;
 }
 
-async function volumeWithApp(name: string, seed: string) {
-  const volume = `${name}_files`;
-  await engine!.docker.createVolume({ Name: volume, Labels: label });
-  const app = await startContainer(engine!, { name: `${name}_app_1`, image: 'local/debian:bookworm', cmd: ['sleep', 'infinity'], init: true, binds: [`${volume}:/data`], labels: { ...label, ...composeLabels(name, 'app') } });
-  assert.equal((await execInContainer(engine!, app.id, ['sh', '-c', seed])).exitCode, 0);
-  return { volume, app };
-}
+const volumeWithApp = (name: string, seed: string) => testkitVolumeWithApp(engine!, name, seed);
 
 test('postgres: an empty database backs up (with a note); a dropped database and a fresh cluster are restored, roles first, without a useless safety backup', { skip, timeout: 240_000 }, async () => {
   const name = scopedName('anystate');
@@ -213,7 +207,7 @@ test('restore test with the stack\'s own image and environment; its errors verba
     const failed = await verifyBackup({ engine: engine!, store, project: wrong, id, restoreTest: true, helperLabels: label });
     assert.equal(failed.ok, false);
     assert.match(JSON.stringify(failed.files), /role \\"nobody\\" does not exist/);
-    assert.ok(Date.now() - started < 100_000);
+    assert.ok(Date.now() - started < 60_000, "at once, not after the 90 s readiness deadline");
   } finally {
     store.close();
     await execFileAsync('docker', ['rmi', '-f', image]).catch(() => undefined);

@@ -1,16 +1,13 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import ssh2 from 'ssh2';
 import { StateStore } from '../state/store.js';
 import { integrationEngine, removeLabelled } from '../testing/engine.js';
 import { Catalog } from './catalog.js';
-import { SftpDestination } from './destinations.js';
 import { execInContainer } from './exec.js';
 import { restoreBackup, verifyBackup } from './restore.js';
 import { runBackups } from './run.js';
-import { composeLabels, makeProject, startContainer, tempDir, waitFor, SCOPE, scopeLabel, scopedName } from './testkit.js';
+import { makeProject, startSftpServer, tempDir, volumeWithApp, SCOPE, scopeLabel, scopedName } from './testkit.js';
 
 const { engine, skip } = await integrationEngine();
 const label = scopeLabel;
@@ -21,32 +18,10 @@ after(async () => {
 
 test('sftp destination: a real OpenSSH server gets partial uploads renamed, manifest last; verify and restore read back from it', { skip, timeout: 120_000 }, async () => {
   const name = scopedName('sftp');
-  const keys = ssh2.utils.generateKeyPairSync('ed25519');
-  const keyDir = tempDir('sftp-key');
-  const identityFile = join(keyDir, 'id_ed25519');
-  writeFileSync(identityFile, keys.private, { mode: 0o600 });
-  const server = await engine!.docker.createContainer({
-    name: `${name}_sftp`, Image: 'local/sftp:latest', Env: [`AUTHORIZED_KEY=${keys.public}`], Labels: label,
-    ExposedPorts: { '22/tcp': {} }, HostConfig: { PortBindings: { '22/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } },
-  });
-  await server.start();
-  const port = Number((await server.inspect()).NetworkSettings.Ports['22/tcp']![0]!.HostPort);
-  const destinationConfig = { type: 'sftp' as const, host: '127.0.0.1', port, user: 'root', path: '/srv/backups', identityFile };
+  const { server, port, config: destinationConfig } = await startSftpServer(engine!, name, join(tempDir('sftp-key'), 'id_ed25519'));
   const stateDir = tempDir('sftp-state');
-  await waitFor('sshd', async () => {
-    const probe = new SftpDestination('probe', destinationConfig, join(stateDir, 'probe'));
-    try {
-      await probe.readManifest('nothing');
-      return (await execInContainer(engine!, server.id, ['sh', '-c', 'test -s /root/.ssh/authorized_keys && pidof sshd'])).exitCode === 0;
-    } finally {
-      await probe.close();
-    }
-  }, 30_000);
 
-  const volume = `${name}_files`;
-  await engine!.docker.createVolume({ Name: volume, Labels: label });
-  const app = await startContainer(engine!, { name: `${name}_app_1`, image: 'local/debian:bookworm', cmd: ['sleep', 'infinity'], init: true, binds: [`${volume}:/data`], labels: { ...label, ...composeLabels(name, 'app') } });
-  await execInContainer(engine!, app.id, ['sh', '-c', 'head -c 500000 /dev/urandom > /data/blob && echo hi > /data/hi && chown 42:43 /data/hi']);
+  const { volume, app } = await volumeWithApp(engine!, name, 'head -c 500000 /dev/urandom > /data/blob && echo hi > /data/hi && chown 42:43 /data/hi');
   const before = (await execInContainer(engine!, app.id, ['sh', '-c', 'cd /data && md5sum blob hi && stat -c "%n %u:%g %a" blob hi'])).stdout;
 
   const project = makeProject(name, { app: { backup: { type: 'volume', volumes: [volume], stopContainers: true, destination: 'offsite' } } }, { destinations: { offsite: destinationConfig } });

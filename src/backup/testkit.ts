@@ -1,12 +1,15 @@
 /** Helpers for backup integration tests and the benchmark: containers, projects, waits. */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BackupTargetConfig, ComposeProject, ProjectBerthConfig, ServiceModel } from '../compose/types.js';
 import type { Engine } from '../engine/client.js';
 import { ComposeLabel } from '../compose/containers.js';
+import ssh2 from 'ssh2';
+import { SftpDestination } from './destinations.js';
 import { execInContainer } from './exec.js';
 import { RUN_ID, TEST_LABEL } from '../testing/engine.js';
 
@@ -91,4 +94,54 @@ export async function waitPostgres(engine: Engine, id: string, db = 'app', user 
 
 export async function waitMariadb(engine: Engine, id: string): Promise<void> {
   await waitFor('mariadb', async () => (await execInContainer(engine, id, ['mariadb', '-u', 'root', '-N', '-e', 'SELECT 1'])).stdout.trim() === '1');
+}
+
+/** A volume `NAME_files` with an app container `NAME_app_1` (compose labels) mounting it at /data, seeded by a shell script. */
+export async function volumeWithApp(engine: Engine, name: string, seed: string) {
+  const volume = `${name}_files`;
+  await engine.docker.createVolume({ Name: volume, Labels: scopeLabel });
+  const app = await startContainer(engine, { name: `${name}_app_1`, image: 'local/debian:bookworm', cmd: ['sleep', 'infinity'], init: true, binds: [`${volume}:/data`], labels: { ...scopeLabel, ...composeLabels(name, 'app') } });
+  const seeded = await execInContainer(engine, app.id, ['sh', '-c', seed]);
+  if (seeded.exitCode !== 0) throw new Error(`seeding ${volume} failed: ${seeded.stderr}`);
+  return { volume, app };
+}
+
+/** The berth CLI (bin/berth.js) in `cwd`, without colour; resolves with its exit code and output. */
+export function runBerth(cwd: string, env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const bin = new URL('../../bin/berth.js', import.meta.url).pathname;
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.once('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/**
+ * A real OpenSSH server (images/sftp) on an ephemeral 127.0.0.1 port, key-only for root, ready
+ * for SFTP. The private key is written to `identityFile`.
+ */
+export async function startSftpServer(engine: Engine, name: string, identityFile: string) {
+  const keys = ssh2.utils.generateKeyPairSync('ed25519');
+  writeFileSync(identityFile, keys.private, { mode: 0o600 });
+  const server = await engine.docker.createContainer({
+    name: `${name}_sftp`, Image: 'local/sftp:latest', Env: [`AUTHORIZED_KEY=${keys.public}`], Labels: scopeLabel,
+    ExposedPorts: { '22/tcp': {} }, HostConfig: { PortBindings: { '22/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } },
+  });
+  await server.start();
+  const port = Number((await server.inspect()).NetworkSettings.Ports['22/tcp']![0]!.HostPort);
+  const config = { type: 'sftp' as const, host: '127.0.0.1', port, user: 'root', path: '/srv/backups', identityFile };
+  const probeDir = tempDir('sftp-probe');
+  await waitFor('sshd', async () => {
+    const probe = new SftpDestination('probe', config, probeDir);
+    try {
+      await probe.readManifest('nothing');
+      return (await execInContainer(engine, server.id, ['sh', '-c', 'test -s /root/.ssh/authorized_keys && pidof sshd'])).exitCode === 0;
+    } finally {
+      await probe.close();
+    }
+  }, 30_000);
+  return { server, port, config };
 }
