@@ -59,6 +59,16 @@ const sh = (script, out) => new Promise((resolve, reject) => {
   child.once('exit', (code) => { if (out) closeSync(fd); code === 0 ? resolve() : reject(new Error(`${script} exited ${code}`)); });
 });
 
+// Stopped from outside (Ctrl-C, a timeout): remove what the run made, as at its end.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    removeLabelled(engine, id).finally(() => {
+      rmSync(work, { recursive: true, force: true });
+      process.exit(130);
+    });
+  });
+}
+
 try {
   // ---- volume ----
   const volume = `${id}_data`;

@@ -222,7 +222,7 @@ async function helpersOf(project: string) {
   return engine!.docker.listContainers({ all: true, filters: { label: [`${PROJECT_LABEL}=${project}`] } });
 }
 
-test('no orphans: berth SIGKILLed during a volume backup, and `berth backup run 2>&1 | head -1`', { skip, timeout: 180_000 }, async () => {
+test('no orphans: berth SIGKILLed during a volume backup, `berth backup run 2>&1 | head -1`, and a restore whose reader leaves', { skip, timeout: 180_000 }, async () => {
   const name = scopedName('orphans');
   const dir = tempDir('orphans-project');
   const { volume, app } = await volumeWithApp(name, 'head -c 120000000 /dev/urandom > /data/big.bin');
@@ -241,7 +241,9 @@ x-berth:
   const env = { BERTH_STATE_DIR: tempDir('orphans-state') };
   // 1. SIGKILL while the helper streams the volume: the helper goes by itself.
   const child = spawnBerth(dir, env, 'exec $BERTH backup run');
-  await waitFor('the helper container', async () => (await helpersOf(name)).length > 0, 60_000);
+  // Killed while the helper streams (between its create and its start, a window of milliseconds,
+  // only the next run's orphan removal can help: part 4).
+  await waitFor('the helper container streaming the volume', async () => (await helpersOf(name)).some((c) => c.State === 'running'), 60_000);
   child.kill('SIGKILL');
   await new Promise((resolve) => child.once('exit', resolve));
   await waitFor('the helper to go away', async () => (await helpersOf(name)).length === 0, 20_000);
@@ -269,7 +271,16 @@ x-berth:
     store.close();
   }
 
-  // 3. A helper left by a berth that died without its engine connection closing (an older berth,
+  // 3. A restore whose reader goes away finishes, and starts the app again.
+  const store2 = StateStore.open(env.BERTH_STATE_DIR);
+  const latest = new Catalog(store2).list({ project: name }).find((e) => e.status === 'verified')!.id;
+  store2.close();
+  await execInContainer(engine!, app.id, ['sh', '-c', 'rm -f /data/big.bin']);
+  const restoring = spawnBerth(dir, env, `$BERTH backup restore ${latest} --yes --no-safety-backup 2>&1 | head -1`);
+  await new Promise((resolve) => restoring.once('exit', resolve));
+  await waitFor('the restore to finish after its reader left', async () => (await helpersOf(name)).length === 0 && (await app.inspect()).State.Running && (await execInContainer(engine!, app.id, ['test', '-s', '/data/big.bin'])).exitCode === 0, 90_000);
+
+  // 4. A helper left by a berth that died without its engine connection closing (an older berth,
   //    an engine restart): the next run removes it and says so.
   const orphan = await engine!.docker.createContainer({ Image: 'local/busybox:latest', Cmd: ['true'], Labels: { ...label, 'berth.role': 'backup-helper', [OWNER_LABEL]: `${(await import('node:os')).hostname()}:999999`, [PROJECT_LABEL]: name }, HostConfig: { Binds: [`${volume}:/volume:ro`] } });
   const third = spawnBerth(dir, env, '$BERTH backup run --no-prune');

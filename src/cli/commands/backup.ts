@@ -248,7 +248,22 @@ Examples:
           yes = await confirmTyped(plan.target, `Restoring ${plan.id} overwrites ${plan.target}:\n${render(plan.steps)}`);
           if (!yes) throw new BerthError('restore not confirmed: nothing changed', { exitCode: ExitCode.usage, hint: process.stdin.isTTY ? undefined : 'no terminal to confirm on: pass --yes' });
         }
-        const report = await restoreBackup({ ...base, yes, onStep: (s) => ctx.output.note(ctx.output.paint.dim(`${s.action}: ${s.detail}`)) });
+        // A restore stopped half-way leaves the target half-restored and its services stopped: a
+        // signal or a reader that went away lets it finish (and start them again); a second
+        // Ctrl-C exits at once (the next backup command starts what was left stopped).
+        let signalled = false;
+        const onSignal = (signal: string) => {
+          if (signalled && signal === 'SIGINT') process.exit(ExitCode.interrupted);
+          signalled = true;
+          ctx.output.note(ctx.output.paint.yellow(`${signal}: the restore finishes first, then the stopped services start again (Ctrl-C again to exit at once)`));
+        };
+        const handlers = { SIGINT: () => onSignal('SIGINT'), SIGTERM: () => onSignal('SIGTERM'), SIGHUP: () => onSignal('SIGHUP') };
+        process.on('SIGINT', handlers.SIGINT).on('SIGTERM', handlers.SIGTERM).on('SIGHUP', handlers.SIGHUP);
+        const offPipe = onClosedPipe(() => undefined);
+        const report = await restoreBackup({ ...base, yes, onStep: (s) => ctx.output.note(ctx.output.paint.dim(`${s.action}: ${s.detail}`)) }).finally(() => {
+          process.off('SIGINT', handlers.SIGINT).off('SIGTERM', handlers.SIGTERM).off('SIGHUP', handlers.SIGHUP);
+          offPipe();
+        });
         if (ctx.output.json) ctx.output.data({ ...report, safetyBackup: report.safetyBackup && { id: report.safetyBackup.id, status: report.safetyBackup.status, location: report.safetyBackup.location } });
         else if (report.ok) ctx.output.line(ctx.output.paint.green(`✓ restored ${report.id} into ${report.target}${report.safetyBackup ? ` (safety backup ${report.safetyBackup.id})` : ''}`));
         else ctx.output.line(ctx.output.paint.red(`✗ restore of ${report.id} failed: ${report.error}${report.safetyBackup?.id ? ` (safety backup ${report.safetyBackup.id})` : ''}`));
