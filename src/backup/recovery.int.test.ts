@@ -111,6 +111,30 @@ test('a volume that no longer exists is created with the compose project\'s labe
   }
 });
 
+test('a safety backup that fails on a target with data stops the restore, with a hint, and changes nothing', { skip, timeout: 120_000 }, async () => {
+  const name = scopedName('safetyfail');
+  const backupDir = tempDir('safetyfail-backups');
+  await execFileAsync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', backupDir]);
+  const store = StateStore.open(tempDir('safetyfail-state'));
+  try {
+    const { volume, app } = await volumeWithApp(name, 'echo small > /data/a');
+    const project = makeProject(name, { app: { backup: { type: 'volume', volumes: [volume], stopContainers: true } } }, { destinations: { local: { type: 'local', path: backupDir } } });
+    const id = (await runBackups({ engine: engine!, store, project, helperLabels: label })).results[0]!.id!;
+    // Now more than the destination can hold: the safety backup cannot be written.
+    await execInContainer(engine!, app.id, ['sh', '-c', 'head -c 4000000 /dev/urandom > /data/big.bin']);
+    const restored = await restoreBackup({ engine: engine!, store, project, id, yes: true, helperLabels: label });
+    assert.equal(restored.ok, false);
+    assert.match(restored.error!, /the safety backup of app \(.*holds files\) failed, nothing was restored: .*no space left/);
+    assert.match(restored.hint!, /--no-safety-backup/);
+    assert.deepEqual(restored.stopped, []);
+    assert.equal((await execInContainer(engine!, app.id, ['test', '-s', '/data/big.bin'])).exitCode, 0, 'the data is as it was');
+    assert.equal((await app.inspect()).State.Running, true);
+  } finally {
+    store.close();
+    await execFileAsync('umount', [backupDir]).catch(() => undefined);
+  }
+});
+
 test('a corrupted file is refused before anything is stopped or backed up', { skip, timeout: 120_000 }, async () => {
   const name = scopedName('checkfirst');
   const backupDir = tempDir('checkfirst-backups');

@@ -214,6 +214,7 @@ export interface RestoreReport {
   /** What the user should know: skipped safety backup, created database, roles left as they were. */
   notes: string[];
   error?: string;
+  hint?: string;
 }
 
 export interface RestoreOptions {
@@ -319,6 +320,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
   } catch (error) {
     report.ok = false;
     report.error = errorMessage(error);
+    if (error instanceof BerthError && error.hint) report.hint = error.hint;
   } finally {
     for (const plain of plaintexts) await plain.cleanup().catch(() => undefined);
     lock.release();

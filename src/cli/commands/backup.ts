@@ -268,6 +268,7 @@ Examples:
         else if (report.ok) ctx.output.line(ctx.output.paint.green(`✓ restored ${report.id} into ${report.target}${report.safetyBackup ? ` (safety backup ${report.safetyBackup.id})` : ''}`));
         else ctx.output.line(ctx.output.paint.red(`✗ restore of ${report.id} failed: ${report.error}${report.safetyBackup?.id ? ` (safety backup ${report.safetyBackup.id})` : ''}`));
         if (!ctx.output.json) for (const note of report.notes) ctx.output.line(`  note: ${note}`);
+        if (!ctx.output.json && report.hint) ctx.output.line(ctx.output.paint.dim(`hint: ${report.hint}`));
         return report.ok ? ExitCode.ok : ExitCode.degraded;
       }),
     );
