@@ -20,6 +20,9 @@ import { composeLabels, makeProject, startContainer, sql, waitPostgres } from '.
 import { removeLabelled } from '../dist/testing/engine.js';
 
 const runs = Number(process.env.BENCH_RUNS ?? 3);
+// BENCH_PARTS=restore skips the backup comparisons (one backup of each is still made to restore).
+const parts = (process.env.BENCH_PARTS ?? 'volume,postgres,restore').split(',');
+const backupRuns = (part) => (parts.includes(part) ? runs : 0);
 const id = `bench${Date.now().toString(36)}`;
 const label = { 'berth.test': id };
 const engine = await Engine.connect();
@@ -87,7 +90,7 @@ try {
   const berthVolume = [], hostTarGzip = [], dockerTarGzip = [], berthVolumeCpu = [], hostTarGzipCpu = [];
   let artifactBytes = 0;
   let lastVolumeBackup;
-  for (let i = 0; i < runs; i++) {
+  for (let i = 0; i < backupRuns('volume'); i++) {
     execFileSync('sync');
     let start = process.hrtime.bigint();
     let cpu0 = ownCpu() + dockerdCpu();
@@ -119,7 +122,7 @@ try {
   const pgProject = makeProject(id, { db: { backup: { type: 'postgres' }, environment: { POSTGRES_USER: 'app', POSTGRES_DB: 'app' } } }, { destinations: { local: { type: 'local', path: join(work, 'backups') } } });
   const berthPg = [], plainPgDump = [];
   let dumpBytes = 0;
-  for (let i = 0; i < runs; i++) {
+  for (let i = 0; i < backupRuns('postgres'); i++) {
     const out = join(work, `pg-${i}.dump`);
     const [b, p] = await pair(i, async () => {
       const report = await runBackups({ engine, store, project: pgProject });
@@ -132,11 +135,14 @@ try {
   }
 
   // ---- restores, alternating with their baselines ----
+  lastVolumeBackup ??= (await runBackups({ engine, store, project: volumeProject, helperLabels: label })).results[0].id;
+  // The data path only: a restore also stops and starts the volume's users, which tar -x does not.
+  await seeder.remove({ force: true });
   const pgBackup = (await runBackups({ engine, store, project: pgProject })).results[0].id;
   const pgDumpFile = join(work, 'backups', id, 'db', pgBackup, 'app.pgdump');
   const volumeArchive = join(work, 'backups', id, 'app', lastVolumeBackup, `${volume}.tar.gz`);
   const berthPgRestore = [], plainPgRestore = [], berthVolumeRestore = [], hostTarX = [], checkedPgRestore = [], checkedTarX = [];
-  for (let i = 0; i < runs; i++) {
+  for (let i = 0; i < (parts.includes('restore') ? runs : 0); i++) {
     const pgRestore = `docker exec -i ${db.id} pg_restore -U app -d app --clean --if-exists --single-transaction --exit-on-error < '${pgDumpFile}'`;
     const [b, p, pc] = await rotate(i, [
       async () => {

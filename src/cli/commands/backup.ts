@@ -46,6 +46,8 @@ Examples:
   berth backup run                 back up every target, then apply retention
   berth backup run db --dry-run    show the plan for one target
   berth backup list --json
+  berth backup list --all-hosts     # a new server: what the old one left at the destinations
+  berth backup sync                 # rebuild the catalog from the destinations
   berth backup verify db-20261127T010000Z-1a2b --restore-test
   berth backup restore db-20261127T010000Z-1a2b
   berth backup prune --dry-run`);
