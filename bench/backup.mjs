@@ -72,6 +72,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
+let stage = 'setup';
 try {
   // ---- volume ----
   const volume = `${id}_data`;
@@ -112,6 +113,7 @@ try {
     dockerTarGzip.push(seconds(start));
     rmSync(out); rmSync(out2);
   }
+  // Gone before the restores too: they compare the data path (a restore would stop and start it, tar -x would not).
   await engine.docker.getContainer(seeder.id).remove({ force: true });
 
   // ---- postgres ----
@@ -135,15 +137,16 @@ try {
   }
 
   // ---- restores, alternating with their baselines ----
+  stage = 'volume backup for the restores';
   lastVolumeBackup ??= (await runBackups({ engine, store, project: volumeProject, helperLabels: label })).results[0].id;
-  // The data path only: a restore also stops and starts the volume's users, which tar -x does not.
-  await seeder.remove({ force: true });
+  stage = 'postgres backup for the restores';
   const pgBackup = (await runBackups({ engine, store, project: pgProject })).results[0].id;
   const pgDumpFile = join(work, 'backups', id, 'db', pgBackup, 'app.pgdump');
   const volumeArchive = join(work, 'backups', id, 'app', lastVolumeBackup, `${volume}.tar.gz`);
   const berthPgRestore = [], plainPgRestore = [], berthVolumeRestore = [], hostTarX = [], checkedPgRestore = [], checkedTarX = [];
   for (let i = 0; i < (parts.includes('restore') ? runs : 0); i++) {
     const pgRestore = `docker exec -i ${db.id} pg_restore -U app -d app --clean --if-exists --single-transaction --exit-on-error < '${pgDumpFile}'`;
+    stage = `postgres restore run ${i}`;
     const [b, p, pc] = await rotate(i, [
       async () => {
         const restored = await restoreBackup({ engine, store, project: pgProject, id: pgBackup, yes: true, safetyBackup: false });
@@ -157,6 +160,7 @@ try {
     plainPgRestore.push(p);
     checkedPgRestore.push(pc);
     const tarX = `find '${mountpoint}' -mindepth 1 -delete && tar -C '${mountpoint}' --strip-components=1 --numeric-owner -xpzf '${volumeArchive}'`;
+    stage = `volume restore run ${i}`;
     const [bv, pv, vc] = await rotate(i, [
       async () => {
         const restored = await restoreBackup({ engine, store, project: volumeProject, id: lastVolumeBackup, yes: true, safetyBackup: false, helperLabels: label });
@@ -224,6 +228,10 @@ try {
     },
   };
   process.stdout.write(writeResult('backup', result));
+} catch (error) {
+  // Where it broke: the engine's errors carry no stack into this script.
+  process.stderr.write(`bench backup failed at ${stage}: ${error.message}\n`);
+  process.exitCode = 1;
 } finally {
   store.close();
   await removeLabelled(engine, id);
