@@ -4,7 +4,9 @@
  */
 
 /** Body kinds the body policy inspects. */
-export type BodyKind = 'container-create' | 'container-update' | 'exec-create' | 'service' | 'volume-create' | 'plugin-privileges' | 'swarm-join';
+export type BodyKind = 'container-create' | 'container-update' | 'exec-create' | 'service' | 'volume-create' | 'plugin-privileges' | 'swarm-join' | 'network-connect';
+/** Query rules (query string, and form bodies): see judgeQuery in body.ts. */
+export type QueryKind = 'image-create' | 'build' | 'registry-name';
 
 /** A gate in strict env mode that must be named explicitly (these stay closed with their section on). */
 export type ClosedGate = 'ALLOW_ARCHIVE' | 'ALLOW_EXPORT' | 'ALLOW_ATTACH' | 'ALLOW_IMAGES_GET' | 'ALLOW_UNLOCKKEY' | 'DEBUG';
@@ -24,9 +26,15 @@ export interface Endpoint {
   hijack?: boolean;
   /** Long-lived streaming responses. */
   stream?: boolean;
+  /** Parameters judged by the query rules. */
+  query?: QueryKind;
+  /** The body is an upload (tar archive, image): may be streamed past the bounded read. */
+  upload?: boolean;
+  /** Removes things: a right of its own in strict mode (DELETE=1). */
+  removes?: boolean;
 }
 
-type Spec = [method: string, pattern: string, extra?: Partial<Pick<Endpoint, 'closed' | 'body' | 'hijack' | 'stream'>>];
+type Spec = [method: string, pattern: string, extra?: Partial<Pick<Endpoint, 'closed' | 'body' | 'hijack' | 'stream' | 'query' | 'upload' | 'removes'>>];
 
 const SPECS: Spec[] = [
   ['GET', '/_ping'], ['HEAD', '/_ping'],
@@ -43,7 +51,7 @@ const SPECS: Spec[] = [
   ['GET', '/containers/{id}/export', { closed: 'ALLOW_EXPORT' }],
   ['GET', '/containers/{id}/archive', { closed: 'ALLOW_ARCHIVE' }],
   ['HEAD', '/containers/{id}/archive', { closed: 'ALLOW_ARCHIVE' }],
-  ['PUT', '/containers/{id}/archive', { closed: 'ALLOW_ARCHIVE' }],
+  ['PUT', '/containers/{id}/archive', { closed: 'ALLOW_ARCHIVE', upload: true }],
   ['GET', '/containers/{id}/attach/ws', { closed: 'ALLOW_ATTACH', hijack: true }],
   ['POST', '/containers/{id}/attach', { hijack: true }],
   ['POST', '/containers/{id}/start'],
@@ -68,16 +76,16 @@ const SPECS: Spec[] = [
   ['GET', '/images/{name}/get', { closed: 'ALLOW_IMAGES_GET' }],
   ['GET', '/images/{name}/history'],
   ['GET', '/images/{name}/json'],
-  ['POST', '/images/create', { stream: true }],
-  ['POST', '/images/load', { stream: true }],
+  ['POST', '/images/create', { stream: true, query: 'image-create', upload: true }],
+  ['POST', '/images/load', { stream: true, upload: true }],
   ['POST', '/images/prune'],
-  ['POST', '/images/{name}/push', { stream: true }],
+  ['POST', '/images/{name}/push', { stream: true, query: 'registry-name' }],
   ['POST', '/images/{name}/tag'],
   ['DELETE', '/images/{name}'],
-  ['POST', '/build', { stream: true }], ['POST', '/build/prune'], ['POST', '/build/cancel'],
+  ['POST', '/build', { stream: true, query: 'build', upload: true }], ['POST', '/build/prune'], ['POST', '/build/cancel'],
   ['POST', '/session', { hijack: true }],
   ['POST', '/grpc', { hijack: true }],
-  ['GET', '/distribution/{name}/json'],
+  ['GET', '/distribution/{name}/json', { query: 'registry-name' }],
   ['GET', '/volumes'],
   ['GET', '/volumes/{id}'],
   ['POST', '/volumes/create', { body: 'volume-create' }],
@@ -86,7 +94,7 @@ const SPECS: Spec[] = [
   ['GET', '/networks'],
   ['GET', '/networks/{id}'],
   ['POST', '/networks/create'],
-  ['POST', '/networks/{id}/connect'],
+  ['POST', '/networks/{id}/connect', { body: 'network-connect' }],
   ['POST', '/networks/{id}/disconnect'],
   ['POST', '/networks/prune'],
   ['DELETE', '/networks/{id}'],
@@ -116,7 +124,7 @@ const SPECS: Spec[] = [
   ['GET', '/plugins/privileges'],
   ['GET', '/plugins/{name}/json'],
   ['POST', '/plugins/pull', { body: 'plugin-privileges', stream: true }],
-  ['POST', '/plugins/create'],
+  ['POST', '/plugins/create', { upload: true }],
   ['POST', '/plugins/{name}/enable'],
   ['POST', '/plugins/{name}/disable'],
   ['POST', '/plugins/{name}/push', { stream: true }],

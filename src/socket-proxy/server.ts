@@ -7,7 +7,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { auditHeaders, createAudit, startMetrics, type Audit } from './audit.js';
-import { judgeBody } from './body.js';
+import { judgeBody, judgeQuery, parseForm } from './body.js';
 import { ChunkedDecoder, encodeChunk, findHeadEnd, HttpError, parseRequestHead, parseResponseHead, serializeRequestHead, type RequestHead } from './http.js';
 import { SocketReader, write } from './io.js';
 import { canonicalTarget } from './path.js';
@@ -230,7 +230,10 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
 
     // Bodies the policy inspects are read completely (bounded), judged, and exactly those bytes forwarded.
     let judgedBody: Buffer | undefined;
-    const inspect = verdict.inspect && config.policy.body;
+    const queryKind = config.policy.body ? verdict.endpoint?.query : undefined;
+    // Go's ParseForm reads a form body into the same values as the query: judge it too.
+    const formBody = queryKind !== undefined && queryKind !== 'registry-name' && isFormBody(head);
+    const inspect = (verdict.inspect || formBody) && config.policy.body;
     if (inspect && head.framing.kind !== 'none') {
       const limit = config.policy.body!.maxBodyBytes;
       if (head.framing.kind === 'length' && head.framing.length > limit) { log('deny', 'body:size', 413, `body of ${head.framing.length} bytes exceeds ${limit}`, target.path); return refuse(413, `request body larger than ${limit} bytes is not inspected, so not forwarded`); }
@@ -243,10 +246,16 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
         return refuse(status, (error as Error).message);
       }
     }
-    if (inspect) {
-      const v = judgeBody(verdict.inspect!, judgedBody ?? Buffer.alloc(0), config.policy.body!);
+    if (inspect && verdict.inspect) {
+      const v = judgeBody(verdict.inspect, judgedBody ?? Buffer.alloc(0), config.policy.body!);
       if (!v.allow) { log('deny', v.rule, 403, v.reason, target.path); return refuse(403, `${v.reason} (rule ${v.rule})`); }
-    } else if (head.expectContinue) client.write('HTTP/1.1 100 Continue\r\n\r\n');
+    } else if (!inspect && head.expectContinue) client.write('HTTP/1.1 100 Continue\r\n\r\n');
+    if (queryKind) {
+      const params = parseForm(target.query);
+      const bodyParams = formBody && judgedBody ? parseForm(judgedBody.toString('latin1')) : [];
+      const v = judgeQuery(queryKind, params && bodyParams ? [...bodyParams, ...params] : null, target.route, config.policy.body!);
+      if (!v.allow) { log('deny', v.rule, 403, v.reason, target.path); return refuse(403, `${v.reason} (rule ${v.rule})`); }
+    }
 
     // Forward.
     if (!upstream || !upstream.usable) {
@@ -318,6 +327,11 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
     if (outcome.close) { up.socket.destroy(); upstream = undefined; }
     if (!head.keepAlive || outcome.endClient) { client.end(); finish(); return; }
   }
+}
+
+/** Whether Go's ParseForm would read this request's body as form values (any Content-Type header says so). */
+function isFormBody(head: RequestHead): boolean {
+  return head.framing.kind !== 'none' && head.headers.some(([name, value]) => name.toLowerCase() === 'content-type' && value.split(';')[0]!.trim().toLowerCase() === 'application/x-www-form-urlencoded');
 }
 
 /**
