@@ -171,3 +171,35 @@ describe('what makes the daemon fetch a URL (SSRF)', () => {
     assert.equal(r.reached, true, r.text);
   });
 });
+
+describe('DELETE is a right of its own in strict mode (issue 16 point 2)', () => {
+  test('CONTAINERS=1 POST=1: docker rm is denied and the container survives; DELETE=1 grants it; --compat keeps Tecnativa', { skip }, async () => {
+    const writer = await startTestProxy({ CONTAINERS: '1', POST: '1' }, { socketPath: relay.socketPath });
+    const remover = await startTestProxy({ CONTAINERS: '1', POST: '1', DELETE: '1' }, { socketPath: relay.socketPath });
+    try {
+      const make = async () => (await engine!.docker.createContainer({ name: testName('spdel'), Image: 'local/busybox:latest', Cmd: ['true'], Labels: own.labels })).id;
+      const exists = async (id: string) => engine!.docker.getContainer(id).inspect().then(() => true, () => false);
+      const del = (id: string) => `DELETE /v1.41/containers/${id}?force=1 HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n`;
+      const id = await make();
+      const denied = await attempt(writer, del(id), id);
+      assert.equal(denied.status, 403, denied.text);
+      assert.match(denied.text, /DELETE=1/);
+      assert.equal(denied.reached, false, 'nothing reached the daemon');
+      assert.equal(await exists(id), true, 'the container is still there');
+      const prune = await attempt(writer, post('/v1.41/containers/prune', ''), '/containers/prune');
+      assert.equal(prune.status, 403);
+      assert.equal(prune.reached, false);
+      // Granted explicitly: removed.
+      const granted = await attempt(remover, del(id), id);
+      assert.equal(granted.status, 204, granted.text);
+      assert.equal(await exists(id), false);
+      // Control: Tecnativa's rules (compat) let POST=1 delete, as its HAProxy does.
+      const other = await make();
+      const control = await attempt(compat, del(other), other);
+      assert.equal(control.status, 204, control.text);
+      assert.equal(await exists(other), false);
+    } finally {
+      await Promise.all([writer.close(), remover.close()]);
+    }
+  });
+});

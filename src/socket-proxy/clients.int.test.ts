@@ -10,7 +10,7 @@ import { dockerCli, startTestProxy, type TestProxy, removeOwned, testOwner, OWNE
 const { engine, skip } = await integrationEngine();
 const own = testOwner('clients');
 const label = `${OWNER_LABEL}=${own.owner}`;
-const permissive = { CONTAINERS: '1', IMAGES: '1', NETWORKS: '1', VOLUMES: '1', EXEC: '1', INFO: '1', POST: '1' };
+const permissive = { CONTAINERS: '1', IMAGES: '1', NETWORKS: '1', VOLUMES: '1', EXEC: '1', INFO: '1', POST: '1', DELETE: '1' };
 let proxy: TestProxy;
 let containerId = '';
 

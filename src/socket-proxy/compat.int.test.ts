@@ -65,14 +65,22 @@ for (const compat of [true, false]) {
       assert.equal((await engine!.docker.listContainers({ all: true, filters: { name: [runName] } })).length, 0, 'no container created');
     });
 
-    test('POST=1 NETWORKS=1: network ls, create and rm allowed', { skip }, async () => {
+    test(`POST=1 NETWORKS=1: network ls and create allowed; rm ${compat ? 'too (Tecnativa)' : 'only with DELETE=1'}`, { skip }, async () => {
       const p = await proxy({ POST: '1', NETWORKS: '1' }, compat);
       const name = testName('spnet');
       assert.equal((await dockerCli(p.dockerHost, ['network', 'ls'])).code, 0);
       const create = await dockerCli(p.dockerHost, ['network', 'create', ...own.cli, name]);
       assert.equal(create.code, 0, create.stderr);
       assert.equal((await engine!.docker.listNetworks({ filters: { name: [name] } })).length, 1);
-      const rm = await dockerCli(p.dockerHost, ['network', 'rm', name]);
+      let remover = p;
+      if (!compat) {
+        const denied = await dockerCli(p.dockerHost, ['network', 'rm', name]);
+        assert.notEqual(denied.code, 0, 'strict: POST=1 does not grant removing');
+        assert.match(denied.stderr, /DELETE=1/);
+        assert.equal((await engine!.docker.listNetworks({ filters: { name: [name] } })).length, 1);
+        remover = await proxy({ POST: '1', NETWORKS: '1', DELETE: '1' }, compat);
+      }
+      const rm = await dockerCli(remover.dockerHost, ['network', 'rm', name]);
       assert.equal(rm.code, 0, rm.stderr);
       assert.equal((await engine!.docker.listNetworks({ filters: { name: [name] } })).length, 0);
       assert.notEqual((await dockerCli(p.dockerHost, ['ps'])).code, 0, 'containers still denied');

@@ -14,7 +14,7 @@ export const SECTION_VARS = {
 export type SectionVar = keyof typeof SECTION_VARS;
 
 /** Flags that are not sections. ALLOW_* lifecycle flags are Tecnativa's; the rest are strict-mode gates. */
-export const FLAG_VARS = ['POST', 'ALLOW_START', 'ALLOW_STOP', 'ALLOW_RESTARTS', 'ALLOW_ARCHIVE', 'ALLOW_EXPORT', 'ALLOW_ATTACH', 'ALLOW_IMAGES_GET', 'ALLOW_UNLOCKKEY'] as const;
+export const FLAG_VARS = ['POST', 'ALLOW_START', 'ALLOW_STOP', 'ALLOW_RESTARTS', 'ALLOW_ARCHIVE', 'ALLOW_EXPORT', 'ALLOW_ATTACH', 'ALLOW_IMAGES_GET', 'ALLOW_UNLOCKKEY', 'DELETE'] as const;
 export type FlagVar = (typeof FLAG_VARS)[number];
 
 /** Granted by default in Tecnativa; every other variable defaults to 0. */

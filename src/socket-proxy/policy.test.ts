@@ -143,3 +143,21 @@ test('loadProxyConfig: compat has no body policy by default, strict and policy f
   assert.deepEqual(file.config.policy.body?.allowedBindRoots, ['/srv']);
   assert.throws(() => loadProxyConfig({ env: {}, policy: { body: { allowEverything: true } as never } }), PolicyError);
 });
+
+test('strict: removing is a right of its own (DELETE=1); compat keeps Tecnativa (POST grants DELETE)', () => {
+  const writer = strictEnvPolicy(configFromEnv({ CONTAINERS: '1', IMAGES: '1', NETWORKS: '1', VOLUMES: '1', POST: '1' }, 'strict'));
+  for (const [m, t] of [['DELETE', '/containers/abc'], ['DELETE', '/images/busybox'], ['DELETE', '/networks/n'], ['DELETE', '/volumes/v'], ['POST', '/containers/prune'], ['POST', '/images/prune'], ['POST', '/volumes/prune'], ['POST', '/networks/prune']]) {
+    const v = decide(writer, m!, t!);
+    assert.equal(v.allow, false, `${m} ${t}`);
+    assert.equal(v.rule, 'DELETE');
+    assert.match(v.reason, /DELETE=1/);
+  }
+  assert.equal(decide(writer, 'POST', '/containers/create').allow, true, 'POST still grants creating');
+  const remover = strictEnvPolicy(configFromEnv({ CONTAINERS: '1', DELETE: '1' }, 'strict'));
+  assert.equal(decide(remover, 'DELETE', '/v1.41/containers/abc').allow, true, 'DELETE=1 with the section, without POST');
+  assert.equal(decide(remover, 'DELETE', '/v1.41/containers/abc').rule, 'CONTAINERS+DELETE');
+  assert.equal(decide(remover, 'POST', '/containers/create').allow, false, 'DELETE does not grant POST');
+  assert.equal(decide(remover, 'DELETE', '/images/busybox').allow, false, 'only within granted sections');
+  const compat = compatPolicy(configFromEnv({ CONTAINERS: '1', POST: '1' }, 'compat'));
+  assert.equal(decide(compat, 'DELETE', '/containers/abc').allow, true);
+});

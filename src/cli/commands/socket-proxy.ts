@@ -27,7 +27,8 @@ export function registerSocketProxy(program: Command): void {
 Environment (Tecnativa's): CONTAINERS IMAGES NETWORKS VOLUMES EXEC INFO SERVICES TASKS NODES SWARM
 SECRETS CONFIGS PLUGINS SYSTEM BUILD COMMIT DISTRIBUTION AUTH SESSION GRPC (default 0), EVENTS PING
 VERSION (default 1), POST, ALLOW_START ALLOW_STOP ALLOW_RESTARTS, SOCKET_PATH, LOG_LEVEL, DISABLE_IPV6.
-Strict mode only: ALLOW_ARCHIVE ALLOW_EXPORT ALLOW_ATTACH ALLOW_IMAGES_GET ALLOW_UNLOCKKEY.
+Strict mode only: ALLOW_ARCHIVE ALLOW_EXPORT ALLOW_ATTACH ALLOW_IMAGES_GET ALLOW_UNLOCKKEY, and DELETE
+(removing and pruning is its own right: POST=1 does not grant it).
 
 Every request is logged as one JSON line on stdout (credentials redacted).
 
