@@ -40,6 +40,7 @@ before(async () => {
   networkId = network.id;
   const c = await engine!.docker.createContainer({ name: testName('spatkc'), Image: 'local/busybox:latest', Cmd: ['sleep', '300'], Labels: own.labels });
   containerId = c.id;
+  await c.start();
 });
 after(async () => {
   await Promise.all([strict?.close(), compat?.close()]);
@@ -201,5 +202,30 @@ describe('DELETE is a right of its own in strict mode (issue 16 point 2)', () =>
     } finally {
       await Promise.all([writer.close(), remover.close()]);
     }
+  });
+});
+
+describe('framing is validated before anything reaches the daemon (issue 16 point 3)', () => {
+  test('a stop with a malformed chunked body: 400, the daemon never sees it, the container runs, the audit says so', { skip }, async () => {
+    const c = await engine!.docker.createContainer({ name: testName('spframe'), Image: 'local/busybox:latest', Cmd: ['sleep', '300'], Labels: own.labels });
+    await c.start();
+    const stop = (body: string) => `POST /v1.41/containers/${c.id}/stop?t=0 HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${body}`;
+    const malformed = await attempt(strict, stop('2\r\n{}\r\nzz\r\n\r\n'), `${c.id}/stop`);
+    assert.equal(malformed.status, 400, malformed.text);
+    assert.equal(malformed.reached, false, 'the request head did not reach the daemon');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal((await c.inspect()).State.Running, true, 'the daemon did not stop the container');
+    const entry = [...strict.entries].reverse().find((e) => e.path.endsWith(`${c.id}/stop`));
+    assert.equal(entry?.verdict, 'deny');
+    assert.equal(entry?.forwarded, false);
+    assert.equal(entry?.status, 400);
+    // Control: the same stop with valid framing goes through and stops it.
+    const valid = await attempt(strict, stop('2\r\n{}\r\n0\r\n\r\n'), `${c.id}/stop`);
+    assert.equal(valid.status, 204, valid.text);
+    assert.equal(valid.reached, true);
+    assert.equal((await c.inspect()).State.Running, false);
+    const allowed = [...strict.entries].reverse().find((e) => e.path.endsWith(`${c.id}/stop`));
+    assert.equal(allowed?.forwarded, true);
+    assert.equal(allowed?.status, 204);
   });
 });

@@ -11,6 +11,8 @@ export interface AuditEntry {
   rule: string;
   reason?: string;
   status: number;
+  /** Whether any byte of the request reached the daemon (false for every refusal). */
+  forwarded?: boolean;
   durationMs: number;
   headers?: Record<string, string>;
   upgrade?: boolean;

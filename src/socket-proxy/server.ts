@@ -195,7 +195,7 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
       headRead = read instanceof Promise ? await read : read;
     } catch (error) {
       const status = error instanceof HttpError ? error.status : 400;
-      audit.record({ client: who, method: '-', path: '-', verdict: 'error', rule: 'framing', reason: (error as Error).message, status, durationMs: 0 });
+      audit.record({ client: who, method: '-', path: '-', verdict: 'error', rule: 'framing', reason: (error as Error).message, status, forwarded: false, durationMs: 0 });
       return refuse(status, (error as Error).message);
     }
     if (!headRead) { client.end(); finish(); return; }
@@ -207,12 +207,14 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
     } catch (error) {
       const status = error instanceof HttpError ? error.status : 400;
       const line = headRead.buf.toString('latin1', 0, Math.min(200, headRead.buf.indexOf('\r\n'))).split(' ');
-      audit.record({ client: who, method: line[0] ?? '-', path: line[1] ?? '-', verdict: 'error', rule: 'framing', reason: (error as Error).message, status, durationMs: ms() });
+      audit.record({ client: who, method: line[0] ?? '-', path: line[1] ?? '-', verdict: 'error', rule: 'framing', reason: (error as Error).message, status, forwarded: false, durationMs: ms() });
       return refuse(status, (error as Error).message);
     }
     const headersForLog = auditHeaders(head.headers);
+    // `forwarded`: whether any byte of this request reached the daemon, so every line says what the daemon got.
+    let forwarded = false;
     const log = (verdict: 'allow' | 'deny' | 'error', rule: string, status: number, reason?: string, path = head.target) =>
-      audit.record({ client: who, method: head.method, path, verdict, rule, reason, status, durationMs: ms(), headers: headersForLog, upgrade: head.upgrade !== undefined || undefined });
+      audit.record({ client: who, method: head.method, path, verdict, rule, reason, status, forwarded, durationMs: ms(), headers: headersForLog, upgrade: head.upgrade !== undefined || undefined });
 
     const target = canonicalTarget(head.target);
     if (!target.ok) { log('deny', 'path', 400, target.reason); return refuse(400, target.reason); }
@@ -228,31 +230,45 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
       upgrade = head.upgrade;
     }
 
-    // Bodies the policy inspects are read completely (bounded), judged, and exactly those bytes forwarded.
-    let judgedBody: Buffer | undefined;
+    // Framing before forwarding: every body is read and its framing validated before a byte of
+    // the request reaches the daemon, so a malformed body can never leave the daemon acting on a
+    // request the client was told was refused. Bounded bodies are read whole (maxBodyBytes when the
+    // policy inspects them, BOUNDED_BODY_BYTES otherwise) and forwarded with a Content-Length;
+    // only uploads (build contexts, image loads, archives) larger than that stream on after it.
+    let wholeBody: Buffer | undefined;
+    let upload: BodyStream | undefined;
     const queryKind = config.policy.body ? verdict.endpoint?.query : undefined;
     // Go's ParseForm reads a form body into the same values as the query: judge it too.
     const formBody = queryKind !== undefined && queryKind !== 'registry-name' && isFormBody(head);
-    const inspect = (verdict.inspect || formBody) && config.policy.body;
-    if (inspect && head.framing.kind !== 'none') {
-      const limit = config.policy.body!.maxBodyBytes;
-      if (head.framing.kind === 'length' && head.framing.length > limit) { log('deny', 'body:size', 413, `body of ${head.framing.length} bytes exceeds ${limit}`, target.path); return refuse(413, `request body larger than ${limit} bytes is not inspected, so not forwarded`); }
+    const inspect = (verdict.inspect !== undefined || formBody) && config.policy.body !== undefined;
+    if (head.framing.kind !== 'none') {
+      const limit = inspect ? config.policy.body!.maxBodyBytes : BOUNDED_BODY_BYTES;
+      const streamable = !inspect && verdict.endpoint?.upload === true;
+      const tooLarge = (bytes: string) => {
+        const message = inspect ? `request body ${bytes}larger than ${limit} bytes is not inspected, so not forwarded` : `request body ${bytes}larger than ${limit} bytes on an endpoint that takes no upload`;
+        log('deny', 'body:size', 413, message, target.path);
+        return refuse(413, message);
+      };
+      if (head.framing.kind === 'length' && head.framing.length > limit && !streamable) return tooLarge(`of ${head.framing.length} bytes is `);
       if (head.expectContinue) client.write('HTTP/1.1 100 Continue\r\n\r\n');
       try {
-        judgedBody = await readWholeBody(reader, head, limit);
+        const read = await readBoundedBody(reader, head, limit);
+        if (read.whole) wholeBody = read.whole;
+        else if (streamable) upload = read;
+        else return tooLarge('');
       } catch (error) {
         const status = error instanceof HttpError ? error.status : 400;
-        log('deny', status === 413 ? 'body:size' : 'framing', status, (error as Error).message, target.path);
+        log('deny', 'framing', status, (error as Error).message, target.path);
         return refuse(status, (error as Error).message);
       }
     }
     if (inspect && verdict.inspect) {
-      const v = judgeBody(verdict.inspect, judgedBody ?? Buffer.alloc(0), config.policy.body!);
+      const v = judgeBody(verdict.inspect, wholeBody ?? Buffer.alloc(0), config.policy.body!);
       if (!v.allow) { log('deny', v.rule, 403, v.reason, target.path); return refuse(403, `${v.reason} (rule ${v.rule})`); }
-    } else if (!inspect && head.expectContinue) client.write('HTTP/1.1 100 Continue\r\n\r\n');
+    }
     if (queryKind) {
       const params = parseForm(target.query);
-      const bodyParams = formBody && judgedBody ? parseForm(judgedBody.toString('latin1')) : [];
+      const bodyParams = formBody && wholeBody ? parseForm(wholeBody.toString('latin1')) : [];
       const v = judgeQuery(queryKind, params && bodyParams ? [...bodyParams, ...params] : null, target.route, config.policy.body!);
       if (!v.allow) { log('deny', v.rule, 403, v.reason, target.path); return refuse(403, `${v.reason} (rule ${v.rule})`); }
     }
@@ -267,45 +283,52 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
       }
     }
     const up = upstream;
-    const framing = judgedBody !== undefined ? { length: judgedBody.length } : head.framing.kind === 'length' ? { length: head.framing.length } : head.framing.kind === 'chunked' ? { chunked: true } : { length: 0 };
+    const framing = wholeBody !== undefined ? { length: wholeBody.length } : upload ? (head.framing.kind === 'chunked' ? { chunked: true } : { length: (head.framing as { length: number }).length }) : { length: 0 };
     const forwardedHead = serializeRequestHead(head, target.target, framing, upgrade);
     const idleApplies = idle > 0 && verdict.endpoint?.section !== 'events' && !target.route.startsWith('/events');
     if (idleApplies) client.setTimeout(idle);
 
     let bodyDone = false;
     let bodyForward: Promise<void> | undefined;
-    if (judgedBody === undefined && head.framing.kind === 'none') {
-      // No body (most requests): one synchronous write, no body pump, no promise.
-      const written = write(up.socket, forwardedHead);
+    forwarded = true;
+    if (!upload) {
+      // The whole request in one write (no body at all for most requests): no pump, no promise.
+      const written = write(up.socket, wholeBody?.length ? Buffer.concat([forwardedHead, wholeBody]) : forwardedHead);
       if (written) bodyForward = written.then(() => { bodyDone = true; });
       else bodyDone = true;
     } else {
+      const stream = upload;
       bodyForward = (async () => {
-        if (judgedBody !== undefined) {
-          await write(up.socket, judgedBody.length ? Buffer.concat([forwardedHead, judgedBody]) : forwardedHead);
-        } else {
-          await write(up.socket, forwardedHead);
-          await streamBody(reader, up.socket, head);
-        }
+        await write(up.socket, forwardedHead);
+        await streamUpload(stream, up.socket, head.framing.kind === 'chunked');
         bodyDone = true;
       })();
     }
     let responseStarted = false;
-    bodyForward?.catch((error) => {
-      // A framing error inside a streamed body: the daemon got only the valid part; drop it and,
-      // if it has not answered yet, tell the client why.
+    let uploadFailed = false;
+    if (!upload) bodyForward?.catch(() => undefined); // a daemon gone mid-write shows in the response relay
+    else bodyForward?.catch((error) => {
+      // Only a streamed upload can fail here (a framing error past the bounded part, or the client
+      // gone): the daemon got a truncated upload, and its connection is closed so it cannot take it
+      // as complete. The audit line says so.
+      uploadFailed = true;
       up.socket.destroy();
+      const why = error instanceof HttpError ? error.message : 'the client closed the connection inside the upload';
+      const reason = `${why}; ${upload!.forwarded} bytes of the upload had reached the daemon, which got its connection closed (a truncated upload${responseStarted ? ', after it had answered' : ''})`;
       if (!responseStarted && error instanceof HttpError) {
-        log('deny', 'framing', error.status, error.message, target.path);
+        log('error', 'framing', error.status, reason, target.path);
         void refuse(error.status, error.message);
-      } else client.destroy();
+      } else {
+        log('error', 'framing', 499, reason, target.path);
+        client.destroy();
+      }
     });
 
     let outcome: { status: number; close: boolean; tunnel: boolean; endClient?: boolean };
     try {
       outcome = await relayResponse(up, client, head, verdict, upgrade !== undefined, () => { responseStarted = true; });
     } catch (error) {
-      if (!responseStarted && !bodyDone) return; // the body's framing failed and was answered above
+      if (uploadFailed) return; // logged and answered above
       // A client that went away mid-response (Ctrl-C on logs -f) is not the daemon's failure.
       if (client.destroyed && !up.socket.destroyed) log('allow', verdict.rule, 499, 'client closed the connection', target.path);
       else log('error', verdict.rule, 502, (error as Error).message, target.path);
@@ -362,26 +385,34 @@ async function* bodyPieces(reader: SocketReader, head: RequestHead): AsyncGenera
   }
 }
 
-async function readWholeBody(reader: SocketReader, head: RequestHead, limit: number): Promise<Buffer> {
+/** Bodies on endpoints that take no upload, and the part of an upload read before forwarding. */
+const BOUNDED_BODY_BYTES = 2 * 1024 * 1024;
+
+/** A body larger than the bounded read: what was read so far, and the rest still to come. */
+interface BodyStream { whole?: undefined; prefix: Buffer[]; rest: AsyncGenerator<Buffer>; forwarded: number }
+
+/** Reads a body whole when it fits in `limit`; else returns what was read and the rest as a stream. */
+async function readBoundedBody(reader: SocketReader, head: RequestHead, limit: number): Promise<{ whole: Buffer } | BodyStream> {
+  const pieces = bodyPieces(reader, head);
   const parts: Buffer[] = [];
   let total = 0;
-  for await (const piece of bodyPieces(reader, head)) {
-    total += piece.length;
-    if (total > limit) throw new HttpError(413, `request body larger than ${limit} bytes is not inspected, so not forwarded`);
-    parts.push(piece);
+  for (;;) {
+    const next = await pieces.next();
+    if (next.done) return { whole: parts.length === 1 ? parts[0]! : Buffer.concat(parts) };
+    parts.push(next.value);
+    total += next.value.length;
+    if (total > limit) return { prefix: parts, rest: pieces, forwarded: 0 };
   }
-  return Buffer.concat(parts);
 }
 
-/** Streams an uninspected body: exactly Content-Length bytes, or validated chunks re-encoded. */
-async function streamBody(reader: SocketReader, up: Socket, head: RequestHead): Promise<void> {
-  const chunked = head.framing.kind === 'chunked';
-  for await (const piece of bodyPieces(reader, head)) {
-    if (chunked) {
-      const out = encodeChunk(piece);
-      if (out.length) await write(up, Buffer.concat(out));
-    } else await write(up, piece);
-  }
+/** Streams an upload on: the part already read, then the rest (validated chunks re-encoded). */
+async function streamUpload(stream: BodyStream, up: Socket, chunked: boolean): Promise<void> {
+  const send = async (piece: Buffer) => {
+    await write(up, chunked ? Buffer.concat(encodeChunk(piece)) : piece);
+    stream.forwarded += piece.length;
+  };
+  for (const piece of stream.prefix) if (piece.length) await send(piece);
+  for await (const piece of stream.rest) if (piece.length) await send(piece);
   if (chunked) await write(up, '0\r\n\r\n');
 }
 
