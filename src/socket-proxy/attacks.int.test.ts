@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -227,5 +228,66 @@ describe('framing is validated before anything reaches the daemon (issue 16 poin
     const allowed = [...strict.entries].reverse().find((e) => e.path.endsWith(`${c.id}/stop`));
     assert.equal(allowed?.forwarded, true);
     assert.equal(allowed?.status, 204);
+  });
+});
+
+describe('no leaked streams (issue 16 point 4)', () => {
+  test('20 abandoned quiet streams (events that never match, logs -f of a silent container): the daemon-side connections go with their clients, each logged', { skip }, async () => {
+    const marker = testName('spleak');
+    const filters = encodeURIComponent(JSON.stringify({ label: [`never=${marker}`] }));
+    const baseline = relay.open();
+    const entriesBefore = strict.entries.length;
+    const clients = await Promise.all(Array.from({ length: 20 }, (_, i) => new Promise<Socket>((resolve, reject) => {
+      const target = i % 2 ? `/v1.41/events?filters=${filters}` : `/v1.41/containers/${containerId}/logs?follow=1&stdout=1&stderr=1&tail=0&x=${marker}`;
+      const socket = connect({ host: '127.0.0.1', port: strict.port }, () => socket.write(`GET ${target} HTTP/1.1\r\nHost: d\r\n\r\n`));
+      socket.once('data', () => resolve(socket)); // the response head: the stream is open
+      socket.on('error', reject);
+    })));
+    assert.equal(relay.open() - baseline, 20, 'control: the 20 streams hold 20 daemon connections while their clients are there');
+    // The clients go away as a killed process does: FIN, no RST.
+    for (const socket of clients) socket.end();
+    let open = relay.open() - baseline;
+    for (let i = 0; i < 40 && open > 0; i++) { await new Promise((resolve) => setTimeout(resolve, 50)); open = relay.open() - baseline; }
+    assert.equal(open, 0, 'no daemon-side connection is left after the clients went away');
+    const gone = strict.entries.slice(entriesBefore).filter((e) => e.status === 499 && /released/.test(e.reason ?? ''));
+    assert.equal(gone.length, 20, JSON.stringify(strict.entries.slice(entriesBefore)));
+    for (const socket of clients) socket.destroy();
+  });
+
+  test('a hijacked attach whose client closes: the daemon side is released and logged', { skip }, async () => {
+    const proxy = await startTestProxy({ CONTAINERS: '1', POST: '1' }, { socketPath: relay.socketPath });
+    try {
+      const baseline = relay.proxySideOpen();
+      const socket = await new Promise<Socket>((resolve, reject) => {
+        const s = connect({ host: '127.0.0.1', port: proxy.port }, () => s.write(`POST /v1.41/containers/${containerId}/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n`));
+        s.once('data', (d) => (/^HTTP\/1\.1 101/.test(d.toString()) ? resolve(s) : reject(new Error(d.toString()))));
+        s.on('error', reject);
+      });
+      assert.equal(relay.proxySideOpen() - baseline, 1, 'control: the tunnel holds a daemon connection');
+      socket.resetAndDestroy();
+      let open = 1;
+      for (let i = 0; i < 40 && open > 0; i++) { await new Promise((resolve) => setTimeout(resolve, 50)); open = relay.proxySideOpen() - baseline; }
+      // The proxy lets go of its daemon connection at once. (The daemon itself, like Go's server for
+      // any hijacked connection, notices only when the container next writes: as for a direct client.)
+      assert.equal(open, 0, 'the proxy released its daemon connection');
+      assert.ok(proxy.entries.some((e) => e.status === 499 && /hijacked connection/.test(e.reason ?? '')), JSON.stringify(proxy.entries));
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('a stream open at shutdown is logged as the proxy shutting down (503), not as a daemon failure (502)', { skip }, async () => {
+    const proxy = await startTestProxy({}, { socketPath: relay.socketPath });
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const s = connect({ host: '127.0.0.1', port: proxy.port }, () => s.write('GET /v1.41/events?filters=%7B%22label%22%3A%5B%22never%3Dx%22%5D%7D HTTP/1.1\r\nHost: d\r\n\r\n'));
+      s.once('data', () => resolve(s));
+      s.on('error', reject);
+    });
+    await proxy.close();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    socket.destroy();
+    const entry = proxy.entries.find((e) => e.path === '/v1.41/events');
+    assert.equal(entry?.status, 503, JSON.stringify(proxy.entries));
+    assert.match(entry?.reason ?? '', /shut down/);
   });
 });

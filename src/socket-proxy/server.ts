@@ -64,6 +64,7 @@ export async function startSocketProxy(config: SocketProxyConfig): Promise<Runni
   const audit = config.audit ?? createAudit({ level: config.logLevel });
   const connections = new Set<Socket>();
   const servers: Server[] = [];
+  const state: ProxyState = { closing: false };
   const addresses: string[] = [];
   for (const spec of config.listen) {
     const listen = parseListen(spec);
@@ -71,7 +72,7 @@ export async function startSocketProxy(config: SocketProxyConfig): Promise<Runni
       connections.add(socket);
       socket.on('close', () => connections.delete(socket));
       socket.on('error', () => undefined);
-      void handleConnection(socket, config, audit).catch(() => socket.destroy());
+      void handleConnection(socket, config, audit, state).catch(() => socket.destroy());
     });
     if (listen.kind === 'unix') {
       if (existsSync(listen.path) && lstatSync(listen.path).isSocket()) unlinkSync(listen.path);
@@ -98,6 +99,7 @@ export async function startSocketProxy(config: SocketProxyConfig): Promise<Runni
     metricsAddress: metrics?.address,
     audit,
     async close() {
+      state.closing = true;
       for (const s of connections) s.destroy();
       await new Promise<void>((resolve) => { try { audit.logger.flush(() => resolve()); } catch { resolve(); } });
       await Promise.all([...servers, ...(metrics ? [metrics.server] : [])].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
@@ -167,7 +169,9 @@ class Upstream {
   get usable(): boolean { return !this.socket.destroyed && this.socket.writable && !this.reader.isEnded; }
 }
 
-async function handleConnection(client: Socket, config: SocketProxyConfig, audit: Audit): Promise<void> {
+interface ProxyState { closing: boolean }
+
+async function handleConnection(client: Socket, config: SocketProxyConfig, audit: Audit, state: ProxyState): Promise<void> {
   client.setNoDelay(true);
   const reader = new SocketReader(client);
   const who = clientAddress(client);
@@ -175,6 +179,9 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
   const idle = config.idleTimeoutMs ?? 0;
   const finish = () => { upstream?.socket.destroy(); };
   client.on('close', finish);
+  /** Set while a response is relayed: the client closing then is logged as the client's doing. */
+  let onClientGone: (() => void) | undefined;
+  client.on('close', () => onClientGone?.());
   // One idle handler per connection; requests only arm or disarm the timer.
   if (idle > 0) client.on('timeout', () => { client.destroy(); upstream?.socket.destroy(); });
 
@@ -324,23 +331,39 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
       }
     });
 
+    // Leaked streams: a client that goes away from a stream (events with a filter that never
+    // matches, logs -f of a silent container) would otherwise hold both sockets until the daemon
+    // writes. Its EOF ends the stream at once, both sides released, as the daemon's own Go server
+    // cancels a request whose client sent EOF. Other responses are bounded: they finish first.
+    let clientLeft: string | undefined;
+    const leave = (why: string) => { clientLeft ??= why; up.socket.destroy(); client.destroy(); };
+    const onClientEnd = () => leave('the client ended the connection (EOF) during the stream');
+    onClientGone = () => leave('the client closed the connection');
+    if (verdict.endpoint?.stream && !upgrade) {
+      if (reader.sawEnd && reader.pending === 0) onClientEnd();
+      else client.once('end', onClientEnd);
+    }
     let outcome: { status: number; close: boolean; tunnel: boolean; endClient?: boolean };
     try {
       outcome = await relayResponse(up, client, head, verdict, upgrade !== undefined, () => { responseStarted = true; });
     } catch (error) {
       if (uploadFailed) return; // logged and answered above
       // A client that went away mid-response (Ctrl-C on logs -f) is not the daemon's failure.
-      if (client.destroyed && !up.socket.destroyed) log('allow', verdict.rule, 499, 'client closed the connection', target.path);
+      if (state.closing) log('allow', verdict.rule, 503, 'the proxy shut down during the response; both sides closed', target.path);
+      else if (clientLeft || (client.destroyed && !up.socket.destroyed)) log('allow', verdict.rule, 499, `${clientLeft ?? 'the client closed the connection'}; the daemon connection was released with it`, target.path);
       else log('error', verdict.rule, 502, (error as Error).message, target.path);
       client.destroy();
       up.socket.destroy();
       return;
+    } finally {
+      client.off('end', onClientEnd);
+      onClientGone = undefined;
     }
     if (outcome.tunnel) {
       try { await bodyForward; } catch { return; }
       log('allow', verdict.rule, outcome.status, undefined, target.path);
       if (!idleApplies && idle > 0) client.setTimeout(0);
-      return tunnel(reader, client, up);
+      return tunnel(reader, client, up, (reason) => { if (!state.closing) log('allow', verdict.rule, 499, reason, target.path); });
     }
     if (idleApplies) client.setTimeout(0);
     log('allow', verdict.rule, outcome.status, undefined, target.path);
@@ -548,19 +571,41 @@ async function relayChunked(up: Upstream, client: Socket, head: Buffer, wholeMes
   await flush();
 }
 
-/** Raw bidirectional relay after a hijack, half-closes passed through, backpressure both ways. */
-async function tunnel(reader: SocketReader, client: Socket, up: Upstream): Promise<void> {
-  const pump = async (from: SocketReader, to: Socket) => {
+/**
+ * Raw bidirectional relay after a hijack, half-closes passed through, backpressure both ways.
+ * The client side is watched: when it closes (or errors) while the daemon side is still open,
+ * both are released at once and logged. A half-close is passed on (the docker CLI half-closes
+ * exec's stdin and keeps reading); TCP keepalive then finds a client that is gone for good.
+ */
+async function tunnel(reader: SocketReader, client: Socket, up: Upstream, logGone: (reason: string) => void): Promise<void> {
+  let daemonDone = false;
+  let released = false;
+  const onClose = () => {
+    if (daemonDone || released) return;
+    released = true;
+    up.socket.destroy();
+    logGone('the client closed the hijacked connection; the daemon connection was released with it');
+  };
+  client.once('close', onClose);
+  const pump = async (from: SocketReader, to: Socket, fromClient: boolean) => {
     for (;;) {
       const chunk = await from.next();
-      if (!chunk) { if (!to.destroyed) to.end(); return; }
+      if (!chunk) {
+        if (fromClient && !client.destroyed && client.remoteAddress) client.setKeepAlive(true, 10_000);
+        if (!fromClient) daemonDone = true;
+        if (!to.destroyed) to.end();
+        return;
+      }
       await write(to, chunk);
     }
   };
   try {
-    await Promise.all([pump(reader, up.socket), pump(up.reader, client)]);
+    await Promise.all([pump(reader, up.socket, true), pump(up.reader, client, false)]);
   } catch {
+    onClose();
     client.destroy();
     up.socket.destroy();
+  } finally {
+    client.off('close', onClose);
   }
 }

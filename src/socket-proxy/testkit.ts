@@ -114,8 +114,10 @@ export interface RecordingRelay {
   sent(): string;
   /** The request lines the daemon received (`POST /v1.41/... HTTP/1.1`). */
   requestLines(): string[];
-  /** Daemon-side connections open now. */
+  /** Daemon-side connections open now (the daemon has not closed them). */
   open(): number;
+  /** Connections the proxy still holds open towards the relay (it has not ended or closed them). */
+  proxySideOpen(): number;
   close(): Promise<void>;
 }
 
@@ -125,7 +127,13 @@ export async function startRecordingRelay(target = DOCKER_SOCKET): Promise<Recor
   const chunks: Buffer[] = [];
   const pairs = new Set<Socket>();
   let open = 0;
+  let proxySide = 0;
   const server = createServer({ allowHalfOpen: true }, (client) => {
+    proxySide++;
+    let proxyCounted = true;
+    const proxyDone = () => { if (proxyCounted) { proxyCounted = false; proxySide--; } };
+    client.on('end', proxyDone);
+    client.on('close', proxyDone);
     const daemon = connect({ path: target, allowHalfOpen: true });
     open++;
     pairs.add(client).add(daemon);
@@ -137,7 +145,7 @@ export async function startRecordingRelay(target = DOCKER_SOCKET): Promise<Recor
     daemon.pipe(client);
     client.on('error', () => daemon.destroy());
     daemon.on('error', () => client.destroy());
-    client.on('close', () => { pairs.delete(client); if (!daemon.writableEnded) daemon.end(); });
+    client.on('close', () => { pairs.delete(client); daemon.destroy(); }); // nothing can go back any more
     daemon.on('close', () => { pairs.delete(daemon); client.destroy(); });
   });
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
@@ -147,6 +155,7 @@ export async function startRecordingRelay(target = DOCKER_SOCKET): Promise<Recor
     sent,
     requestLines: () => [...sent().matchAll(/(?:^|\r\n)((?:GET|HEAD|POST|PUT|DELETE) \S+ HTTP\/1\.[01])\r\n/g)].map((m) => m[1]!),
     open: () => open,
+    proxySideOpen: () => proxySide,
     async close() {
       for (const s of pairs) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
