@@ -291,3 +291,20 @@ describe('no leaked streams (issue 16 point 4)', () => {
     assert.match(entry?.reason ?? '', /shut down/);
   });
 });
+
+describe('the audit log carries the query string, credentials redacted (issue 16 point 5)', () => {
+  test('archive?path=, fromSrc= with user:password@ and filters= are in the audit lines; the password is not', { skip }, async () => {
+    const before = strict.entries.length;
+    await attempt(strict, `GET /v1.41/containers/${containerId}/archive?path=/etc/shadow HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n`, 'archive');
+    await attempt(strict, post(`/v1.41/images/create?fromSrc=${encodeURIComponent(`http://bob:hunter2@127.0.0.1:${webPort}/x.tar`)}&repo=x`, ''), 'hunter2');
+    const filters = encodeURIComponent(JSON.stringify({ label: ['app=web'] }));
+    await attempt(strict, `GET /v1.41/containers/json?all=1&filters=${filters} HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n`, filters);
+    const lines = strict.entries.slice(before);
+    assert.equal(lines.find((e) => e.path.endsWith('/archive'))?.query, 'path=/etc/shadow');
+    const create = lines.find((e) => e.path === '/v1.41/images/create');
+    assert.equal(create?.verdict, 'deny');
+    assert.match(decodeURIComponent(create?.query ?? ''), /fromSrc=http:\/\/\[redacted\]@127\.0\.0\.1/);
+    assert.doesNotMatch(JSON.stringify(lines), /hunter2/);
+    assert.equal(lines.find((e) => e.path === '/v1.41/containers/json')?.query, `all=1&filters=${filters}`);
+  });
+});

@@ -576,6 +576,11 @@ export function parseForm(text: string): [string, string][] | null {
   return out;
 }
 
+/** A URL with its user:password@ replaced by [redacted]@ (for messages and the audit log). */
+export function redactUserinfo(value: string): string {
+  return value.replace(/\/\/[^/@]*@/g, '//[redacted]@');
+}
+
 /** The registry host of an image reference, as the docker reference library splits it. */
 export function registryOf(reference: string): string {
   const slash = reference.indexOf('/');
@@ -605,7 +610,7 @@ export function judgeQuery(kind: QueryKind, params: [string, string][] | null, r
   const values = (name: string) => params.filter(([k]) => k.toLowerCase() === name.toLowerCase()).map(([, v]) => v);
   if (kind === 'image-create') {
     for (const src of values('fromSrc')) {
-      if (src !== '' && src !== '-' && !rules.allowImportFromUrl) return deny('query:from-src', `fromSrc=${JSON.stringify(src)} makes the daemon fetch a URL (set allowImportFromUrl to allow)`);
+      if (src !== '' && src !== '-' && !rules.allowImportFromUrl) return deny('query:from-src', `fromSrc=${JSON.stringify(redactUserinfo(src))} makes the daemon fetch a URL (set allowImportFromUrl to allow)`);
     }
     for (const image of values('fromImage')) {
       const v = registryVerdict(image, rules, 'fromImage');
@@ -616,7 +621,7 @@ export function judgeQuery(kind: QueryKind, params: [string, string][] | null, r
   // build
   for (const remote of values('remote')) {
     // "client-session" names BuildKit's session, not a URL.
-    if (remote !== '' && remote !== 'client-session' && !rules.allowRemoteBuild) return deny('query:remote', `remote=${JSON.stringify(remote)} makes the daemon fetch a build context (set allowRemoteBuild to allow)`);
+    if (remote !== '' && remote !== 'client-session' && !rules.allowRemoteBuild) return deny('query:remote', `remote=${JSON.stringify(redactUserinfo(remote))} makes the daemon fetch a build context (set allowRemoteBuild to allow)`);
   }
   for (const mode of values('networkmode')) {
     const m = mode.trim().toLowerCase();

@@ -6,7 +6,7 @@
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
-import { auditHeaders, createAudit, startMetrics, type Audit } from './audit.js';
+import { auditHeaders, auditQuery, createAudit, startMetrics, type Audit } from './audit.js';
 import { judgeBody, judgeQuery, parseForm } from './body.js';
 import { ChunkedDecoder, encodeChunk, findHeadEnd, HttpError, parseRequestHead, parseResponseHead, serializeRequestHead, type RequestHead } from './http.js';
 import { SocketReader, write } from './io.js';
@@ -214,14 +214,19 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
     } catch (error) {
       const status = error instanceof HttpError ? error.status : 400;
       const line = headRead.buf.toString('latin1', 0, Math.min(200, headRead.buf.indexOf('\r\n'))).split(' ');
-      audit.record({ client: who, method: line[0] ?? '-', path: line[1] ?? '-', verdict: 'error', rule: 'framing', reason: (error as Error).message, status, forwarded: false, durationMs: ms() });
+      const [path = '-', rawQuery] = (line[1] ?? '-').split(/\?(.*)/s);
+      audit.record({ client: who, method: line[0] ?? '-', path, query: auditQuery(rawQuery ?? ''), verdict: 'error', rule: 'framing', reason: (error as Error).message, status, forwarded: false, durationMs: ms() });
       return refuse(status, (error as Error).message);
     }
     const headersForLog = auditHeaders(head.headers);
     // `forwarded`: whether any byte of this request reached the daemon, so every line says what the daemon got.
     let forwarded = false;
-    const log = (verdict: 'allow' | 'deny' | 'error', rule: string, status: number, reason?: string, path = head.target) =>
-      audit.record({ client: who, method: head.method, path, verdict, rule, reason, status, forwarded, durationMs: ms(), headers: headersForLog, upgrade: head.upgrade !== undefined || undefined });
+    // The query is logged apart from the path, credentials redacted (the path stays as judged).
+    const q = head.target.indexOf('?');
+    const query = q < 0 ? undefined : auditQuery(head.target.slice(q + 1));
+    const rawPath = q < 0 ? head.target : head.target.slice(0, q);
+    const log = (verdict: 'allow' | 'deny' | 'error', rule: string, status: number, reason?: string, path = rawPath) =>
+      audit.record({ client: who, method: head.method, path, query, verdict, rule, reason, status, forwarded, durationMs: ms(), headers: headersForLog, upgrade: head.upgrade !== undefined || undefined });
 
     const target = canonicalTarget(head.target);
     if (!target.ok) { log('deny', 'path', 400, target.reason); return refuse(400, target.reason); }
