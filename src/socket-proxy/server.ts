@@ -4,14 +4,14 @@
  * daemon's socket. Responses stream back with backpressure; hijacks tunnel only after the
  * daemon answered 101 (or its raw-stream 200 on exec/attach).
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
-import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { connect, createServer, isIP, type Server, type Socket } from 'node:net';
+import { chmodSync, existsSync, lstatSync, statSync, unlinkSync } from 'node:fs';
 import { auditHeaders, auditQuery, createAudit, startMetrics, type Audit } from './audit.js';
 import { judgeBody, judgeQuery, parseForm } from './body.js';
 import { ChunkedDecoder, encodeChunk, findHeadEnd, HttpError, parseRequestHead, parseResponseHead, serializeRequestHead, type RequestHead } from './http.js';
 import { SocketReader, write } from './io.js';
 import { canonicalTarget } from './path.js';
-import type { Policy, Verdict } from './policy.js';
+import { PolicyError, type Policy, type Verdict } from './policy.js';
 
 export interface SocketProxyConfig {
   /** Where to listen: `HOST:PORT`, `:PORT`, `tcp://HOST:PORT`, `unix:///path` or an absolute path. */
@@ -44,13 +44,40 @@ export interface RunningProxy {
 interface ListenSpec { kind: 'tcp'; host: string; port: number } 
 type Listen = ListenSpec | { kind: 'unix'; path: string };
 
+/** Parses and validates a listen address; bad ones throw PolicyError (one line, bad input). */
 export function parseListen(spec: string): Listen {
-  if (spec.startsWith('unix://')) return { kind: 'unix', path: spec.slice('unix://'.length) };
-  if (spec.startsWith('/')) return { kind: 'unix', path: spec };
+  if (spec.startsWith('unix://') || spec.startsWith('/')) {
+    const path = spec.startsWith('/') ? spec : spec.slice('unix://'.length);
+    if (!path.startsWith('/')) throw new PolicyError(`listen address ${JSON.stringify(spec)}: a unix socket needs an absolute path (unix:///run/x.sock)`);
+    return { kind: 'unix', path };
+  }
   const s = spec.replace(/^tcp:\/\//, '');
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(s);
-  if (!m) throw new Error(`bad listen address ${JSON.stringify(spec)} (HOST:PORT, :PORT, unix:///path)`);
-  return { kind: 'tcp', host: m[1] ?? (m[2] || '::'), port: Number(m[3]) };
+  if (!m) throw new PolicyError(`listen address ${JSON.stringify(spec)} is not HOST:PORT, :PORT or unix:///path`);
+  const port = Number(m[3]);
+  if (!Number.isInteger(port) || port > 65535) throw new PolicyError(`listen address ${JSON.stringify(spec)}: port ${m[3]} is out of range (0-65535)`);
+  const host = m[1] ?? (m[2] || '::');
+  if (m[1] !== undefined ? isIP(host) !== 6 : !isIP(host) && !/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(host)) {
+    throw new PolicyError(`listen address ${JSON.stringify(spec)}: ${JSON.stringify(host)} is not an IP address or host name`);
+  }
+  return { kind: 'tcp', host, port };
+}
+
+/** Whether a listener is reachable only from this host (loopback or a unix socket). */
+export function isLocalListen(spec: string): boolean {
+  const listen = parseListen(spec);
+  if (listen.kind === 'unix') return true;
+  const host = listen.host.toLowerCase();
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.')) || host === '::ffff:127.0.0.1';
+}
+
+/** Refuses a daemon socket that does not exist or is not a socket (instead of answering 502 later). */
+export function checkDaemonSocket(path: string): void {
+  let stat;
+  try { stat = statSync(path); } catch (error) {
+    throw new PolicyError(`docker socket ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+  }
+  if (!stat.isSocket()) throw new PolicyError(`docker socket ${path} is not a socket`);
 }
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 405: 'Method Not Allowed', 408: 'Request Timeout', 413: 'Payload Too Large', 417: 'Expectation Failed', 431: 'Request Header Fields Too Large', 501: 'Not Implemented', 502: 'Bad Gateway', 505: 'HTTP Version Not Supported' };
@@ -66,6 +93,11 @@ export async function startSocketProxy(config: SocketProxyConfig): Promise<Runni
   const servers: Server[] = [];
   const state: ProxyState = { closing: false };
   const addresses: string[] = [];
+  const listenOn = (server: Server, spec: string, ...args: unknown[]) => new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => reject(new PolicyError(`cannot listen on ${spec}: ${error.code === 'EADDRINUSE' ? 'address already in use' : error.code === 'EADDRNOTAVAIL' ? 'no such address on this host' : error.code === 'EACCES' ? 'permission denied' : error.message}`)));
+    (server.listen as (...a: unknown[]) => void)(...args, () => resolve());
+  });
+  const closeAll = () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   for (const spec of config.listen) {
     const listen = parseListen(spec);
     const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
@@ -76,11 +108,11 @@ export async function startSocketProxy(config: SocketProxyConfig): Promise<Runni
     });
     if (listen.kind === 'unix') {
       if (existsSync(listen.path) && lstatSync(listen.path).isSocket()) unlinkSync(listen.path);
-      await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(listen.path, () => resolve()); });
+      try { await listenOn(server, spec, listen.path); } catch (error) { await closeAll(); throw error; }
       chmodSync(listen.path, 0o660);
       addresses.push(listen.path);
     } else {
-      await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(listen.port, listen.host, () => resolve()); });
+      try { await listenOn(server, spec, listen.port, listen.host); } catch (error) { await closeAll(); throw error; }
       const a = server.address();
       if (a && typeof a === 'object') addresses.push(`${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`);
     }
@@ -90,8 +122,11 @@ export async function startSocketProxy(config: SocketProxyConfig): Promise<Runni
   let metrics: Awaited<ReturnType<typeof startMetrics>> | undefined;
   if (config.metrics) {
     const m = parseListen(config.metrics);
-    if (m.kind !== 'tcp') throw new Error('the metrics listener must be HOST:PORT');
-    metrics = await startMetrics(audit.registry, m.host, m.port);
+    if (m.kind !== 'tcp') throw new PolicyError('the metrics listener must be HOST:PORT');
+    try { metrics = await startMetrics(audit.registry, m.host, m.port); } catch (error) {
+      await closeAll();
+      throw new PolicyError(`cannot serve metrics on ${config.metrics}: ${(error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'address already in use' : (error as Error).message}`);
+    }
   }
   return {
     address: addresses[0] ?? '',
