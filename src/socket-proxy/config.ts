@@ -129,6 +129,11 @@ export function unknownVariableWarnings(env: Record<string, string | undefined>,
     if (close && FLAG_LIKE.test(value.trim())) warnings.push(`${name}=${value} is not a variable the proxy reads: did you mean ${best}?`);
     else if (name.startsWith('ALLOW_')) warnings.push(`${name}=${value} is not a variable the proxy reads${close ? `: did you mean ${best}?` : ' (see berth socket-proxy --help)'}`);
   }
-  if (mode === 'compat' && env.DELETE !== undefined) warnings.push(`DELETE=${env.DELETE} is read in strict mode only; in --compat mode POST=1 grants DELETE, as in Tecnativa`);
+  if (mode === 'compat') {
+    if (env.DELETE !== undefined) warnings.push(`DELETE=${env.DELETE} is read in strict mode only; in --compat mode POST=1 grants DELETE, as in Tecnativa`);
+    for (const name of ['ALLOW_ARCHIVE', 'ALLOW_EXPORT', 'ALLOW_ATTACH', 'ALLOW_IMAGES_GET', 'ALLOW_UNLOCKKEY']) {
+      if (env[name] !== undefined) warnings.push(`${name}=${env[name]} is read in strict mode only; in --compat mode the endpoint comes with its section, as in Tecnativa`);
+    }
+  }
   return warnings;
 }

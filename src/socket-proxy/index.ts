@@ -18,7 +18,7 @@ export { canonicalTarget } from './path.js';
 
 export interface ProxyOptions {
   env?: Record<string, string | undefined>;
-  /** Tecnativa-exact rules (HAProxy truthiness, section prefixes, no body policy unless BODY_POLICY=1). */
+  /** Tecnativa's rules (HAProxy truthiness, section prefixes, no body policy unless BODY_POLICY=1), with the README's deliberate differences. */
   compat?: boolean;
   /** Policy file path (YAML or JSON) or its parsed content. */
   policy?: string | PolicyFile;

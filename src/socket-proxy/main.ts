@@ -1,6 +1,6 @@
 /**
  * Container entrypoint: the proxy from Tecnativa's environment variables, without the rest of
- * the berth CLI. Extra variables: COMPAT=1 (Tecnativa-exact), POLICY_FILE, LISTEN (comma
+ * the berth CLI. Extra variables: COMPAT=1 (Tecnativa's rules), POLICY_FILE, LISTEN (comma
  * separated), METRICS (HOST:PORT), IDLE_TIMEOUT (seconds), BODY_POLICY=1 (compat only).
  */
 import { checkDaemonSocket, loadProxyConfig, startSocketProxy } from './index.js';

@@ -172,6 +172,8 @@ test('unknown variables: a suggestion for flag-like near misses and unknown ALLO
   assert.match(w({ ALLOW_PAUSE: '1' })[0]!, /ALLOW_PAUSE=1 is not a variable the proxy reads/);
   assert.deepEqual(w({ PATH: '/usr/bin', HOME: '/root', HOSTNAME: 'x', NODE_ENV: 'production', TERM: 'xterm', USER: '1', PWD: '/', LANG: 'C', CONTAINERS: '1', SOCKET_PATH: '/x' }), []);
   assert.match(w({ DELETE: '1' }, 'compat').join('\n'), /DELETE=1 is read in strict mode only/);
+  assert.match(w({ ALLOW_ARCHIVE: '1' }, 'compat').join('\n'), /ALLOW_ARCHIVE=1 is read in strict mode only/);
+  assert.deepEqual(w({ ALLOW_ARCHIVE: '1', DELETE: '1' }), []);
   assert.equal(editDistance('CONTAINRES', 'CONTAINERS'), 1);
 });
 
