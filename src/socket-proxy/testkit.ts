@@ -114,8 +114,8 @@ export interface RecordingRelay {
   sent(): string;
   /** The request lines the daemon received (`POST /v1.41/... HTTP/1.1`). */
   requestLines(): string[];
-  /** Daemon-side connections open now (the daemon has not closed them). */
-  open(): number;
+  /** Daemon-side connections open now (the daemon has not closed them); with `marker`, only those whose requests contained it. */
+  open(marker?: string): number;
   /** Connections the proxy still holds open towards the relay (it has not ended or closed them). */
   proxySideOpen(): number;
   close(): Promise<void>;
@@ -126,6 +126,8 @@ export async function startRecordingRelay(target = DOCKER_SOCKET): Promise<Recor
   const socketPath = join(dir, 'relay.sock');
   const chunks: Buffer[] = [];
   const pairs = new Set<Socket>();
+  /** What each daemon-side connection still open was sent. */
+  const openConnections = new Map<Socket, Buffer[]>();
   let open = 0;
   let proxySide = 0;
   const server = createServer({ allowHalfOpen: true }, (client) => {
@@ -135,6 +137,10 @@ export async function startRecordingRelay(target = DOCKER_SOCKET): Promise<Recor
     client.on('end', proxyDone);
     client.on('close', proxyDone);
     const daemon = connect({ path: target, allowHalfOpen: true });
+    const mine: Buffer[] = [];
+    openConnections.set(daemon, mine);
+    daemon.on('close', () => openConnections.delete(daemon));
+    client.on('data', (d: Buffer) => mine.push(d));
     open++;
     pairs.add(client).add(daemon);
     let counted = true;
@@ -154,7 +160,7 @@ export async function startRecordingRelay(target = DOCKER_SOCKET): Promise<Recor
     socketPath,
     sent,
     requestLines: () => [...sent().matchAll(/(?:^|\r\n)((?:GET|HEAD|POST|PUT|DELETE) \S+ HTTP\/1\.[01])\r\n/g)].map((m) => m[1]!),
-    open: () => open,
+    open: (marker) => (marker === undefined ? open : [...openConnections.values()].filter((sent) => Buffer.concat(sent).toString('latin1').includes(marker)).length),
     proxySideOpen: () => proxySide,
     async close() {
       for (const s of pairs) s.destroy();
