@@ -214,11 +214,12 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
   const idle = config.idleTimeoutMs ?? 0;
   const finish = () => { upstream?.socket.destroy(); };
   client.on('close', finish);
-  /** Set while a response is relayed: the client closing then is logged as the client's doing. */
-  let onClientGone: (() => void) | undefined;
-  client.on('close', () => onClientGone?.());
+  /** The client closed the connection: a response cut then is logged as the client's doing. */
+  let clientClosed = false;
+  client.on('close', () => { clientClosed = true; });
   // One idle handler per connection; requests only arm or disarm the timer.
-  if (idle > 0) client.on('timeout', () => { client.destroy(); upstream?.socket.destroy(); });
+  let idleCut = false;
+  if (idle > 0) client.on('timeout', () => { idleCut = true; client.destroy(); upstream?.socket.destroy(); });
 
   /** Refuse a request: answer, stop reading it, close softly (keeps reading so the answer is not lost to a RST). */
   const refuse = async (status: number, message: string) => {
@@ -376,10 +377,9 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
     // writes. Its EOF ends the stream at once, both sides released, as the daemon's own Go server
     // cancels a request whose client sent EOF. Other responses are bounded: they finish first.
     let clientLeft: string | undefined;
-    const leave = (why: string) => { clientLeft ??= why; up.socket.destroy(); client.destroy(); };
-    const onClientEnd = () => leave('the client ended the connection (EOF) during the stream');
-    onClientGone = () => leave('the client closed the connection');
+    let onClientEnd: (() => void) | undefined;
     if (verdict.endpoint?.stream && !upgrade) {
+      onClientEnd = () => { clientLeft ??= 'the client ended the connection (EOF) during the stream'; up.socket.destroy(); client.destroy(); };
       if (reader.sawEnd && reader.pending === 0) onClientEnd();
       else client.once('end', onClientEnd);
     }
@@ -390,14 +390,14 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
       if (uploadFailed) return; // logged and answered above
       // A client that went away mid-response (Ctrl-C on logs -f) is not the daemon's failure.
       if (state.closing) log('allow', verdict.rule, 503, 'the proxy shut down during the response; both sides closed', target.path);
-      else if (clientLeft || (client.destroyed && !up.socket.destroyed)) log('allow', verdict.rule, 499, `${clientLeft ?? 'the client closed the connection'}; the daemon connection was released with it`, target.path);
+      else if (idleCut) log('allow', verdict.rule, 408, `idle for ${idle / 1000} s: cut (idle timeout), both sides closed`, target.path);
+      else if (clientLeft || clientClosed || (client.destroyed && !up.socket.destroyed)) log('allow', verdict.rule, 499, `${clientLeft ?? 'the client closed the connection'}; the daemon connection was released with it`, target.path);
       else log('error', verdict.rule, 502, (error as Error).message, target.path);
       client.destroy();
       up.socket.destroy();
       return;
     } finally {
-      client.off('end', onClientEnd);
-      onClientGone = undefined;
+      if (onClientEnd) client.off('end', onClientEnd);
     }
     if (outcome.tunnel) {
       try { await bodyForward; } catch { return; }
