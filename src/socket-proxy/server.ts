@@ -289,6 +289,17 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
     // Go's ParseForm reads a form body into the same values as the query: judge it too.
     const formBody = queryKind !== undefined && queryKind !== 'registry-name' && isFormBody(head);
     const inspect = (verdict.inspect !== undefined || formBody) && config.policy.body !== undefined;
+    const judgeParams = (body: Buffer | undefined) => {
+      const params = parseForm(target.query);
+      const bodyParams = formBody && body ? parseForm(body.toString('latin1')) : [];
+      return judgeQuery(queryKind!, params && bodyParams ? [...bodyParams, ...params] : null, target.route, config.policy.body!);
+    };
+    // A query judged alone (no form body) is judged before the body is read: a denied build or
+    // import never has its upload buffered.
+    if (queryKind && !formBody) {
+      const v = judgeParams(undefined);
+      if (!v.allow) { log('deny', v.rule, 403, v.reason, target.path); return refuse(403, `${v.reason} (rule ${v.rule})`); }
+    }
     if (head.framing.kind !== 'none') {
       const limit = inspect ? config.policy.body!.maxBodyBytes : BOUNDED_BODY_BYTES;
       const streamable = !inspect && verdict.endpoint?.upload === true;
@@ -314,10 +325,8 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
       const v = judgeBody(verdict.inspect, wholeBody ?? Buffer.alloc(0), config.policy.body!);
       if (!v.allow) { log('deny', v.rule, 403, v.reason, target.path); return refuse(403, `${v.reason} (rule ${v.rule})`); }
     }
-    if (queryKind) {
-      const params = parseForm(target.query);
-      const bodyParams = formBody && wholeBody ? parseForm(wholeBody.toString('latin1')) : [];
-      const v = judgeQuery(queryKind, params && bodyParams ? [...bodyParams, ...params] : null, target.route, config.policy.body!);
+    if (queryKind && formBody) {
+      const v = judgeParams(wholeBody);
       if (!v.allow) { log('deny', v.rule, 403, v.reason, target.path); return refuse(403, `${v.reason} (rule ${v.rule})`); }
     }
 
