@@ -112,7 +112,12 @@ export function createAudit(options: { level?: string; destination?: Destination
   const line = (level: 30 | 40, entry: AuditEntry): string => {
     const now = Date.now();
     if (now !== lastMs) { lastMs = now; lastTime = new Date(now).toISOString(); }
-    return JSON.stringify({ level, time: lastTime, component: 'socket-proxy', ...entry, msg: entry.verdict }) + '\n';
+    // One literal of a fixed shape (a spread of the entry's 12 optional keys was ~7 us slower per line).
+    return JSON.stringify({
+      level, time: lastTime, component: 'socket-proxy', client: entry.client, method: entry.method, path: entry.path, query: entry.query,
+      verdict: entry.verdict, rule: entry.rule, reason: entry.reason, status: entry.status, forwarded: entry.forwarded, durationMs: entry.durationMs,
+      headers: entry.headers, upgrade: entry.upgrade, msg: entry.verdict,
+    }) + '\n';
   };
   const registry = new Registry();
   const requests = new Counter({ name: 'berth_socket_proxy_requests_total', help: 'Requests by verdict and deciding rule', labelNames: ['verdict', 'rule'], registers: [registry] });
