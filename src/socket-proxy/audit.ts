@@ -2,15 +2,20 @@
 import { createServer, type Server } from 'node:http';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
+import { redactUserinfo } from './body.js';
 
 export interface AuditEntry {
   client: string;
   method: string;
   path: string;
+  /** The query string (archive?path=, fromSrc=, remote=, filters=), credentials redacted. */
+  query?: string;
   verdict: 'allow' | 'deny' | 'error';
   rule: string;
   reason?: string;
   status: number;
+  /** Whether any byte of the request reached the daemon (false for every refusal). */
+  forwarded?: boolean;
   durationMs: number;
   headers?: Record<string, string>;
   upgrade?: boolean;
@@ -36,6 +41,36 @@ export function auditHeaders(headers: [string, string][]): Record<string, string
     (out ??= {})[lower] = CREDENTIAL_HEADERS.has(lower) ? '[redacted]' : value;
   }
   return out;
+}
+
+/** Query keys whose values are credentials (or carry them, as build args often do). */
+const SECRET_KEY = /pass|secret|token|auth|credential|key$|^buildargs$/i;
+
+/**
+ * The query string as an audit line carries it: as sent (percent-encoded), with the values of
+ * credential-like keys replaced by [redacted] (build args keep their names), and user:password@ in
+ * any URL value (fromSrc=, remote=) replaced by [redacted]@.
+ */
+export function auditQuery(query: string): string | undefined {
+  if (!query) return undefined;
+  return query.split(/([&;])/).map((part) => {
+    if (part === '&' || part === ';' || part === '') return part;
+    const eq = part.indexOf('=');
+    if (eq < 0) return part;
+    const rawKey = part.slice(0, eq);
+    let key: string;
+    let value: string;
+    try { key = decodeURIComponent(rawKey.replace(/\+/g, ' ')); value = decodeURIComponent(part.slice(eq + 1).replace(/\+/g, ' ')); } catch { return `${rawKey}=[unreadable]`; }
+    if (/^buildargs$/i.test(key)) {
+      try {
+        const args = JSON.parse(value) as Record<string, unknown>;
+        return `${rawKey}=${encodeURIComponent(JSON.stringify(Object.fromEntries(Object.keys(args).map((k) => [k, '[redacted]']))))}`;
+      } catch { return `${rawKey}=[redacted]`; }
+    }
+    if (SECRET_KEY.test(key)) return `${rawKey}=[redacted]`;
+    if (value.includes('@') && /\/\/[^/@]*@/.test(value)) return `${rawKey}=${encodeURIComponent(redactUserinfo(value))}`;
+    return part;
+  }).join('');
 }
 
 /**
@@ -77,7 +112,12 @@ export function createAudit(options: { level?: string; destination?: Destination
   const line = (level: 30 | 40, entry: AuditEntry): string => {
     const now = Date.now();
     if (now !== lastMs) { lastMs = now; lastTime = new Date(now).toISOString(); }
-    return JSON.stringify({ level, time: lastTime, component: 'socket-proxy', ...entry, msg: entry.verdict }) + '\n';
+    // One literal of a fixed shape (a spread of the entry's 12 optional keys was ~7 us slower per line).
+    return JSON.stringify({
+      level, time: lastTime, component: 'socket-proxy', client: entry.client, method: entry.method, path: entry.path, query: entry.query,
+      verdict: entry.verdict, rule: entry.rule, reason: entry.reason, status: entry.status, forwarded: entry.forwarded, durationMs: entry.durationMs,
+      headers: entry.headers, upgrade: entry.upgrade, msg: entry.verdict,
+    }) + '\n';
   };
   const registry = new Registry();
   const requests = new Counter({ name: 'berth_socket_proxy_requests_total', help: 'Requests by verdict and deciding rule', labelNames: ['verdict', 'rule'], registers: [registry] });

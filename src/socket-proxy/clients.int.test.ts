@@ -10,7 +10,7 @@ import { dockerCli, startTestProxy, type TestProxy, removeOwned, testOwner, OWNE
 const { engine, skip } = await integrationEngine();
 const own = testOwner('clients');
 const label = `${OWNER_LABEL}=${own.owner}`;
-const permissive = { CONTAINERS: '1', IMAGES: '1', NETWORKS: '1', VOLUMES: '1', EXEC: '1', INFO: '1', POST: '1' };
+const permissive = { CONTAINERS: '1', IMAGES: '1', NETWORKS: '1', VOLUMES: '1', EXEC: '1', INFO: '1', POST: '1', DELETE: '1' };
 let proxy: TestProxy;
 let containerId = '';
 
@@ -90,6 +90,9 @@ test('logs -f stays open by default; the compat idle timeout cuts it', { skip },
     const code = await Promise.race([cut.exited, sleep(10_000).then(() => 'still running')]);
     assert.notEqual(code, 'still running', 'the idle stream was cut');
     assert.ok(Date.now() - started < 5000);
+    const cutLogged = () => cutProxy.entries.some((e) => e.path.endsWith('/logs') && e.status === 408 && /idle/.test(e.reason ?? ''));
+    for (let i = 0; i < 40 && !cutLogged(); i++) await sleep(50);
+    assert.ok(cutLogged(), `the cut is logged as the idle timeout's: ${JSON.stringify(cutProxy.entries)}`);
     await sleep(1500);
     assert.equal(open.child.exitCode, null, 'the default stream is still open after the idle period');
     // ...and still delivers: a new log line arrives (exec appends to PID 1's stdout).

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { integrationEngine, testName } from '../testing/engine.js';
-import { dockerCli, startTestProxy, type TestProxy, removeOwned, testOwner } from './testkit.js';
+import { DOCKER_SOCKET, dockerCli, rawExchange, startRecordingRelay, startTestProxy, statuses, type TestProxy, removeOwned, testOwner } from './testkit.js';
 
 const { engine, skip } = await integrationEngine();
 const own = testOwner('compat');
@@ -65,14 +65,22 @@ for (const compat of [true, false]) {
       assert.equal((await engine!.docker.listContainers({ all: true, filters: { name: [runName] } })).length, 0, 'no container created');
     });
 
-    test('POST=1 NETWORKS=1: network ls, create and rm allowed', { skip }, async () => {
+    test(`POST=1 NETWORKS=1: network ls and create allowed; rm ${compat ? 'too (Tecnativa)' : 'only with DELETE=1'}`, { skip }, async () => {
       const p = await proxy({ POST: '1', NETWORKS: '1' }, compat);
       const name = testName('spnet');
       assert.equal((await dockerCli(p.dockerHost, ['network', 'ls'])).code, 0);
       const create = await dockerCli(p.dockerHost, ['network', 'create', ...own.cli, name]);
       assert.equal(create.code, 0, create.stderr);
       assert.equal((await engine!.docker.listNetworks({ filters: { name: [name] } })).length, 1);
-      const rm = await dockerCli(p.dockerHost, ['network', 'rm', name]);
+      let remover = p;
+      if (!compat) {
+        const denied = await dockerCli(p.dockerHost, ['network', 'rm', name]);
+        assert.notEqual(denied.code, 0, 'strict: POST=1 does not grant removing');
+        assert.match(denied.stderr, /DELETE=1/);
+        assert.equal((await engine!.docker.listNetworks({ filters: { name: [name] } })).length, 1);
+        remover = await proxy({ POST: '1', NETWORKS: '1', DELETE: '1' }, compat);
+      }
+      const rm = await dockerCli(remover.dockerHost, ['network', 'rm', name]);
       assert.equal(rm.code, 0, rm.stderr);
       assert.equal((await engine!.docker.listNetworks({ filters: { name: [name] } })).length, 0);
       assert.notEqual((await dockerCli(p.dockerHost, ['ps'])).code, 0, 'containers still denied');
@@ -106,3 +114,52 @@ test('compat mode keeps HAProxy truthiness: CONTAINERS=true is OFF', { skip }, a
 function dockerSpawn(dockerHost: string, args: string[]) {
   return spawn('docker', args, { env: { ...process.env, DOCKER_HOST: dockerHost }, stdio: ['pipe', 'pipe', 'inherit'] });
 }
+
+// The README's table "--compat: where it differs from Tecnativa on purpose", row by row: the
+// request, what berth --compat answers, and (the control) what the daemon answers to the same
+// bytes, which is what Tecnativa's HAProxy would have forwarded them to. None of these requests
+// is one a Docker client sends; the docker CLI cases above and in clients.int.test pass.
+describe('--compat: the deliberate differences from Tecnativa, each with its request', () => {
+  const get = (target: string, extra = '') => `GET ${target} HTTP/1.1\r\nHost: d\r\n${extra}Connection: close\r\n\r\n`;
+  const rows: [string, () => string, number, number | undefined][] = [
+    ['non-canonical path (encoded dot segments)', () => get('/v1.41/containers/%2e%2e/images/json'), 400, 301],
+    ['case: /CONTAINERS (HAProxy matches -i)', () => get('/v1.41/CONTAINERS/json'), 403, 404],
+    ['prefix without a segment boundary: /containersjson', () => get('/v1.41/containersjson'), 403, 404],
+    ['malformed version prefix /v1..41', () => get('/v1..41/containers/json'), 400, undefined],
+    ['methods beyond the five: PATCH with POST=1', () => `PATCH /v1.41/containers/${containerId}/json HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n`, 405, 404],
+    ['HTTP/2 prior knowledge (PRI *)', () => 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 400, undefined],
+    ['Upgrade: h2c', () => get('/v1.41/containers/json', 'Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n').replace('Connection: close\r\n', ''), 400, undefined],
+    ['Upgrade where the endpoint does not hijack', () => get('/v1.41/containers/json', 'Connection: Upgrade\r\nUpgrade: tcp\r\n').replace('Connection: close\r\n', ''), 400, 200],
+    ['framing ambiguity: Content-Length and Transfer-Encoding', () => `POST /v1.41/containers/${containerId}/json HTTP/1.1\r\nHost: d\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n`, 400, undefined],
+  ];
+  for (const [what, bytes, berth, daemon] of rows) {
+    test(what, { skip }, async () => {
+      const relay = await startRecordingRelay();
+      const p = await proxy({ CONTAINERS: '1', POST: '1' }, true);
+      const viaRelay = await startTestProxy({ CONTAINERS: '1', POST: '1' }, { compat: true, socketPath: relay.socketPath });
+      try {
+        const r = await rawExchange({ port: viaRelay.port }, bytes());
+        assert.equal(statuses(r.text)[0], berth, r.text.slice(0, 300));
+        assert.equal(relay.sent(), '', 'nothing reached the daemon');
+        assert.equal(statuses((await rawExchange({ port: p.port }, bytes())).text)[0], berth);
+        if (daemon !== undefined) assert.equal(statuses((await rawExchange({ path: DOCKER_SOCKET }, bytes())).text)[0], daemon, 'the daemon\'s own answer to the same bytes');
+      } finally {
+        await viaRelay.close();
+        await relay.close();
+      }
+    });
+  }
+  test('a malformed chunked body: refused before the head reaches the daemon (HAProxy streams the head first)', { skip }, async () => {
+    const relay = await startRecordingRelay();
+    const p = await startTestProxy({ CONTAINERS: '1', POST: '1' }, { compat: true, socketPath: relay.socketPath });
+    try {
+      const r = await rawExchange({ port: p.port }, `POST /v1.41/containers/${containerId}/stop HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\nzz\r\n`);
+      assert.equal(statuses(r.text)[0], 400);
+      assert.equal(relay.sent(), '');
+      assert.equal((await engine!.docker.getContainer(containerId).inspect()).State.Running, true);
+    } finally {
+      await p.close();
+      await relay.close();
+    }
+  });
+});

@@ -14,7 +14,7 @@ export const SECTION_VARS = {
 export type SectionVar = keyof typeof SECTION_VARS;
 
 /** Flags that are not sections. ALLOW_* lifecycle flags are Tecnativa's; the rest are strict-mode gates. */
-export const FLAG_VARS = ['POST', 'ALLOW_START', 'ALLOW_STOP', 'ALLOW_RESTARTS', 'ALLOW_ARCHIVE', 'ALLOW_EXPORT', 'ALLOW_ATTACH', 'ALLOW_IMAGES_GET', 'ALLOW_UNLOCKKEY'] as const;
+export const FLAG_VARS = ['POST', 'ALLOW_START', 'ALLOW_STOP', 'ALLOW_RESTARTS', 'ALLOW_ARCHIVE', 'ALLOW_EXPORT', 'ALLOW_ATTACH', 'ALLOW_IMAGES_GET', 'ALLOW_UNLOCKKEY', 'DELETE'] as const;
 export type FlagVar = (typeof FLAG_VARS)[number];
 
 /** Granted by default in Tecnativa; every other variable defaults to 0. */
@@ -79,6 +79,7 @@ export function configFromEnv(env: Record<string, string | undefined>, mode: Mod
       flags[name] = strict ?? false;
     }
   }
+  warnings.push(...unknownVariableWarnings(env, mode));
   return {
     flags,
     socketPath: env.SOCKET_PATH || '/var/run/docker.sock',
@@ -87,4 +88,52 @@ export function configFromEnv(env: Record<string, string | undefined>, mode: Mod
     disableIpv6: ['1', 'true', 'yes'].includes((env.DISABLE_IPV6 ?? '').toLowerCase()) || (mode === 'strict' && humanTruthy(env.DISABLE_IPV6) === true),
     warnings,
   };
+}
+
+/** Every variable the proxy reads (the container entrypoint's own included). */
+export const KNOWN_VARS: readonly string[] = [
+  ...Object.keys(SECTION_VARS), ...FLAG_VARS,
+  'SOCKET_PATH', 'LOG_LEVEL', 'DISABLE_IPV6', 'BODY_POLICY', 'IDLE_TIMEOUT', 'COMPAT', 'POLICY_FILE', 'LISTEN', 'METRICS',
+];
+const FLAG_LIKE = /^(0|1|true|false|yes|no|on|off)$/i;
+
+/** Optimal string alignment distance (Levenshtein plus adjacent transpositions: CONTAINRES → 1). */
+export function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * Variables that look meant for the proxy but are not read: a flag-like value (1, true, ...) on a
+ * name close to a known one (CONTAINRES=1, CONTAINER=1), or an ALLOW_* berth does not know. The
+ * rest of the process environment (PATH, HOME, ...) is never flag-like and close at once.
+ */
+export function unknownVariableWarnings(env: Record<string, string | undefined>, mode: Mode): string[] {
+  const warnings: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || KNOWN_VARS.includes(name) || !/^[A-Z][A-Z0-9_]*$/.test(name)) continue;
+    let best: string | undefined;
+    let bestDistance = Infinity;
+    for (const known of KNOWN_VARS) {
+      const distance = editDistance(name, known);
+      if (distance < bestDistance) { best = known; bestDistance = distance; }
+    }
+    const close = bestDistance <= (Math.min(name.length, best!.length) <= 4 ? 1 : 2);
+    if (close && FLAG_LIKE.test(value.trim())) warnings.push(`${name}=${value} is not a variable the proxy reads: did you mean ${best}?`);
+    else if (name.startsWith('ALLOW_')) warnings.push(`${name}=${value} is not a variable the proxy reads${close ? `: did you mean ${best}?` : ' (see berth socket-proxy --help)'}`);
+  }
+  if (mode === 'compat') {
+    if (env.DELETE !== undefined) warnings.push(`DELETE=${env.DELETE} is read in strict mode only; in --compat mode POST=1 grants DELETE, as in Tecnativa`);
+    for (const name of ['ALLOW_ARCHIVE', 'ALLOW_EXPORT', 'ALLOW_ATTACH', 'ALLOW_IMAGES_GET', 'ALLOW_UNLOCKKEY']) {
+      if (env[name] !== undefined) warnings.push(`${name}=${env[name]} is read in strict mode only; in --compat mode the endpoint comes with its section, as in Tecnativa`);
+    }
+  }
+  return warnings;
 }

@@ -4,7 +4,9 @@
  */
 
 /** Body kinds the body policy inspects. */
-export type BodyKind = 'container-create' | 'container-update' | 'exec-create' | 'service' | 'volume-create' | 'plugin-privileges' | 'swarm-join';
+export type BodyKind = 'container-create' | 'container-update' | 'exec-create' | 'service' | 'volume-create' | 'plugin-privileges' | 'swarm-join' | 'network-connect';
+/** Query rules (query string, and form bodies): see judgeQuery in body.ts. */
+export type QueryKind = 'image-create' | 'build' | 'registry-name';
 
 /** A gate in strict env mode that must be named explicitly (these stay closed with their section on). */
 export type ClosedGate = 'ALLOW_ARCHIVE' | 'ALLOW_EXPORT' | 'ALLOW_ATTACH' | 'ALLOW_IMAGES_GET' | 'ALLOW_UNLOCKKEY' | 'DEBUG';
@@ -24,9 +26,15 @@ export interface Endpoint {
   hijack?: boolean;
   /** Long-lived streaming responses. */
   stream?: boolean;
+  /** Parameters judged by the query rules. */
+  query?: QueryKind;
+  /** The body is an upload (tar archive, image): may be streamed past the bounded read. */
+  upload?: boolean;
+  /** Removes things: a right of its own in strict mode (DELETE=1). */
+  removes?: boolean;
 }
 
-type Spec = [method: string, pattern: string, extra?: Partial<Pick<Endpoint, 'closed' | 'body' | 'hijack' | 'stream'>>];
+type Spec = [method: string, pattern: string, extra?: Partial<Pick<Endpoint, 'closed' | 'body' | 'hijack' | 'stream' | 'query' | 'upload' | 'removes'>>];
 
 const SPECS: Spec[] = [
   ['GET', '/_ping'], ['HEAD', '/_ping'],
@@ -34,7 +42,7 @@ const SPECS: Spec[] = [
   ['POST', '/auth'],
   ['GET', '/containers/json'],
   ['POST', '/containers/create', { body: 'container-create' }],
-  ['POST', '/containers/prune'],
+  ['POST', '/containers/prune', { removes: true }],
   ['GET', '/containers/{id}/json'],
   ['GET', '/containers/{id}/top'],
   ['GET', '/containers/{id}/changes'],
@@ -43,7 +51,7 @@ const SPECS: Spec[] = [
   ['GET', '/containers/{id}/export', { closed: 'ALLOW_EXPORT' }],
   ['GET', '/containers/{id}/archive', { closed: 'ALLOW_ARCHIVE' }],
   ['HEAD', '/containers/{id}/archive', { closed: 'ALLOW_ARCHIVE' }],
-  ['PUT', '/containers/{id}/archive', { closed: 'ALLOW_ARCHIVE' }],
+  ['PUT', '/containers/{id}/archive', { closed: 'ALLOW_ARCHIVE', upload: true }],
   ['GET', '/containers/{id}/attach/ws', { closed: 'ALLOW_ATTACH', hijack: true }],
   ['POST', '/containers/{id}/attach', { hijack: true }],
   ['POST', '/containers/{id}/start'],
@@ -57,7 +65,7 @@ const SPECS: Spec[] = [
   ['POST', '/containers/{id}/rename'],
   ['POST', '/containers/{id}/update', { body: 'container-update' }],
   ['POST', '/containers/{id}/exec', { body: 'exec-create' }],
-  ['DELETE', '/containers/{id}'],
+  ['DELETE', '/containers/{id}', { removes: true }],
   ['GET', '/exec/{id}/json'],
   ['POST', '/exec/{id}/start', { hijack: true, stream: true }],
   ['POST', '/exec/{id}/resize'],
@@ -68,28 +76,28 @@ const SPECS: Spec[] = [
   ['GET', '/images/{name}/get', { closed: 'ALLOW_IMAGES_GET' }],
   ['GET', '/images/{name}/history'],
   ['GET', '/images/{name}/json'],
-  ['POST', '/images/create', { stream: true }],
-  ['POST', '/images/load', { stream: true }],
-  ['POST', '/images/prune'],
-  ['POST', '/images/{name}/push', { stream: true }],
+  ['POST', '/images/create', { stream: true, query: 'image-create', upload: true }],
+  ['POST', '/images/load', { stream: true, upload: true }],
+  ['POST', '/images/prune', { removes: true }],
+  ['POST', '/images/{name}/push', { stream: true, query: 'registry-name' }],
   ['POST', '/images/{name}/tag'],
-  ['DELETE', '/images/{name}'],
-  ['POST', '/build', { stream: true }], ['POST', '/build/prune'], ['POST', '/build/cancel'],
+  ['DELETE', '/images/{name}', { removes: true }],
+  ['POST', '/build', { stream: true, query: 'build', upload: true }], ['POST', '/build/prune', { removes: true }], ['POST', '/build/cancel'],
   ['POST', '/session', { hijack: true }],
   ['POST', '/grpc', { hijack: true }],
-  ['GET', '/distribution/{name}/json'],
+  ['GET', '/distribution/{name}/json', { query: 'registry-name' }],
   ['GET', '/volumes'],
   ['GET', '/volumes/{id}'],
   ['POST', '/volumes/create', { body: 'volume-create' }],
-  ['POST', '/volumes/prune'],
-  ['DELETE', '/volumes/{id}'],
+  ['POST', '/volumes/prune', { removes: true }],
+  ['DELETE', '/volumes/{id}', { removes: true }],
   ['GET', '/networks'],
   ['GET', '/networks/{id}'],
   ['POST', '/networks/create'],
-  ['POST', '/networks/{id}/connect'],
+  ['POST', '/networks/{id}/connect', { body: 'network-connect' }],
   ['POST', '/networks/{id}/disconnect'],
-  ['POST', '/networks/prune'],
-  ['DELETE', '/networks/{id}'],
+  ['POST', '/networks/prune', { removes: true }],
+  ['DELETE', '/networks/{id}', { removes: true }],
   ['GET', '/swarm'],
   ['GET', '/swarm/unlockkey', { closed: 'ALLOW_UNLOCKKEY' }],
   ['POST', '/swarm/init'],
@@ -102,27 +110,27 @@ const SPECS: Spec[] = [
   ['GET', '/services/{id}/logs', { stream: true }],
   ['POST', '/services/create', { body: 'service' }],
   ['POST', '/services/{id}/update', { body: 'service' }],
-  ['DELETE', '/services/{id}'],
+  ['DELETE', '/services/{id}', { removes: true }],
   ['GET', '/tasks'],
   ['GET', '/tasks/{id}'],
   ['GET', '/tasks/{id}/logs', { stream: true }],
   ['GET', '/nodes'],
   ['GET', '/nodes/{id}'],
   ['POST', '/nodes/{id}/update'],
-  ['DELETE', '/nodes/{id}'],
-  ['GET', '/secrets'], ['GET', '/secrets/{id}'], ['POST', '/secrets/create'], ['POST', '/secrets/{id}/update'], ['DELETE', '/secrets/{id}'],
-  ['GET', '/configs'], ['GET', '/configs/{id}'], ['POST', '/configs/create'], ['POST', '/configs/{id}/update'], ['DELETE', '/configs/{id}'],
+  ['DELETE', '/nodes/{id}', { removes: true }],
+  ['GET', '/secrets'], ['GET', '/secrets/{id}'], ['POST', '/secrets/create'], ['POST', '/secrets/{id}/update'], ['DELETE', '/secrets/{id}', { removes: true }],
+  ['GET', '/configs'], ['GET', '/configs/{id}'], ['POST', '/configs/create'], ['POST', '/configs/{id}/update'], ['DELETE', '/configs/{id}', { removes: true }],
   ['GET', '/plugins'],
   ['GET', '/plugins/privileges'],
   ['GET', '/plugins/{name}/json'],
   ['POST', '/plugins/pull', { body: 'plugin-privileges', stream: true }],
-  ['POST', '/plugins/create'],
+  ['POST', '/plugins/create', { upload: true }],
   ['POST', '/plugins/{name}/enable'],
   ['POST', '/plugins/{name}/disable'],
   ['POST', '/plugins/{name}/push', { stream: true }],
   ['POST', '/plugins/{name}/upgrade', { body: 'plugin-privileges', stream: true }],
   ['POST', '/plugins/{name}/set', { body: 'plugin-privileges' }],
-  ['DELETE', '/plugins/{name}'],
+  ['DELETE', '/plugins/{name}', { removes: true }],
   ['GET', '/debug/pprof/{name}', { closed: 'DEBUG' }],
   ['GET', '/debug/vars', { closed: 'DEBUG' }],
 ];

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createAudit } from './audit.js';
+import { createAudit, type AuditEntry } from './audit.js';
 import { loadProxyConfig, startSocketProxy, type RunningProxy } from './index.js';
 import { rawExchange, statuses } from './testkit.js';
 
@@ -27,7 +27,10 @@ function fakeDaemon(): Server {
         const end = buf.indexOf('\r\n\r\n');
         if (end < 0) return;
         const head = buf.slice(0, end);
-        const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
+        // A chunked body (only streamed uploads come so): answered once its last chunk is in.
+        const last = /transfer-encoding: chunked/i.test(head) ? buf.indexOf('\r\n0\r\n\r\n', end) : -1;
+        if (/transfer-encoding: chunked/i.test(head) && last < 0) return;
+        const length = last >= 0 ? last + 7 - (end + 4) : Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
         if (buf.length < end + 4 + length) return;
         buf = buf.slice(end + 4 + length);
         if (/^POST \/v1\.41\/exec\/up\/start/.test(head)) {
@@ -71,11 +74,11 @@ test('an inspected chunked body is forwarded as exactly the judged bytes with a 
   assert.equal(received, `POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
 });
 
-test('an uninspected chunked body is re-chunked from validated data (extensions dropped)', async () => {
+test('an uninspected chunked body is decoded and validated whole, then forwarded with a Content-Length (extensions dropped)', async () => {
   received = '';
   const r = await rawExchange({ port }, 'POST /v1.41/containers/abc/kill HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;a=b\r\nabc\r\n0\r\n\r\n', 300);
   assert.deepEqual(statuses(r.text), [200]);
-  assert.equal(received, 'POST /v1.41/containers/abc/kill HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
+  assert.equal(received, 'POST /v1.41/containers/abc/kill HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc');
 });
 
 test('keep-alive: several requests on one connection, each judged; a denied one ends the connection', async () => {
@@ -109,4 +112,43 @@ test('upgrade requests go through the same policy: closed or ungranted hijacks a
     await noExec.close();
   }
   assert.equal(received, '', 'nothing reached the daemon');
+});
+
+test('uploads: a body past the bounded read streams on; a framing error after it truncates the upload, closes the daemon side, and the audit says what the daemon got', async () => {
+  const entries: AuditEntry[] = [];
+  const base = createAudit({ destination: false });
+  const loaded = loadProxyConfig({ env: { BUILD: '1', CONTAINERS: '1', POST: '1' }, listen: ['127.0.0.1:0'], socketPath });
+  const p = await startSocketProxy({ ...loaded.config, audit: { ...base, record: (e) => { entries.push(e); base.record(e); } } });
+  const pport = Number(p.address.split(':').pop());
+  try {
+    const big = Buffer.alloc(3 * 1024 * 1024, 0x61);
+    const head = 'POST /v1.41/build?t=x HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n\r\n';
+    const before = received.length;
+    const r = await rawExchange({ port: pport }, Buffer.concat([Buffer.from(head), Buffer.from(`${big.length.toString(16)}\r\n`), big, Buffer.from('\r\nzz\r\n')]), 2000);
+    assert.equal(statuses(r.text)[0], 400, r.text.slice(0, 200));
+    const got = received.slice(before);
+    assert.match(got, /^POST \/v1\.41\/build\?t=x HTTP\/1\.1/, 'the upload was streamed on');
+    assert.doesNotMatch(got, /\r\n0\r\n\r\n$/, 'the daemon never got the end of the upload');
+    const entry = entries.find((e) => e.path === '/v1.41/build');
+    assert.equal(entry?.verdict, 'error');
+    assert.equal(entry?.forwarded, true);
+    assert.match(entry?.reason ?? '', /invalid chunk size; \d+ bytes of the upload had reached the daemon, which got its connection closed/);
+    // The same size on an endpoint that takes no upload: 413, nothing forwarded.
+    const before2 = received.length;
+    const stop = await rawExchange({ port: pport }, Buffer.concat([Buffer.from('POST /v1.41/containers/x/stop HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\n\r\n'), Buffer.from(`${big.length.toString(16)}\r\n`), big, Buffer.from('\r\n0\r\n\r\n')]), 2000);
+    assert.equal(statuses(stop.text)[0], 413);
+    assert.equal(received.length, before2, 'nothing reached the daemon');
+    assert.equal(entries.at(-1)?.forwarded, false);
+  } finally {
+    await p.close();
+  }
+});
+
+test('bounded bodies are forwarded whole with a Content-Length, after their framing was validated', async () => {
+  const before = received.length;
+  const r = await rawExchange({ port }, 'POST /v1.41/containers/x/stop HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n');
+  assert.equal(statuses(r.text)[0], 200);
+  const got = received.slice(before);
+  assert.match(got, /Content-Length: 2\r\n\r\n\{\}$/);
+  assert.doesNotMatch(got, /Transfer-Encoding/);
 });

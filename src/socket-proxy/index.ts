@@ -7,9 +7,9 @@ import { parse as parseYaml } from 'yaml';
 import { DEFAULT_BODY_RULES, type BodyRules } from './body.js';
 import { configFromEnv, type EnvConfig, type Mode } from './config.js';
 import { compatPolicy, filePolicy, PolicyError, strictEnvPolicy, type Policy, type PolicyFile } from './policy.js';
-import type { SocketProxyConfig } from './server.js';
+import { parseListen, type SocketProxyConfig } from './server.js';
 
-export { startSocketProxy, type RunningProxy, type SocketProxyConfig } from './server.js';
+export { checkDaemonSocket, isLocalListen, startSocketProxy, type RunningProxy, type SocketProxyConfig } from './server.js';
 export { createAudit } from './audit.js';
 export { configFromEnv, haproxyTruthy } from './config.js';
 export { compatPolicy, strictEnvPolicy, filePolicy, PolicyError, type Policy, type PolicyFile, type Verdict } from './policy.js';
@@ -18,7 +18,7 @@ export { canonicalTarget } from './path.js';
 
 export interface ProxyOptions {
   env?: Record<string, string | undefined>;
-  /** Tecnativa-exact rules (HAProxy truthiness, section prefixes, no body policy unless BODY_POLICY=1). */
+  /** Tecnativa's rules (HAProxy truthiness, section prefixes, no body policy unless BODY_POLICY=1), with the README's deliberate differences. */
   compat?: boolean;
   /** Policy file path (YAML or JSON) or its parsed content. */
   policy?: string | PolicyFile;
@@ -34,10 +34,18 @@ export interface LoadedConfig {
   env: EnvConfig;
   mode: Mode;
   warnings: string[];
+  /** The policy file's client allow-list, if any. */
+  clients?: string[];
 }
 
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
 export function readPolicyFile(path: string): PolicyFile {
-  const text = readFileSync(path, 'utf8');
+  let text: string;
+  try { text = readFileSync(path, 'utf8'); } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new PolicyError(`policy file ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`);
+  }
   let parsed: unknown;
   try { parsed = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text, { uniqueKeys: true }); } catch (error) {
     throw new PolicyError(`${path}: ${(error as Error).message.split('\n')[0]}`);
@@ -74,12 +82,18 @@ export function loadProxyConfig(options: ProxyOptions = {}): LoadedConfig {
   if (file) policy = filePolicy(file, envPolicy, body);
   else policy = envPolicy;
   const idle = options.idleTimeoutMs ?? (rawEnv.IDLE_TIMEOUT ? Number(rawEnv.IDLE_TIMEOUT) * 1000 : 0);
-  if (!Number.isFinite(idle) || idle < 0) throw new PolicyError('IDLE_TIMEOUT must be a number of seconds');
+  if (!Number.isFinite(idle) || idle < 0) throw new PolicyError(`IDLE_TIMEOUT=${rawEnv.IDLE_TIMEOUT}: must be a number of seconds (0 = never)`);
+  if (!LOG_LEVELS.includes(env.logLevel)) throw new PolicyError(`LOG_LEVEL=${env.logLevel}: must be one of ${LOG_LEVELS.join(', ')}`);
+  // In a container the proxy serves other containers: all interfaces (Tecnativa's default). The
+  // CLI, a host process, passes its own default (127.0.0.1).
   const listen = options.listen?.length ? options.listen : [env.disableIpv6 ? '0.0.0.0:2375' : '[::]:2375'];
+  for (const spec of listen) parseListen(spec);
+  if (options.metrics !== undefined && parseListen(options.metrics).kind !== 'tcp') throw new PolicyError(`metrics address ${JSON.stringify(options.metrics)}: must be HOST:PORT`);
   return {
     config: { listen, socketPath, policy, idleTimeoutMs: idle, metrics: options.metrics, logLevel: env.logLevel },
     env,
     mode,
     warnings: env.warnings,
+    clients: file?.clients,
   };
 }

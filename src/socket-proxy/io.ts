@@ -30,6 +30,8 @@ export class SocketReader {
   /** Whether bytes are waiting. */
   get pending(): number { return this.buffered; }
   get isEnded(): boolean { return this.ended && this.chunks.length === 0; }
+  /** Whether the peer has ended its side (EOF or close), buffered bytes or not. */
+  get sawEnd(): boolean { return this.ended; }
 
   /**
    * The next chunk, or null at end of stream: synchronously when one is buffered (no promise on

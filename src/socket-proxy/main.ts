@@ -1,9 +1,9 @@
 /**
  * Container entrypoint: the proxy from Tecnativa's environment variables, without the rest of
- * the berth CLI. Extra variables: COMPAT=1 (Tecnativa-exact), POLICY_FILE, LISTEN (comma
+ * the berth CLI. Extra variables: COMPAT=1 (Tecnativa's rules), POLICY_FILE, LISTEN (comma
  * separated), METRICS (HOST:PORT), IDLE_TIMEOUT (seconds), BODY_POLICY=1 (compat only).
  */
-import { loadProxyConfig, startSocketProxy } from './index.js';
+import { checkDaemonSocket, loadProxyConfig, startSocketProxy } from './index.js';
 
 const env = process.env;
 try {
@@ -15,6 +15,8 @@ try {
     metrics: env.METRICS || undefined,
   });
   for (const warning of loaded.warnings) process.stderr.write(`berth socket-proxy: warning: ${warning}\n`);
+  // A socket that is not mounted is refused at start (the restart loop shows why), not a 502 per request.
+  checkDaemonSocket(loaded.config.socketPath);
   const proxy = await startSocketProxy(loaded.config);
   process.stderr.write(`berth socket-proxy (${loaded.mode}) listening on ${proxy.addresses.join(', ')} → ${loaded.config.socketPath}\n`);
   const stop = () => { void proxy.close().then(() => process.exit(0)); };

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { configFromEnv, haproxyTruthy, humanTruthy } from './config.js';
+import { configFromEnv, editDistance, haproxyTruthy, humanTruthy } from './config.js';
+import { isLocalListen, parseListen } from './server.js';
 import { canonicalTarget } from './path.js';
 import { compatPolicy, filePolicy, strictEnvPolicy, PolicyError } from './policy.js';
 import { DEFAULT_BODY_RULES } from './body.js';
@@ -142,4 +143,50 @@ test('loadProxyConfig: compat has no body policy by default, strict and policy f
   const file = loadProxyConfig({ env: {}, policy: { body: { allowedBindRoots: ['/srv'] } } });
   assert.deepEqual(file.config.policy.body?.allowedBindRoots, ['/srv']);
   assert.throws(() => loadProxyConfig({ env: {}, policy: { body: { allowEverything: true } as never } }), PolicyError);
+});
+
+test('strict: removing is a right of its own (DELETE=1); compat keeps Tecnativa (POST grants DELETE)', () => {
+  const writer = strictEnvPolicy(configFromEnv({ CONTAINERS: '1', IMAGES: '1', NETWORKS: '1', VOLUMES: '1', POST: '1' }, 'strict'));
+  for (const [m, t] of [['DELETE', '/containers/abc'], ['DELETE', '/images/busybox'], ['DELETE', '/networks/n'], ['DELETE', '/volumes/v'], ['POST', '/containers/prune'], ['POST', '/images/prune'], ['POST', '/volumes/prune'], ['POST', '/networks/prune']]) {
+    const v = decide(writer, m!, t!);
+    assert.equal(v.allow, false, `${m} ${t}`);
+    assert.equal(v.rule, 'DELETE');
+    assert.match(v.reason, /DELETE=1/);
+  }
+  assert.equal(decide(writer, 'POST', '/containers/create').allow, true, 'POST still grants creating');
+  const remover = strictEnvPolicy(configFromEnv({ CONTAINERS: '1', DELETE: '1' }, 'strict'));
+  assert.equal(decide(remover, 'DELETE', '/v1.41/containers/abc').allow, true, 'DELETE=1 with the section, without POST');
+  assert.equal(decide(remover, 'DELETE', '/v1.41/containers/abc').rule, 'CONTAINERS+DELETE');
+  assert.equal(decide(remover, 'POST', '/containers/create').allow, false, 'DELETE does not grant POST');
+  assert.equal(decide(remover, 'DELETE', '/images/busybox').allow, false, 'only within granted sections');
+  const compat = compatPolicy(configFromEnv({ CONTAINERS: '1', POST: '1' }, 'compat'));
+  assert.equal(decide(compat, 'DELETE', '/containers/abc').allow, true);
+});
+
+test('unknown variables: a suggestion for flag-like near misses and unknown ALLOW_*; the rest of the environment is left alone', () => {
+  const w = (env: Record<string, string>, mode: 'strict' | 'compat' = 'strict') => configFromEnv(env, mode).warnings;
+  assert.deepEqual(w({ CONTAINRES: '1' }), ['CONTAINRES=1 is not a variable the proxy reads: did you mean CONTAINERS?']);
+  assert.match(w({ CONTAINER: 'yes' })[0]!, /did you mean CONTAINERS\?/);
+  assert.match(w({ INF0: '1' })[0]!, /did you mean INFO\?/);
+  assert.match(w({ ALLOW_RESTART: '1' })[0]!, /did you mean ALLOW_RESTARTS\?/);
+  assert.match(w({ ALLOW_PAUSE: '1' })[0]!, /ALLOW_PAUSE=1 is not a variable the proxy reads/);
+  assert.deepEqual(w({ PATH: '/usr/bin', HOME: '/root', HOSTNAME: 'x', NODE_ENV: 'production', TERM: 'xterm', USER: '1', PWD: '/', LANG: 'C', CONTAINERS: '1', SOCKET_PATH: '/x' }), []);
+  assert.match(w({ DELETE: '1' }, 'compat').join('\n'), /DELETE=1 is read in strict mode only/);
+  assert.match(w({ ALLOW_ARCHIVE: '1' }, 'compat').join('\n'), /ALLOW_ARCHIVE=1 is read in strict mode only/);
+  assert.deepEqual(w({ ALLOW_ARCHIVE: '1', DELETE: '1' }), []);
+  assert.equal(editDistance('CONTAINRES', 'CONTAINERS'), 1);
+});
+
+test('listen addresses are validated up front', () => {
+  assert.deepEqual(parseListen('127.0.0.1:2375'), { kind: 'tcp', host: '127.0.0.1', port: 2375 });
+  assert.deepEqual(parseListen(':2375'), { kind: 'tcp', host: '::', port: 2375 });
+  assert.deepEqual(parseListen('tcp://[::1]:0'), { kind: 'tcp', host: '::1', port: 0 });
+  assert.deepEqual(parseListen('unix:///run/x.sock'), { kind: 'unix', path: '/run/x.sock' });
+  for (const bad of ['127.0.0.1:80800', 'x', '1.2.3.4:', 'unix://rel', 'a b:1', '[1.2.3.4]:1']) assert.throws(() => parseListen(bad), PolicyError, bad);
+  assert.equal(isLocalListen('127.0.0.1:2375'), true);
+  assert.equal(isLocalListen('[::1]:2375'), true);
+  assert.equal(isLocalListen('unix:///run/x.sock'), true);
+  assert.equal(isLocalListen('0.0.0.0:2375'), false);
+  assert.equal(isLocalListen(':2375'), false);
+  assert.equal(isLocalListen('10.0.0.5:2375'), false);
 });

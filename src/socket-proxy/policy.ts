@@ -74,6 +74,8 @@ function strictGate(e: Endpoint): { vars: (SectionVar | FlagVar)[]; noPost?: boo
     return gates;
   }
   if (e.id === 'POST /containers/{id}/exec') return [{ vars: ['CONTAINERS', 'EXEC'] }];
+  // Removing (DELETE, prune) is a right of its own in strict mode: DELETE=1 with the section, POST not needed.
+  if (e.removes) return sectionVar(e.section) ? [{ vars: [sectionVar(e.section)!, 'DELETE'], noPost: true }] : [];
   if (e.id === 'POST /containers/{id}/start') gates.push({ vars: ['ALLOW_START'], noPost: true });
   if (e.id === 'POST /containers/{id}/stop') gates.push({ vars: ['ALLOW_STOP'], noPost: true }, { vars: ['ALLOW_RESTARTS'], noPost: true });
   if (e.id === 'POST /containers/{id}/restart' || e.id === 'POST /containers/{id}/kill') gates.push({ vars: ['ALLOW_RESTARTS'], noPost: true });
@@ -89,7 +91,8 @@ function sectionVar(section: string): SectionVar | undefined {
 /**
  * Tecnativa's variables mapped onto the endpoint list: sections grant their known endpoints;
  * archive, export, attach, images/get, swarm/unlockkey need their ALLOW_* as well; debug never;
- * exec create needs EXEC; ALLOW_START/STOP/RESTARTS work without POST.
+ * exec create needs EXEC; ALLOW_START/STOP/RESTARTS work without POST; removing (DELETE
+ * endpoints and prunes) needs DELETE=1 with the section, and POST alone does not grant it.
  */
 export function strictEnvPolicy(env: EnvConfig, body?: BodyRules): Policy {
   const f = env.flags;
@@ -101,6 +104,7 @@ export function strictEnvPolicy(env: EnvConfig, body?: BodyRules): Policy {
       if (!READ.has(endpoint.method) && !gate.noPost && !f.POST) continue;
       return { allow: true, rule: gate.vars.join('+'), reason: `${endpoint.id} granted by ${gate.vars.join('+')}`, inspect: body ? endpoint.body : undefined, endpoint };
     }
+    if (endpoint.removes) return { allow: false, rule: 'DELETE', reason: `${endpoint.id} removes things: strict mode needs DELETE=1 (with ${sectionVar(endpoint.section) ?? 'its section'}=1)`, endpoint };
     // Not a read endpoint, so `method` is the endpoint's own (HEAD maps only to GET endpoints).
     if (!READ.has(endpoint.method) && !f.POST) return { allow: false, rule: 'POST', reason: `${method} needs POST=1`, endpoint };
     return { allow: false, rule: endpoint.closed ?? 'default', reason: endpoint.closed ? `${endpoint.id} stays closed unless ${endpoint.closed} is set` : `no variable grants ${endpoint.id}`, endpoint };

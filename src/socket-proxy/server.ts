@@ -4,14 +4,14 @@
  * daemon's socket. Responses stream back with backpressure; hijacks tunnel only after the
  * daemon answered 101 (or its raw-stream 200 on exec/attach).
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
-import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
-import { auditHeaders, createAudit, startMetrics, type Audit } from './audit.js';
-import { judgeBody } from './body.js';
+import { connect, createServer, isIP, type Server, type Socket } from 'node:net';
+import { chmodSync, existsSync, lstatSync, statSync, unlinkSync } from 'node:fs';
+import { auditHeaders, auditQuery, createAudit, startMetrics, type Audit } from './audit.js';
+import { judgeBody, judgeQuery, parseForm } from './body.js';
 import { ChunkedDecoder, encodeChunk, findHeadEnd, HttpError, parseRequestHead, parseResponseHead, serializeRequestHead, type RequestHead } from './http.js';
 import { SocketReader, write } from './io.js';
 import { canonicalTarget } from './path.js';
-import type { Policy, Verdict } from './policy.js';
+import { PolicyError, type Policy, type Verdict } from './policy.js';
 
 export interface SocketProxyConfig {
   /** Where to listen: `HOST:PORT`, `:PORT`, `tcp://HOST:PORT`, `unix:///path` or an absolute path. */
@@ -44,13 +44,40 @@ export interface RunningProxy {
 interface ListenSpec { kind: 'tcp'; host: string; port: number } 
 type Listen = ListenSpec | { kind: 'unix'; path: string };
 
+/** Parses and validates a listen address; bad ones throw PolicyError (one line, bad input). */
 export function parseListen(spec: string): Listen {
-  if (spec.startsWith('unix://')) return { kind: 'unix', path: spec.slice('unix://'.length) };
-  if (spec.startsWith('/')) return { kind: 'unix', path: spec };
+  if (spec.startsWith('unix://') || spec.startsWith('/')) {
+    const path = spec.startsWith('/') ? spec : spec.slice('unix://'.length);
+    if (!path.startsWith('/')) throw new PolicyError(`listen address ${JSON.stringify(spec)}: a unix socket needs an absolute path (unix:///run/x.sock)`);
+    return { kind: 'unix', path };
+  }
   const s = spec.replace(/^tcp:\/\//, '');
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(s);
-  if (!m) throw new Error(`bad listen address ${JSON.stringify(spec)} (HOST:PORT, :PORT, unix:///path)`);
-  return { kind: 'tcp', host: m[1] ?? (m[2] || '::'), port: Number(m[3]) };
+  if (!m) throw new PolicyError(`listen address ${JSON.stringify(spec)} is not HOST:PORT, :PORT or unix:///path`);
+  const port = Number(m[3]);
+  if (!Number.isInteger(port) || port > 65535) throw new PolicyError(`listen address ${JSON.stringify(spec)}: port ${m[3]} is out of range (0-65535)`);
+  const host = m[1] ?? (m[2] || '::');
+  if (m[1] !== undefined ? isIP(host) !== 6 : !isIP(host) && !/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(host)) {
+    throw new PolicyError(`listen address ${JSON.stringify(spec)}: ${JSON.stringify(host)} is not an IP address or host name`);
+  }
+  return { kind: 'tcp', host, port };
+}
+
+/** Whether a listener is reachable only from this host (loopback or a unix socket). */
+export function isLocalListen(spec: string): boolean {
+  const listen = parseListen(spec);
+  if (listen.kind === 'unix') return true;
+  const host = listen.host.toLowerCase();
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.')) || host === '::ffff:127.0.0.1';
+}
+
+/** Refuses a daemon socket that does not exist or is not a socket (instead of answering 502 later). */
+export function checkDaemonSocket(path: string): void {
+  let stat;
+  try { stat = statSync(path); } catch (error) {
+    throw new PolicyError(`docker socket ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+  }
+  if (!stat.isSocket()) throw new PolicyError(`docker socket ${path} is not a socket`);
 }
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 405: 'Method Not Allowed', 408: 'Request Timeout', 413: 'Payload Too Large', 417: 'Expectation Failed', 431: 'Request Header Fields Too Large', 501: 'Not Implemented', 502: 'Bad Gateway', 505: 'HTTP Version Not Supported' };
@@ -64,22 +91,28 @@ export async function startSocketProxy(config: SocketProxyConfig): Promise<Runni
   const audit = config.audit ?? createAudit({ level: config.logLevel });
   const connections = new Set<Socket>();
   const servers: Server[] = [];
+  const state: ProxyState = { closing: false };
   const addresses: string[] = [];
+  const listenOn = (server: Server, spec: string, ...args: unknown[]) => new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => reject(new PolicyError(`cannot listen on ${spec}: ${error.code === 'EADDRINUSE' ? 'address already in use' : error.code === 'EADDRNOTAVAIL' ? 'no such address on this host' : error.code === 'EACCES' ? 'permission denied' : error.message}`)));
+    (server.listen as (...a: unknown[]) => void)(...args, () => resolve());
+  });
+  const closeAll = () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   for (const spec of config.listen) {
     const listen = parseListen(spec);
     const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
       connections.add(socket);
       socket.on('close', () => connections.delete(socket));
       socket.on('error', () => undefined);
-      void handleConnection(socket, config, audit).catch(() => socket.destroy());
+      void handleConnection(socket, config, audit, state).catch(() => socket.destroy());
     });
     if (listen.kind === 'unix') {
       if (existsSync(listen.path) && lstatSync(listen.path).isSocket()) unlinkSync(listen.path);
-      await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(listen.path, () => resolve()); });
+      try { await listenOn(server, spec, listen.path); } catch (error) { await closeAll(); throw error; }
       chmodSync(listen.path, 0o660);
       addresses.push(listen.path);
     } else {
-      await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(listen.port, listen.host, () => resolve()); });
+      try { await listenOn(server, spec, listen.port, listen.host); } catch (error) { await closeAll(); throw error; }
       const a = server.address();
       if (a && typeof a === 'object') addresses.push(`${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`);
     }
@@ -89,8 +122,11 @@ export async function startSocketProxy(config: SocketProxyConfig): Promise<Runni
   let metrics: Awaited<ReturnType<typeof startMetrics>> | undefined;
   if (config.metrics) {
     const m = parseListen(config.metrics);
-    if (m.kind !== 'tcp') throw new Error('the metrics listener must be HOST:PORT');
-    metrics = await startMetrics(audit.registry, m.host, m.port);
+    if (m.kind !== 'tcp') throw new PolicyError('the metrics listener must be HOST:PORT');
+    try { metrics = await startMetrics(audit.registry, m.host, m.port); } catch (error) {
+      await closeAll();
+      throw new PolicyError(`cannot serve metrics on ${config.metrics}: ${(error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'address already in use' : (error as Error).message}`);
+    }
   }
   return {
     address: addresses[0] ?? '',
@@ -98,6 +134,7 @@ export async function startSocketProxy(config: SocketProxyConfig): Promise<Runni
     metricsAddress: metrics?.address,
     audit,
     async close() {
+      state.closing = true;
       for (const s of connections) s.destroy();
       await new Promise<void>((resolve) => { try { audit.logger.flush(() => resolve()); } catch { resolve(); } });
       await Promise.all([...servers, ...(metrics ? [metrics.server] : [])].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
@@ -167,7 +204,9 @@ class Upstream {
   get usable(): boolean { return !this.socket.destroyed && this.socket.writable && !this.reader.isEnded; }
 }
 
-async function handleConnection(client: Socket, config: SocketProxyConfig, audit: Audit): Promise<void> {
+interface ProxyState { closing: boolean }
+
+async function handleConnection(client: Socket, config: SocketProxyConfig, audit: Audit, state: ProxyState): Promise<void> {
   client.setNoDelay(true);
   const reader = new SocketReader(client);
   const who = clientAddress(client);
@@ -175,8 +214,12 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
   const idle = config.idleTimeoutMs ?? 0;
   const finish = () => { upstream?.socket.destroy(); };
   client.on('close', finish);
+  /** The client closed the connection: a response cut then is logged as the client's doing. */
+  let clientClosed = false;
+  client.on('close', () => { clientClosed = true; });
   // One idle handler per connection; requests only arm or disarm the timer.
-  if (idle > 0) client.on('timeout', () => { client.destroy(); upstream?.socket.destroy(); });
+  let idleCut = false;
+  if (idle > 0) client.on('timeout', () => { idleCut = true; client.destroy(); upstream?.socket.destroy(); });
 
   /** Refuse a request: answer, stop reading it, close softly (keeps reading so the answer is not lost to a RST). */
   const refuse = async (status: number, message: string) => {
@@ -195,7 +238,7 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
       headRead = read instanceof Promise ? await read : read;
     } catch (error) {
       const status = error instanceof HttpError ? error.status : 400;
-      audit.record({ client: who, method: '-', path: '-', verdict: 'error', rule: 'framing', reason: (error as Error).message, status, durationMs: 0 });
+      audit.record({ client: who, method: '-', path: '-', verdict: 'error', rule: 'framing', reason: (error as Error).message, status, forwarded: false, durationMs: 0 });
       return refuse(status, (error as Error).message);
     }
     if (!headRead) { client.end(); finish(); return; }
@@ -207,12 +250,19 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
     } catch (error) {
       const status = error instanceof HttpError ? error.status : 400;
       const line = headRead.buf.toString('latin1', 0, Math.min(200, headRead.buf.indexOf('\r\n'))).split(' ');
-      audit.record({ client: who, method: line[0] ?? '-', path: line[1] ?? '-', verdict: 'error', rule: 'framing', reason: (error as Error).message, status, durationMs: ms() });
+      const [path = '-', rawQuery] = (line[1] ?? '-').split(/\?(.*)/s);
+      audit.record({ client: who, method: line[0] ?? '-', path, query: auditQuery(rawQuery ?? ''), verdict: 'error', rule: 'framing', reason: (error as Error).message, status, forwarded: false, durationMs: ms() });
       return refuse(status, (error as Error).message);
     }
     const headersForLog = auditHeaders(head.headers);
-    const log = (verdict: 'allow' | 'deny' | 'error', rule: string, status: number, reason?: string, path = head.target) =>
-      audit.record({ client: who, method: head.method, path, verdict, rule, reason, status, durationMs: ms(), headers: headersForLog, upgrade: head.upgrade !== undefined || undefined });
+    // `forwarded`: whether any byte of this request reached the daemon, so every line says what the daemon got.
+    let forwarded = false;
+    // The query is logged apart from the path, credentials redacted (the path stays as judged).
+    const q = head.target.indexOf('?');
+    const query = q < 0 ? undefined : auditQuery(head.target.slice(q + 1));
+    const rawPath = q < 0 ? head.target : head.target.slice(0, q);
+    const log = (verdict: 'allow' | 'deny' | 'error', rule: string, status: number, reason?: string, path = rawPath) =>
+      audit.record({ client: who, method: head.method, path, query, verdict, rule, reason, status, forwarded, durationMs: ms(), headers: headersForLog, upgrade: head.upgrade !== undefined || undefined });
 
     const target = canonicalTarget(head.target);
     if (!target.ok) { log('deny', 'path', 400, target.reason); return refuse(400, target.reason); }
@@ -228,25 +278,57 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
       upgrade = head.upgrade;
     }
 
-    // Bodies the policy inspects are read completely (bounded), judged, and exactly those bytes forwarded.
-    let judgedBody: Buffer | undefined;
-    const inspect = verdict.inspect && config.policy.body;
-    if (inspect && head.framing.kind !== 'none') {
-      const limit = config.policy.body!.maxBodyBytes;
-      if (head.framing.kind === 'length' && head.framing.length > limit) { log('deny', 'body:size', 413, `body of ${head.framing.length} bytes exceeds ${limit}`, target.path); return refuse(413, `request body larger than ${limit} bytes is not inspected, so not forwarded`); }
+    // Framing before forwarding: every body is read and its framing validated before a byte of
+    // the request reaches the daemon, so a malformed body can never leave the daemon acting on a
+    // request the client was told was refused. Bounded bodies are read whole (maxBodyBytes when the
+    // policy inspects them, BOUNDED_BODY_BYTES otherwise) and forwarded with a Content-Length;
+    // only uploads (build contexts, image loads, archives) larger than that stream on after it.
+    let wholeBody: Buffer | undefined;
+    let upload: BodyStream | undefined;
+    const queryKind = config.policy.body ? verdict.endpoint?.query : undefined;
+    // Go's ParseForm reads a form body into the same values as the query: judge it too.
+    const formBody = queryKind !== undefined && queryKind !== 'registry-name' && isFormBody(head);
+    const inspect = (verdict.inspect !== undefined || formBody) && config.policy.body !== undefined;
+    const judgeParams = (body: Buffer | undefined) => {
+      const params = parseForm(target.query);
+      const bodyParams = formBody && body ? parseForm(body.toString('latin1')) : [];
+      return judgeQuery(queryKind!, params && bodyParams ? [...bodyParams, ...params] : null, target.route, config.policy.body!);
+    };
+    // A query judged alone (no form body) is judged before the body is read: a denied build or
+    // import never has its upload buffered.
+    if (queryKind && !formBody) {
+      const v = judgeParams(undefined);
+      if (!v.allow) { log('deny', v.rule, 403, v.reason, target.path); return refuse(403, `${v.reason} (rule ${v.rule})`); }
+    }
+    if (head.framing.kind !== 'none') {
+      const limit = inspect ? config.policy.body!.maxBodyBytes : BOUNDED_BODY_BYTES;
+      const streamable = !inspect && verdict.endpoint?.upload === true;
+      const tooLarge = (bytes: string) => {
+        const message = inspect ? `request body ${bytes}larger than ${limit} bytes is not inspected, so not forwarded` : `request body ${bytes}larger than ${limit} bytes on an endpoint that takes no upload`;
+        log('deny', 'body:size', 413, message, target.path);
+        return refuse(413, message);
+      };
+      if (head.framing.kind === 'length' && head.framing.length > limit && !streamable) return tooLarge(`of ${head.framing.length} bytes is `);
       if (head.expectContinue) client.write('HTTP/1.1 100 Continue\r\n\r\n');
       try {
-        judgedBody = await readWholeBody(reader, head, limit);
+        const read = await readBoundedBody(reader, head, limit);
+        if (read.whole) wholeBody = read.whole;
+        else if (streamable) upload = read;
+        else return tooLarge('');
       } catch (error) {
         const status = error instanceof HttpError ? error.status : 400;
-        log('deny', status === 413 ? 'body:size' : 'framing', status, (error as Error).message, target.path);
+        log('deny', 'framing', status, (error as Error).message, target.path);
         return refuse(status, (error as Error).message);
       }
     }
-    if (inspect) {
-      const v = judgeBody(verdict.inspect!, judgedBody ?? Buffer.alloc(0), config.policy.body!);
+    if (inspect && verdict.inspect) {
+      const v = judgeBody(verdict.inspect, wholeBody ?? Buffer.alloc(0), config.policy.body!);
       if (!v.allow) { log('deny', v.rule, 403, v.reason, target.path); return refuse(403, `${v.reason} (rule ${v.rule})`); }
-    } else if (head.expectContinue) client.write('HTTP/1.1 100 Continue\r\n\r\n');
+    }
+    if (queryKind && formBody) {
+      const v = judgeParams(wholeBody);
+      if (!v.allow) { log('deny', v.rule, 403, v.reason, target.path); return refuse(403, `${v.reason} (rule ${v.rule})`); }
+    }
 
     // Forward.
     if (!upstream || !upstream.usable) {
@@ -258,57 +340,79 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
       }
     }
     const up = upstream;
-    const framing = judgedBody !== undefined ? { length: judgedBody.length } : head.framing.kind === 'length' ? { length: head.framing.length } : head.framing.kind === 'chunked' ? { chunked: true } : { length: 0 };
+    const framing = wholeBody !== undefined ? { length: wholeBody.length } : upload ? (head.framing.kind === 'chunked' ? { chunked: true } : { length: (head.framing as { length: number }).length }) : { length: 0 };
     const forwardedHead = serializeRequestHead(head, target.target, framing, upgrade);
     const idleApplies = idle > 0 && verdict.endpoint?.section !== 'events' && !target.route.startsWith('/events');
     if (idleApplies) client.setTimeout(idle);
 
     let bodyDone = false;
     let bodyForward: Promise<void> | undefined;
-    if (judgedBody === undefined && head.framing.kind === 'none') {
-      // No body (most requests): one synchronous write, no body pump, no promise.
-      const written = write(up.socket, forwardedHead);
+    forwarded = true;
+    if (!upload) {
+      // The whole request in one write (no body at all for most requests): no pump, no promise.
+      const written = write(up.socket, wholeBody?.length ? Buffer.concat([forwardedHead, wholeBody]) : forwardedHead);
       if (written) bodyForward = written.then(() => { bodyDone = true; });
       else bodyDone = true;
     } else {
+      const stream = upload;
       bodyForward = (async () => {
-        if (judgedBody !== undefined) {
-          await write(up.socket, judgedBody.length ? Buffer.concat([forwardedHead, judgedBody]) : forwardedHead);
-        } else {
-          await write(up.socket, forwardedHead);
-          await streamBody(reader, up.socket, head);
-        }
+        await write(up.socket, forwardedHead);
+        await streamUpload(stream, up.socket, head.framing.kind === 'chunked');
         bodyDone = true;
       })();
     }
     let responseStarted = false;
-    bodyForward?.catch((error) => {
-      // A framing error inside a streamed body: the daemon got only the valid part; drop it and,
-      // if it has not answered yet, tell the client why.
+    let uploadFailed = false;
+    if (!upload) bodyForward?.catch(() => undefined); // a daemon gone mid-write shows in the response relay
+    else bodyForward?.catch((error) => {
+      // Only a streamed upload can fail here (a framing error past the bounded part, or the client
+      // gone): the daemon got a truncated upload, and its connection is closed so it cannot take it
+      // as complete. The audit line says so.
+      uploadFailed = true;
       up.socket.destroy();
+      const why = error instanceof HttpError ? error.message : 'the client closed the connection inside the upload';
+      const reason = `${why}; ${upload!.forwarded} bytes of the upload had reached the daemon, which got its connection closed (a truncated upload${responseStarted ? ', after it had answered' : ''})`;
       if (!responseStarted && error instanceof HttpError) {
-        log('deny', 'framing', error.status, error.message, target.path);
+        log('error', 'framing', error.status, reason, target.path);
         void refuse(error.status, error.message);
-      } else client.destroy();
+      } else {
+        log('error', 'framing', 499, reason, target.path);
+        client.destroy();
+      }
     });
 
+    // Leaked streams: a client that goes away from a stream (events with a filter that never
+    // matches, logs -f of a silent container) would otherwise hold both sockets until the daemon
+    // writes. Its EOF ends the stream at once, both sides released, as the daemon's own Go server
+    // cancels a request whose client sent EOF. Other responses are bounded: they finish first.
+    let clientLeft: string | undefined;
+    let onClientEnd: (() => void) | undefined;
+    if (verdict.endpoint?.stream && !upgrade) {
+      onClientEnd = () => { clientLeft ??= 'the client ended the connection (EOF) during the stream'; up.socket.destroy(); client.destroy(); };
+      if (reader.sawEnd && reader.pending === 0) onClientEnd();
+      else client.once('end', onClientEnd);
+    }
     let outcome: { status: number; close: boolean; tunnel: boolean; endClient?: boolean };
     try {
       outcome = await relayResponse(up, client, head, verdict, upgrade !== undefined, () => { responseStarted = true; });
     } catch (error) {
-      if (!responseStarted && !bodyDone) return; // the body's framing failed and was answered above
+      if (uploadFailed) return; // logged and answered above
       // A client that went away mid-response (Ctrl-C on logs -f) is not the daemon's failure.
-      if (client.destroyed && !up.socket.destroyed) log('allow', verdict.rule, 499, 'client closed the connection', target.path);
+      if (state.closing) log('allow', verdict.rule, 503, 'the proxy shut down during the response; both sides closed', target.path);
+      else if (idleCut) log('allow', verdict.rule, 408, `idle for ${idle / 1000} s: cut (idle timeout), both sides closed`, target.path);
+      else if (clientLeft || clientClosed || (client.destroyed && !up.socket.destroyed)) log('allow', verdict.rule, 499, `${clientLeft ?? 'the client closed the connection'}; the daemon connection was released with it`, target.path);
       else log('error', verdict.rule, 502, (error as Error).message, target.path);
       client.destroy();
       up.socket.destroy();
       return;
+    } finally {
+      if (onClientEnd) client.off('end', onClientEnd);
     }
     if (outcome.tunnel) {
       try { await bodyForward; } catch { return; }
       log('allow', verdict.rule, outcome.status, undefined, target.path);
       if (!idleApplies && idle > 0) client.setTimeout(0);
-      return tunnel(reader, client, up);
+      return tunnel(reader, client, up, (reason) => { if (!state.closing) log('allow', verdict.rule, 499, reason, target.path); });
     }
     if (idleApplies) client.setTimeout(0);
     log('allow', verdict.rule, outcome.status, undefined, target.path);
@@ -318,6 +422,11 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
     if (outcome.close) { up.socket.destroy(); upstream = undefined; }
     if (!head.keepAlive || outcome.endClient) { client.end(); finish(); return; }
   }
+}
+
+/** Whether Go's ParseForm would read this request's body as form values (any Content-Type header says so). */
+function isFormBody(head: RequestHead): boolean {
+  return head.framing.kind !== 'none' && head.headers.some(([name, value]) => name.toLowerCase() === 'content-type' && value.split(';')[0]!.trim().toLowerCase() === 'application/x-www-form-urlencoded');
 }
 
 /**
@@ -348,26 +457,34 @@ async function* bodyPieces(reader: SocketReader, head: RequestHead): AsyncGenera
   }
 }
 
-async function readWholeBody(reader: SocketReader, head: RequestHead, limit: number): Promise<Buffer> {
+/** Bodies on endpoints that take no upload, and the part of an upload read before forwarding. */
+const BOUNDED_BODY_BYTES = 2 * 1024 * 1024;
+
+/** A body larger than the bounded read: what was read so far, and the rest still to come. */
+interface BodyStream { whole?: undefined; prefix: Buffer[]; rest: AsyncGenerator<Buffer>; forwarded: number }
+
+/** Reads a body whole when it fits in `limit`; else returns what was read and the rest as a stream. */
+async function readBoundedBody(reader: SocketReader, head: RequestHead, limit: number): Promise<{ whole: Buffer } | BodyStream> {
+  const pieces = bodyPieces(reader, head);
   const parts: Buffer[] = [];
   let total = 0;
-  for await (const piece of bodyPieces(reader, head)) {
-    total += piece.length;
-    if (total > limit) throw new HttpError(413, `request body larger than ${limit} bytes is not inspected, so not forwarded`);
-    parts.push(piece);
+  for (;;) {
+    const next = await pieces.next();
+    if (next.done) return { whole: parts.length === 1 ? parts[0]! : Buffer.concat(parts) };
+    parts.push(next.value);
+    total += next.value.length;
+    if (total > limit) return { prefix: parts, rest: pieces, forwarded: 0 };
   }
-  return Buffer.concat(parts);
 }
 
-/** Streams an uninspected body: exactly Content-Length bytes, or validated chunks re-encoded. */
-async function streamBody(reader: SocketReader, up: Socket, head: RequestHead): Promise<void> {
-  const chunked = head.framing.kind === 'chunked';
-  for await (const piece of bodyPieces(reader, head)) {
-    if (chunked) {
-      const out = encodeChunk(piece);
-      if (out.length) await write(up, Buffer.concat(out));
-    } else await write(up, piece);
-  }
+/** Streams an upload on: the part already read, then the rest (validated chunks re-encoded). */
+async function streamUpload(stream: BodyStream, up: Socket, chunked: boolean): Promise<void> {
+  const send = async (piece: Buffer) => {
+    await write(up, chunked ? Buffer.concat(encodeChunk(piece)) : piece);
+    stream.forwarded += piece.length;
+  };
+  for (const piece of stream.prefix) if (piece.length) await send(piece);
+  for await (const piece of stream.rest) if (piece.length) await send(piece);
   if (chunked) await write(up, '0\r\n\r\n');
 }
 
@@ -503,19 +620,41 @@ async function relayChunked(up: Upstream, client: Socket, head: Buffer, wholeMes
   await flush();
 }
 
-/** Raw bidirectional relay after a hijack, half-closes passed through, backpressure both ways. */
-async function tunnel(reader: SocketReader, client: Socket, up: Upstream): Promise<void> {
-  const pump = async (from: SocketReader, to: Socket) => {
+/**
+ * Raw bidirectional relay after a hijack, half-closes passed through, backpressure both ways.
+ * The client side is watched: when it closes (or errors) while the daemon side is still open,
+ * both are released at once and logged. A half-close is passed on (the docker CLI half-closes
+ * exec's stdin and keeps reading); TCP keepalive then finds a client that is gone for good.
+ */
+async function tunnel(reader: SocketReader, client: Socket, up: Upstream, logGone: (reason: string) => void): Promise<void> {
+  let daemonDone = false;
+  let released = false;
+  const onClose = () => {
+    if (daemonDone || released) return;
+    released = true;
+    up.socket.destroy();
+    logGone('the client closed the hijacked connection; the daemon connection was released with it');
+  };
+  client.once('close', onClose);
+  const pump = async (from: SocketReader, to: Socket, fromClient: boolean) => {
     for (;;) {
       const chunk = await from.next();
-      if (!chunk) { if (!to.destroyed) to.end(); return; }
+      if (!chunk) {
+        if (fromClient && !client.destroyed && client.remoteAddress) client.setKeepAlive(true, 10_000);
+        if (!fromClient) daemonDone = true;
+        if (!to.destroyed) to.end();
+        return;
+      }
       await write(to, chunk);
     }
   };
   try {
-    await Promise.all([pump(reader, up.socket), pump(up.reader, client)]);
+    await Promise.all([pump(reader, up.socket, true), pump(up.reader, client, false)]);
   } catch {
+    onClose();
     client.destroy();
     up.socket.destroy();
+  } finally {
+    client.off('close', onClose);
   }
 }

@@ -102,3 +102,70 @@ export async function proxyOverFakeDaemon(onConnection: (socket: Socket) => void
   };
   return { proxy, port: Number(proxy.address.split(':').pop()), close };
 }
+
+/**
+ * A relay in front of the daemon: a unix socket that pipes every connection to the real docker
+ * socket and records what went towards the daemon, so a test sees what actually reached it (not
+ * only what the proxy answered). `open` counts the daemon-side connections still open.
+ */
+export interface RecordingRelay {
+  socketPath: string;
+  /** Everything sent towards the daemon so far, all connections, as latin1 text. */
+  sent(): string;
+  /** The request lines the daemon received (`POST /v1.41/... HTTP/1.1`). */
+  requestLines(): string[];
+  /** Daemon-side connections open now (the daemon has not closed them); with `marker`, only those whose requests contained it. */
+  open(marker?: string): number;
+  /** Connections the proxy still holds open towards the relay (it has not ended or closed them). */
+  proxySideOpen(): number;
+  close(): Promise<void>;
+}
+
+export async function startRecordingRelay(target = DOCKER_SOCKET): Promise<RecordingRelay> {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-sp-relay-'));
+  const socketPath = join(dir, 'relay.sock');
+  const chunks: Buffer[] = [];
+  const pairs = new Set<Socket>();
+  /** What each daemon-side connection still open was sent. */
+  const openConnections = new Map<Socket, Buffer[]>();
+  let open = 0;
+  let proxySide = 0;
+  const server = createServer({ allowHalfOpen: true }, (client) => {
+    proxySide++;
+    let proxyCounted = true;
+    const proxyDone = () => { if (proxyCounted) { proxyCounted = false; proxySide--; } };
+    client.on('end', proxyDone);
+    client.on('close', proxyDone);
+    const daemon = connect({ path: target, allowHalfOpen: true });
+    const mine: Buffer[] = [];
+    openConnections.set(daemon, mine);
+    daemon.on('close', () => openConnections.delete(daemon));
+    client.on('data', (d: Buffer) => mine.push(d));
+    open++;
+    pairs.add(client).add(daemon);
+    let counted = true;
+    const done = () => { if (counted) { counted = false; open--; } };
+    daemon.on('close', done);
+    client.on('data', (d: Buffer) => chunks.push(Buffer.from(d)));
+    client.pipe(daemon);
+    daemon.pipe(client);
+    client.on('error', () => daemon.destroy());
+    daemon.on('error', () => client.destroy());
+    client.on('close', () => { pairs.delete(client); daemon.destroy(); }); // nothing can go back any more
+    daemon.on('close', () => { pairs.delete(daemon); client.destroy(); });
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  const sent = () => Buffer.concat(chunks).toString('latin1');
+  return {
+    socketPath,
+    sent,
+    requestLines: () => [...sent().matchAll(/(?:^|\r\n)((?:GET|HEAD|POST|PUT|DELETE) \S+ HTTP\/1\.[01])\r\n/g)].map((m) => m[1]!),
+    open: (marker) => (marker === undefined ? open : [...openConnections.values()].filter((sent) => Buffer.concat(sent).toString('latin1').includes(marker)).length),
+    proxySideOpen: () => proxySide,
+    async close() {
+      for (const s of pairs) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
