@@ -88,11 +88,7 @@ export async function executePlan(engine: Engine, project: ComposeProject, plan:
   }
   const outcomes: ServiceOutcome[] = [];
   for (const s of plan.services) {
-    if (s.skip) {
-      options.onEvent?.({ type: 'note', service: s.service, text: `${s.service}: ${s.skip}` });
-      outcomes.push({ service: s.service, ok: true, joined: [], removedNew: [], phases: {} });
-      continue;
-    }
+    if (s.skip) options.onEvent?.({ type: 'note', service: s.service, text: `${s.service}: ${s.skip}` });
     outcomes.push(await executeService(rt, plan, s));
   }
   return outcomes;

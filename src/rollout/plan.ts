@@ -92,7 +92,10 @@ export interface ServicePlan {
   image: string;
   desired: number;
   naming: 'v1' | 'v2';
-  /** When nothing is to be done: why. */
+  /**
+   * When the service needs no rollout: why. Its steps, if any, are the reconcile steps (leftovers of
+   * an interrupted rollout or a crash) and still run: the real run does what the dry run plans.
+   */
   skip?: string;
   /** Names of the replicas this rollout creates (the ones to roll back if it fails). */
   newReplicas: string[];

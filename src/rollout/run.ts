@@ -52,6 +52,8 @@ export interface ServiceResult {
   healthLog?: string[];
   logs?: string[];
   rolledBackTo?: string;
+  /** Leftovers of an interrupted rollout or a crash that this run removed (running, exited or out of DNS). */
+  removedLeftovers?: string[];
 }
 
 export interface RolloutResult {
@@ -104,8 +106,20 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
     for (const s of plan.services) {
       const started = performance.now();
       if (s.skip) {
-        emit({ type: 'note', service: s.service, text: `${s.service}: ${s.skip}` });
-        results.push({ service: s.service, result: 'unchanged', imageAfter: s.image, durationMs: 0, phases: {}, replicas: s.desired });
+        // Nothing to roll, but what an interrupted rollout left (planned as remove-leftover) goes now,
+        // exactly as the dry run says; the executor announces the skip.
+        const removed = s.steps.flatMap((step) => (step.kind === 'remove-leftover' ? [step.container.name] : []));
+        const base = { service: s.service, imageAfter: s.image, replicas: s.desired, ...(removed.length ? { removedLeftovers: removed } : {}) };
+        if (!s.steps.length) emit({ type: 'note', service: s.service, text: `${s.service}: ${s.skip}` });
+        try {
+          const [outcome] = s.steps.length ? await executePlan(deps.engine, deps.project, { ...plan, services: [s] }, { signal: req.signal, onEvent: emit, compose: deps.compose }) : [];
+          results.push({ ...base, result: 'unchanged', durationMs: performance.now() - started, phases: outcome?.phases ?? {} });
+        } catch (error) {
+          const failure = error instanceof RolloutFailure ? error : undefined;
+          results.push({ ...base, result: failure?.exitCode === ExitCode.interrupted ? 'interrupted' : 'failed', durationMs: performance.now() - started, phases: failure?.outcome.phases ?? {}, error: errorMessage(error) });
+          exitCode = failure?.exitCode ?? (error instanceof BerthError ? error.exitCode : ExitCode.degraded);
+          break;
+        }
         continue;
       }
       const digestAfter = (await deps.engine.inspectImage(s.image))?.Id;

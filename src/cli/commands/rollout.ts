@@ -131,7 +131,8 @@ export function renderResult(ctx: CommandContext, result: RolloutResult): number
     return result.exitCode;
   }
   for (const s of result.services) {
-    const line = `${s.service}: ${s.result}${s.deployId ? ` (deploy #${s.deployId})` : ''}, ${s.imageAfter}, ${s.replicas} replica(s), ${formatDuration(s.durationMs)}`;
+    const removed = s.removedLeftovers?.length ? `, removed ${s.removedLeftovers.length} leftover(s) (${s.removedLeftovers.join(', ')})` : '';
+    const line = `${s.service}: ${s.result}${s.deployId ? ` (deploy #${s.deployId})` : ''}, ${s.imageAfter}, ${s.replicas} replica(s)${removed}, ${formatDuration(s.durationMs)}`;
     if (s.result === 'succeeded' || s.result === 'unchanged') ctx.output.line(paint.green(`✓ ${line}`));
     else ctx.output.line(paint.red(`✗ ${line}${s.error ? `\n  ${s.error}` : ''}${s.rolledBackTo ? `\n  rolled back to ${s.rolledBackTo}` : s.result === 'rolled-back' ? '\n  the old replicas kept serving; the new ones were removed' : ''}`));
   }
