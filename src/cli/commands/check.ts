@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { BerthError, ExitCode } from '../../lib/errors.js';
-import { action, composeOptions, type CommandContext } from '../context.js';
+import { action, composeOptions, warnAbout, type CommandContext } from '../context.js';
 import { registerCheckShutdown } from './check-shutdown.js';
 
 const FORMATS = ['stylish', 'json', 'sarif', 'github', 'junit'];
@@ -29,7 +29,7 @@ const lintCompose = action(async (ctx, flags: LintFlags) => {
   // --all-profiles: every service, as Compose's --profile "*" (one-off jobs are recognised by the rules).
   const options = flags.allProfiles ? { ...composeOptions(ctx.options), profiles: ['*'] } : composeOptions(ctx.options);
   const load = async () => (await import('../../compose/load.js')).loadProject(options);
-  const project = flags.allProfiles ? await load() : await ctx.project();
+  const project = flags.allProfiles ? warnAbout(ctx.output, await load()) : await ctx.project();
   const result = await checkCompose(project, {
     format: format as 'stylish', severity, configFile: flags.config, only: flags.rule, fix: flags.fix, dryRun: flags.dryRun, paint: ctx.output.paint,
     reload: load,
