@@ -73,3 +73,22 @@ test('a reader that goes away (berth --help | head -1): a quiet exit 0, no EPIPE
   assert.equal(code, 0, stderr);
   assert.doesNotMatch(stderr, /EPIPE|\n\s+at /);
 });
+
+test('issue 17: --env-file is berth\'s flag, run through the installed bin (node must not take it)', async () => {
+  const { execFile } = await import('node:child_process');
+  const { BERTH_BIN } = await import('../testing/cli.js');
+  // As a user runs it: the bin file itself (its shebang), not `node bin/berth.js`.
+  const run = (args: string[]) => new Promise<CliResult>((resolve) => {
+    execFile(BERTH_BIN, args, { cwd: dir, env: { ...process.env, NO_COLOR: '1' } }, (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }));
+  });
+  writeFileSync(join(dir, 'compose.yaml'), 'services:\n  app:\n    image: local/busybox:${TAG}\n');
+  const missing = await run(['--env-file', 'nope.env', 'check']);
+  assertOneLineError(missing, /^berth: env file .*nope\.env not found/);
+  assert.equal(missing.code, 2);
+  writeFileSync(join(dir, 'prod.env'), 'TAG=1\n');
+  const given = await run(['--env-file', 'prod.env', 'check', '--json']);
+  assert.doesNotMatch(given.stderr, /^node:|variable is not set/m, given.stderr);
+  const without = await run(['check', '--json']);
+  assert.match(without.stderr, /the "TAG" variable is not set/, 'control: without the env file the variable is unset');
+  rmSync(join(dir, 'compose.yaml'));
+});
