@@ -57,7 +57,7 @@ test('--dry-run prints the plan from the compose file without an engine; bad --r
     assert.equal(plan.service, 'app');
     assert.match(plan.plan.find((s) => s.kind === 'stop')!.description, /t=5$/);
     assert.match(plan.plan.find((s) => s.kind === 'start-requests')!.description, /10 requests\/s/);
-    await assert.rejects(capture(['-f', join(dir, 'compose.yaml'), 'check', 'shutdown', 'app', '--requests', 'lots']), /--requests must be a number >= 0/);
+    await assert.rejects(capture(['-f', join(dir, 'compose.yaml'), 'check', 'shutdown', 'app', '--requests', 'lots']), /argument 'lots' is invalid\. expected a whole number ≥ 0/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

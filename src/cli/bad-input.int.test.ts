@@ -92,3 +92,20 @@ test('issue 17: --env-file is berth\'s flag, run through the installed bin (node
   assert.match(without.stderr, /the "TAG" variable is not set/, 'control: without the env file the variable is unset');
   rmSync(join(dir, 'compose.yaml'));
 });
+
+test('issue 17: bad flag values are refused up front, one line, exit 2 (durations > 0, numbers, ports, drain strategies)', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['rollout', 'app', '--timeout', '0s'], /'--timeout <duration>' argument '0s' is invalid\. expected a duration above 0/],
+    [['history', '--limit', 'abc'], /'--limit <n>' argument 'abc' is invalid\. expected a whole number/],
+    [['rollout', 'app', '--drain', 'readyness:3s'], /unknown drain strategy "readyness" \(did you mean "readiness"\?\); a drain is .*readiness/],
+    [['agent', '--listen', '127.0.0.1:80800'], /expected a port from 1 to 65535, got "80800"/],
+    [['up', '--timeout', '0s'], /above 0/],
+    [['rollback', 'app', '--to', 'latest'], /'--to <id>' argument 'latest' is invalid/],
+  ];
+  for (const [args, pattern] of cases) {
+    // A dead engine: a value checked late would end in an engine error (exit 3) instead.
+    const result = await runBerth(['-f', fixture, ...args], { env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+    assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+    assertOneLineError(result, pattern);
+  }
+});

@@ -22,7 +22,7 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output')
     .option('--no-color', 'no colours (also NO_COLOR)')
     .option('--debug', 'stack traces on errors')
-    .showHelpAfterError('(run with --help for usage)')
+    .showHelpAfterError('hint: run the command with --help for its usage')
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'berth: ')) })
     .exitOverride();
   program.addHelpText('after', `

@@ -2,15 +2,16 @@ import type { Command } from 'commander';
 import { parseDuration } from '../../lib/duration.js';
 import { ExitCode } from '../../lib/errors.js';
 import { action } from '../context.js';
+import { value } from '../values.js';
 
 export function registerAgent(program: Command): void {
   program
     .command('agent')
     .description('long-running: run backup schedules (x-berth.backup.schedule, cron) and serve dead-man health on /health')
-    .option('--listen <host:port>', 'HTTP address for GET /health (200 fresh, 503 stale)', '127.0.0.1:9465')
+    .option('--listen <host:port>', 'HTTP address for GET /health (200 fresh, 503 stale)', value.hostPort(), '127.0.0.1:9465')
     .option('--no-listen', 'no HTTP endpoint')
     .option('--once', 'print the health (age of the newest verified backup per target) and exit: 0 fresh, 1 stale')
-    .option('--max-age <duration>', 'how old the newest verified backup may be (default: two schedule intervals + 10m, or 26h)')
+    .option('--max-age <duration>', 'how old the newest verified backup may be (default: two schedule intervals + 10m, or 26h)', value.duration())
     .addHelpText('after', `
 Examples:
   berth agent                                  run schedules; health on http://127.0.0.1:9465/health

@@ -3,6 +3,7 @@ import { parseDuration } from '../../lib/duration.js';
 import { BerthError, ExitCode } from '../../lib/errors.js';
 import type { BackupEvent } from '../../backup/types.js';
 import { action, type CommandContext } from '../context.js';
+import { value } from '../values.js';
 import { table } from '../output.js';
 
 /** A run with --json keeps stdout for the result: progress goes to stderr either way. */
@@ -55,7 +56,7 @@ Examples:
     .argument('[target...]', 'targets (service names) to back up (default: all)')
     .option('--dry-run', 'print the plan, change nothing')
     .option('--no-prune', 'do not apply the retention policy afterwards')
-    .option('--lock-wait <duration>', 'wait this long for another backup operation to finish', '0s')
+    .option('--lock-wait <duration>', 'wait this long for another backup operation to finish', value.duration({ zero: true }), '0s')
     .addHelpText('after', `
 Exit codes: 0 every target verified, 1 a target failed (nothing of it is left that looks complete), 4 locked.
 
@@ -163,7 +164,7 @@ Examples:
     .option('--dry-run', 'print the steps, change nothing')
     .option('--no-safety-backup', 'skip the backup of the current state (not recommended)')
     .option('--no-globals', 'Postgres: do not apply roles from the globals dump')
-    .option('--lock-wait <duration>', 'wait this long for another backup operation to finish', '0s')
+    .option('--lock-wait <duration>', 'wait this long for another backup operation to finish', value.duration({ zero: true }), '0s')
     .addHelpText('after', `
 Without --yes, asks you to type the target name (needs a terminal).
 
@@ -201,7 +202,7 @@ Examples:
     .description('apply the retention policy (x-berth.backup.retention: keep_last, daily, weekly, monthly) to verified backups')
     .argument('[target...]', 'only these targets')
     .option('--dry-run', 'show what would be removed and why the rest is kept')
-    .option('--lock-wait <duration>', 'wait this long for another backup operation to finish', '0s')
+    .option('--lock-wait <duration>', 'wait this long for another backup operation to finish', value.duration({ zero: true }), '0s')
     .addHelpText('after', `
 Ages count from the newest verified backup, not the clock; the newest verified backup is never
 removed; nothing is removed for a target whose latest run failed.

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { formatDuration } from '../../lib/duration.js';
 import { ExitCode } from '../../lib/errors.js';
 import { action } from '../context.js';
+import { value } from '../values.js';
 import { table } from '../output.js';
 
 export function registerHistory(program: Command): void {
@@ -9,7 +10,7 @@ export function registerHistory(program: Command): void {
     .command('history')
     .description('rollouts, deploys and rollbacks of the project: who, when, images before and after, result')
     .argument('[service]', 'only this service')
-    .option('--limit <n>', 'newest N records', '20')
+    .option('--limit <n>', 'newest N records', value.integer(), '20')
     .addHelpText('after', `
 Examples:
   berth history
@@ -19,7 +20,7 @@ Examples:
       action(async (ctx, service: string | undefined, opts: { limit: string }) => {
         const { listDeploys } = await import('../../rollout/history.js');
         const project = await ctx.project();
-        const records = listDeploys(await ctx.store(), project.name, { service, limit: Number(opts.limit) || 20 });
+        const records = listDeploys(await ctx.store(), project.name, { service, limit: Number(opts.limit) });
         if (ctx.output.json) {
           ctx.output.data(records);
           return ExitCode.ok;

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { BerthError, ExitCode } from '../../lib/errors.js';
 import { parseDuration } from '../../lib/duration.js';
 import { action } from '../context.js';
+import { value } from '../values.js';
 
 export function registerUp(program: Command): void {
   program
@@ -9,7 +10,7 @@ export function registerUp(program: Command): void {
     .description('start the project (compose up -d, building images) and wait until it is healthy')
     .argument('[service...]', 'services to start (default: all active)')
     .option('--no-build', 'do not build images')
-    .option('--timeout <duration>', 'how long to wait for health (default: from the healthchecks)')
+    .option('--timeout <duration>', 'how long to wait for health (default: from the healthchecks)', value.duration())
     .option('--dry-run', 'print what would run')
     .addHelpText('after', `
 Compose v1 is handed a rendering of the model without the fields it rejects (name, start_interval).
