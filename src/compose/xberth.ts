@@ -66,6 +66,7 @@ export const projectBerthSchema: Json = object({
     pre_hooks: { type: 'array', items: hook },
     post_hooks: { type: 'array', items: hook },
     lock_wait: duration,
+    log_scan: object({ mode: { enum: ['blocking', 'advisory', 'off'] }, patterns: { type: 'array', items: str }, ignore: { type: 'array', items: str }, lines: { type: 'integer', minimum: 1 } }),
   }),
   backup: object({
     destinations: {
@@ -325,6 +326,7 @@ function readProjectBerth(x: Json, config: ProjectBerthConfig, base: ModelPath, 
   config.deploy.preHooks = hooks('pre_hooks');
   config.deploy.postHooks = hooks('post_hooks');
   if (d.lock_wait !== undefined) config.deploy.lockWaitMs = ms(d.lock_wait, [...dp, 'lock_wait'], ctx);
+  if (d.log_scan) config.deploy.logScan = logScanOf(d.log_scan as Json, [...dp, 'log_scan'], ctx);
 
   const b = (x.backup ?? {}) as Json;
   for (const [name, dest] of Object.entries((b.destinations ?? {}) as Record<string, Json>)) {
@@ -349,6 +351,24 @@ function readProjectBerth(x: Json, config: ProjectBerthConfig, base: ModelPath, 
   const c = (x.check ?? {}) as Json;
   config.check.rules = { ...((c.rules ?? {}) as ProjectBerthConfig['check']['rules']) };
   return config;
+}
+
+function logScanOf(l: Json, path: ModelPath, ctx: XBerthContext): ProjectBerthConfig['deploy']['logScan'] {
+  const regexes = (key: 'patterns' | 'ignore') => ((l[key] ?? []) as string[]).filter((p, i) => {
+    try {
+      new RegExp(p, 'i');
+      return true;
+    } catch (error) {
+      problem(ctx, `${at(ctx, [...path, key, i])}${formatPath([...path, key, i])}: not a regular expression: ${(error as Error).message}`);
+      return false;
+    }
+  });
+  return {
+    ...(l.mode !== undefined ? { mode: l.mode as 'blocking' | 'advisory' | 'off' } : {}),
+    ...(l.patterns !== undefined ? { patterns: regexes('patterns') } : {}),
+    ...(l.ignore !== undefined ? { ignore: regexes('ignore') } : {}),
+    ...(l.lines !== undefined ? { lines: l.lines as number } : {}),
+  };
 }
 
 function destinationOf(d: Json, ctx: XBerthContext): BackupDestinationConfig {

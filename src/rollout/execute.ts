@@ -111,6 +111,10 @@ async function executeService(rt: Runtime, plan: RolloutPlan, s: ServicePlan): P
       const interrupted = error instanceof Aborted;
       const message = interrupted ? 'interrupted' : errorMessage(error);
       emit({ type: 'step', service: s.service, index, total: s.steps.length, step, phase: 'failed', ms: performance.now() - started, error: message });
+      if (error instanceof LogScanFailure) {
+        outcome.logs = error.lines;
+        emit({ type: 'note', service: s.service, text: `${error.lines.map((l) => `log: ${l}`).join('\n  ')}\n  ${error.hint}` });
+      }
       if (error instanceof HealthGateFailure) {
         outcome.healthLog = error.healthLog;
         outcome.logs = error.logs;
@@ -132,6 +136,13 @@ async function executeService(rt: Runtime, plan: RolloutPlan, s: ServicePlan): P
   outcome.joined = [...mine].filter((n) => rt.joined.has(n));
   outcome.ok = true;
   return outcome;
+}
+
+/** Error lines in the new replicas' logs (a blocking log scan): they never get traffic. */
+class LogScanFailure extends BerthError {
+  constructor(message: string, readonly lines: string[], hint: string) {
+    super(message, { exitCode: ExitCode.degraded, hint });
+  }
 }
 
 class HealthGateFailure extends BerthError {
@@ -199,6 +210,12 @@ async function runStep(rt: Runtime, plan: RolloutPlan, s: ServicePlan, step: Ste
       let names = step.names;
       if (names.length === 0) names = [...mine];
       await waitHealthy(rt, names, step.mode, step.timeoutMs, signal);
+      return;
+    }
+    case 'scan-logs': {
+      const { scanReplicaLogs, findingsMessage, LOG_SCAN_HINT } = await import('./log-scan.js');
+      const findings = await scanReplicaLogs(engine, step.names.length ? step.names : [...mine], step.scan);
+      if (findings.length) throw new LogScanFailure(findingsMessage(findings), findings.map((f) => `${f.container}: ${f.line}`), LOG_SCAN_HINT);
       return;
     }
     case 'join': {

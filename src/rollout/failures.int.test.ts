@@ -161,7 +161,7 @@ describe('berth rollout: failures, interruptions, locks, rollback (Caddy, Compos
   test('berth deploy: hooks, pull (local-only images kept), migrate, rollout under load, verify, log scan', async () => {
     const dry = await stack.berth(['deploy', '--dry-run'], { image: images.v5 });
     assert.equal(dry.code, 0, dry.stderr);
-    assert.match(dry.stdout, /1\. pre-hook: echo pre[\s\S]*2\. pull proxy, app[\s\S]*3\. migrate \(run migrate\)[\s\S]*4\. roll out proxy, app[\s\S]*5\. verify[\s\S]*6\. scan[\s\S]*7\. post-hook: echo post/);
+    assert.match(dry.stdout, /1\. pre-hook: echo pre[\s\S]*2\. pull proxy, app[\s\S]*3\. migrate \(run migrate\)[\s\S]*4\. roll out proxy, app \(log scan before traffic\)[\s\S]*5\. verify[\s\S]*6\. post-hook: echo post/);
     const { value: result, load, after } = await stack.underLoad(() => stack.berth(['deploy'], { image: images.v5 }));
     assert.equal(result.code, 0, result.stderr);
     assert.equal(load.failed, 0, describeLoad(load));
@@ -175,10 +175,11 @@ describe('berth rollout: failures, interruptions, locks, rollback (Caddy, Compos
     const history = JSON.parse((await stack.berth(['--json', 'history', 'app'])).stdout) as Array<{ kind: string; result: string }>;
     assert.deepEqual([history[0]!.kind, history[0]!.result], ['deploy', 'succeeded']);
 
-    // A version that logs a fatal line at start: rolled out (it is healthy), but the deploy says so and exits 1.
+    // A version that logs a fatal line at start: healthy, but the (blocking) log scan keeps it from traffic: exit 1, rolled back.
     const noisy = await stack.berth(['deploy', '--no-migrate'], { image: images.noisy });
     assert.equal(noisy.code, 1, noisy.stderr);
-    assert.match(noisy.stderr, /✗ scan .*error line\(s\) in the new replicas' logs: .*FATAL: cannot read config/);
+    assert.match(noisy.stderr, /✗ scan the logs of .*error line\(s\) in the new replicas' logs: .*FATAL: cannot read config/);
+    assert.ok((await stack.app()).every((c) => c.image === images.v5), 'v5 keeps serving');
   });
 
   test('keep tags of old deploys are pruned: the newest 10 deploys stay rollback targets', async () => {

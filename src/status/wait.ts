@@ -22,7 +22,10 @@ export async function waitForHealthy(
     options.onPoll?.(report);
     const containers = report.services.flatMap((s) => s.containers);
     const starting = containers.some((c) => c.state === 'running' && c.health === 'starting');
-    if (report.ok && !starting) return { ok: true, report };
+    // Healthy means every service at (or above) its desired count and no container unhealthy; more
+    // replicas than the model says (a scale kept by the rollout) is status's concern, not a wait's.
+    const ready = report.services.every((s) => s.running >= s.desired && !s.containers.some((c) => c.health === 'unhealthy'));
+    if (ready && !starting) return { ok: true, report };
     const failed = containers.find((c) => c.health === 'unhealthy' || (c.state === 'exited' && c.exitCode !== 0));
     if (failed) return { ok: false, report, reason: `${failed.name} is ${failed.problem ?? failed.state}` };
     if (performance.now() >= deadline) {
