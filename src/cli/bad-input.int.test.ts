@@ -109,3 +109,17 @@ test('issue 17: bad flag values are refused up front, one line, exit 2 (duration
     assertOneLineError(result, pattern);
   }
 });
+
+test('issue 17: check host against a dead engine exits 3 with the reason; --format github|junit|sarif are honoured', async () => {
+  const dead = await runBerth(['check', 'host'], { env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+  assert.equal(dead.code, 3, dead.stderr);
+  assertOneLineError(dead, /^berth: cannot reach the Docker engine at unix:\/\/\/nonexistent\/docker\.sock/);
+  assert.match(dead.stdout, /could not be determined/);
+  const github = await runBerth(['check', 'host', '--format', 'github'], { env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+  assert.doesNotMatch(github.stdout, /passed, .* failed/);
+  for (const line of github.stdout.trim().split('\n').filter(Boolean)) assert.match(line, /^::(error|warning|notice) title=berth host\//);
+  const junit = await runBerth(['check', 'host', '--format', 'junit'], { env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+  assert.match(junit.stdout, /^<\?xml/);
+  const sarif = await runBerth(['check', 'host', '--format', 'sarif'], { env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+  assert.equal((JSON.parse(sarif.stdout) as { version: string }).version, '2.1.0');
+});

@@ -91,19 +91,33 @@ or x-berth: {check: {rules: ...}}. Inline: # berth-disable-next-line ID, # berth
   check
     .command('host')
     .description('hardening audit of the Docker host: engine, daemon.json, containers, firewall, SSH, updates, disk, backups (never changes anything)')
-    .option('--format <format>', 'output: stylish, json')
+    .option('--format <format>', `output: ${FORMATS.join(', ')} (default stylish; --json: json)`)
     .option('--severity <level>', 'exit 1 when a check fails at or above: error, warning, info', 'error')
+    .addHelpText('after', `
+Exit codes: 0 no failed check at or above --severity, 1 failed checks, 2 bad input, 3 the engine
+could not be reached (the checks that need it could not be determined; the rest is reported).
+
+Examples:
+  berth check host
+  berth check host --severity warning        # exit 1 on warnings too
+  berth check host --format sarif > host.sarif`)
     .action(action(async (ctx, flags: { format?: string; severity: string }) => {
       const format = formatOf(ctx, flags);
       const severity = severityOf(flags);
-      const { auditHost, renderHostReport, hostExitCode } = await import('../../check/host.js');
+      const { auditHost, renderHostReport, hostExitCode, hostFindings } = await import('../../check/host.js');
       const engine = await ctx.engine().catch((error: unknown) => error as Error);
       const store = await ctx.store().catch(() => undefined);
       let projectName: string | undefined;
       try { projectName = (await ctx.project()).name; } catch { projectName = undefined; }
       const report = await auditHost({ engine: engine instanceof Error ? undefined : engine, engineError: engine instanceof Error ? engine.message : undefined, store, project: projectName });
       if (format === 'json') ctx.output.data(report);
-      else ctx.output.line(renderHostReport(report, ctx.output.paint));
+      else if (format === 'stylish') ctx.output.line(renderHostReport(report, ctx.output.paint));
+      else {
+        const { render } = await import('../../check/format.js');
+        ctx.output.line(render(format as 'sarif', { ...hostFindings(report), cwd: process.cwd() }, ctx.output.paint));
+      }
+      // Without the engine half the audit is unknown: that is not "fine" (exit 3, with the reason).
+      if (engine instanceof Error) throw engine;
       return hostExitCode(report, severity);
     }));
 
