@@ -62,3 +62,15 @@ test('--dry-run prints the plan from the compose file without an engine; bad --r
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('issue 17: --requests N on a service without a port is refused (it used to send nothing, silently)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-cs-cli-'));
+  try {
+    writeFileSync(join(dir, 'compose.yaml'), 'services:\n  worker:\n    image: local/busybox:latest\n    command: ["sleep", "600"]\n');
+    await assert.rejects(capture(['-f', join(dir, 'compose.yaml'), 'check', 'shutdown', 'worker', '--requests', '50', '--dry-run']), /--requests 50: service worker has no TCP port to send requests to/);
+    const { code } = await capture(['-f', join(dir, 'compose.yaml'), '--json', 'check', 'shutdown', 'worker', '--requests', '0', '--dry-run']);
+    assert.equal(code ?? 0, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

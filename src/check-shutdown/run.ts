@@ -32,11 +32,24 @@ export function shutdownSpecOf(project: ComposeProject, serviceName: string): Sh
 }
 
 export function planCheckShutdown(project: ComposeProject, serviceName: string, opts: CheckShutdownOptions = {}): ProbeStep[] {
-  return planShutdownProbe(shutdownSpecOf(project, serviceName), { requestsPerSecond: opts.requests }, opts.inPlace ? 'in-place' : 'throwaway');
+  const spec = shutdownSpecOf(project, serviceName);
+  requireRequestPort(spec, serviceName, opts);
+  return planShutdownProbe(spec, { requestsPerSecond: opts.requests }, opts.inPlace ? 'in-place' : 'throwaway');
+}
+
+/** Requests asked for (--requests N > 0) need a port to send them to: refuse rather than send nothing. */
+function requireRequestPort(spec: ShutdownSpec, serviceName: string, opts: CheckShutdownOptions): void {
+  if (opts.requests !== undefined && opts.requests > 0 && spec.port === undefined) {
+    throw new BerthError(`--requests ${opts.requests}: service ${serviceName} has no TCP port to send requests to (no ports:, no readiness drain port)`, {
+      exitCode: ExitCode.usage,
+      hint: `publish its port (ports: ["127.0.0.1::PORT"]), or probe without requests (--requests 0)`,
+    });
+  }
 }
 
 export async function runCheckShutdown(project: ComposeProject, engine: Engine, serviceName: string, opts: CheckShutdownOptions = {}): Promise<ShutdownReport> {
   const spec = shutdownSpecOf(project, serviceName);
+  requireRequestPort(spec, serviceName, opts);
   const probeOptions = { requestsPerSecond: opts.requests, readinessPollMs: opts.readinessPollMs, labels: opts.labels, onProgress: opts.onProgress };
   if (!opts.inPlace) return probeShutdown(engine, spec, probeOptions);
   const running = (await listServiceContainers(engine, project.name, { services: [serviceName], includeStopped: false })).filter((c) => c.state === 'running');
@@ -97,7 +110,8 @@ export function renderShutdownReport(report: ShutdownReport, paint: Paint = plai
     if (finding.fix) lines.push(`          ${paint.dim('fix:')} ${finding.fix}`);
   }
   if (report.verdict.findings.length) lines.push('');
-  lines.push(report.verdict.ok ? paint.green(`✓ ${report.verdict.summary}`) : paint.red(`✗ ${report.verdict.summary}`));
+  const { ok, warnings, summary } = report.verdict;
+  lines.push(!ok ? paint.red(`✗ ${summary}`) : warnings ? paint.yellow(`! ${summary}`) : paint.green(`✓ ${summary}`));
   return lines.join('\n');
 }
 
