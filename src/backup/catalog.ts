@@ -1,4 +1,5 @@
 /** The backup catalog: the `backups` table of the state store. */
+import { BerthError, ExitCode } from '../lib/errors.js';
 import type { StateStore } from '../state/store.js';
 import type { BackupKind, BackupManifest, CatalogEntry } from './types.js';
 
@@ -64,7 +65,13 @@ export class Catalog {
     const row = this.store.db.prepare('SELECT * FROM backups WHERE id = ?').get(id) as Row | undefined;
     if (row) return fromRow(row);
     // Unique prefixes work too, as with git.
-    const rows = this.store.db.prepare('SELECT * FROM backups WHERE id LIKE ? LIMIT 2').all(`${id.replace(/[%_]/g, '')}%`) as Row[];
+    const rows = this.store.db.prepare('SELECT * FROM backups WHERE id LIKE ? ORDER BY id LIMIT 11').all(`${id.replace(/[%_]/g, '')}%`) as Row[];
+    if (rows.length > 1) {
+      throw new BerthError(`backup id "${id}" is ambiguous: it starts ${rows.length > 10 ? 'more than 10' : rows.length} backups (${rows.slice(0, 10).map((r) => r.id).join(', ')}${rows.length > 10 ? ', …' : ''})`, {
+        exitCode: ExitCode.usage,
+        hint: 'give more of the id (berth backup list)',
+      });
+    }
     return rows.length === 1 ? fromRow(rows[0]!) : undefined;
   }
 

@@ -225,7 +225,7 @@ test('from a compose file: runCheckShutdown loads the service, probes it and ren
   assert.match(text, /✓ app: graceful: exited 0 in \d+(\.\d)?s after SIGTERM, 0 of \d+ requests failed/);
   assert.match(text, /init\s+yes/);
   assert.equal(await leftovers(), 0);
-  await assert.rejects(runCheckShutdown(project, engine!, 'nope'), /no service "nope" in project berthtest_shutdown/);
+  await assert.rejects(runCheckShutdown(project, engine!, 'nope'), /no such service: nope in project berthtest_shutdown/);
 });
 
 test('--in-place: stops the service\'s own container as Docker does, measures it, and starts it again', { skip }, async () => {

@@ -2,6 +2,7 @@
 import type { ComposeProject } from '../compose/types.js';
 import { listServiceContainers } from '../compose/containers.js';
 import { projectNetworkNames } from '../compose/networks.js';
+import { unknownServiceError } from '../compose/select.js';
 import type { Engine } from '../engine/client.js';
 import { BerthError, ExitCode } from '../lib/errors.js';
 import { planShutdownProbe } from './plan.js';
@@ -21,13 +22,7 @@ export interface CheckShutdownOptions {
 
 export function shutdownSpecOf(project: ComposeProject, serviceName: string): ShutdownSpec {
   const service = project.services[serviceName];
-  if (!service) {
-    const inactive = project.inactiveServices.includes(serviceName) ? ` (it is in a profile that is not enabled: add --profile)` : '';
-    throw new BerthError(`no service "${serviceName}" in project ${project.name}${inactive}`, {
-      exitCode: ExitCode.usage,
-      hint: `services: ${Object.keys(project.services).join(', ') || 'none'}`,
-    });
-  }
+  if (!service) throw unknownServiceError(project, serviceName);
   return shutdownSpecFromService(service, project.name, projectNetworkNames(project));
 }
 

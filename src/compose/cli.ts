@@ -141,7 +141,7 @@ export async function runCompose(
   cli: ComposeCli,
   selection: ComposeSelection,
   args: string[],
-  options: { env?: Record<string, string | undefined>; timeoutMs?: number; allowFailure?: boolean; onOutput?: (chunk: string) => void; signal?: AbortSignal } = {},
+  options: { env?: Record<string, string | undefined>; timeoutMs?: number; allowFailure?: boolean; onOutput?: (chunk: string) => void; onStderr?: (chunk: string) => void; signal?: AbortSignal } = {},
 ): Promise<ComposeRunResult> {
   const [bin, ...prefix] = cli.command;
   const argv = [...prefix, ...composeGlobalArgs(selection), ...args];
@@ -155,7 +155,7 @@ export async function runCompose(
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d; options.onOutput?.(String(d)); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d; options.onOutput?.(String(d)); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d; (options.onStderr ?? options.onOutput)?.(String(d)); });
     child.on('error', (error) => reject(new BerthError(`cannot run ${cli.command.join(' ')}: ${error.message}`, { exitCode: ExitCode.engine, cause: error })));
     child.on('close', (code) => {
       const result = { code: code ?? 1, stdout, stderr };

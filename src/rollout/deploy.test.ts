@@ -34,7 +34,7 @@ test('named services are deployed as asked; --no-migrate leaves the migration ou
   const p = project([service('app'), service('db', { image: 'postgres:16' })], { migrate: { service: 'app', timeoutMs: 1000 } });
   const plan = planDeploy(p, ['db'], { skipMigrate: true });
   assert.deepEqual(plan.steps.map((s) => s.kind), ['pull', 'rollout', 'verify']);
-  assert.throws(() => planDeploy(p, ['nope']), /no service "nope"/);
+  assert.throws(() => planDeploy(p, ["nope"]), /no such service: nope in project shop/);
 });
 
 test('issue 17: the log scan is configurable: blocking is a gate inside the rollout, advisory a step after it, off none', () => {

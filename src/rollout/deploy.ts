@@ -6,6 +6,7 @@ import type { ComposeRunner } from '../compose/cli.js';
 import type { ComposeProject, HookConfig, LogScanConfig } from '../compose/types.js';
 import { formatDuration } from '../lib/duration.js';
 import { BerthError, ExitCode, errorMessage } from '../lib/errors.js';
+import { unknownServiceError } from '../compose/select.js';
 import { runHook } from './execute.js';
 import { DEFAULT_LOG_SCAN, describeLogScan, scanReplicaLogs } from './log-scan.js';
 import { isStateful, startFirstBlocker } from './plan.js';
@@ -45,7 +46,7 @@ export function planDeploy(project: ComposeProject, services: string[], options:
   const roll: string[] = [];
   for (const name of candidates) {
     const service = project.services[name];
-    if (!service) throw new BerthError(`no service "${name}" in ${project.name}`, { exitCode: ExitCode.usage });
+    if (!service) throw unknownServiceError(project, name);
     const blocker = startFirstBlocker(service);
     if (!explicit && blocker && !options.stopFirst) skipped.push({ service: name, reason: `${blocker}: roll it with berth rollout ${name} --stop-first` });
     else if (!explicit && isStateful(service) && !options.stateful) skipped.push({ service: name, reason: 'stateful: roll it on its own with berth rollout --stateful' });
@@ -133,7 +134,8 @@ export async function runDeploy(
             // Images that exist only here (built or imported locally) cannot be pulled: fine if present.
             const missing: string[] = [];
             for (const s of step.services) if (!(await deps.engine.inspectImage(deps.project.services[s]!.image!))) missing.push(s);
-            if (missing.length) throw new BerthError(`pull failed and no local image for ${missing.join(', ')}: ${pulled.stderr.trim().split('\n').pop() ?? ''}`);
+            // The registry could not be reached (or refused): an engine/registry failure, exit 3, not bad input.
+            if (missing.length) throw new BerthError(`pull failed and no local image for ${missing.join(', ')}: ${pulled.stderr.trim().split('\n').pop() ?? ''}`, { exitCode: ExitCode.engine });
             onEvent({ type: 'deploy-note', text: `pull failed (${pulled.stderr.trim().split('\n').pop() ?? `exit ${pulled.code}`}); the local images are used` });
           }
           break;

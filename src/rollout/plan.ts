@@ -4,6 +4,7 @@
  */
 import type { ComposeProject, DrainConfig, LogScanConfig, ServiceModel, ServiceRolloutConfig } from '../compose/types.js';
 import { replicaName } from '../compose/containers.js';
+import { unknownServiceError } from '../compose/select.js';
 import { trafficNetworkNames } from '../compose/networks.js';
 import { formatDuration } from '../lib/duration.js';
 import { BerthError, ExitCode } from '../lib/errors.js';
@@ -162,7 +163,7 @@ export function planRollout(project: ComposeProject, states: ServiceState[], opt
 
 function planService(project: ComposeProject, state: ServiceState, options: RolloutOptions): ServicePlan {
   const service = project.services[state.service];
-  if (!service) throw new BerthError(`no service "${state.service}" in ${project.name}`, { exitCode: ExitCode.usage });
+  if (!service) throw unknownServiceError(project, state.service);
   const config = service.berth.rollout;
   const steps: Step[] = [];
   const blocker = startFirstBlocker(service);

@@ -43,8 +43,8 @@ export interface ServiceResult {
   deployId?: number;
   imageBefore?: string;
   imageAfter: string;
-  digestBefore?: string;
-  digestAfter?: string;
+  imageIdBefore?: string;
+  imageIdAfter?: string;
   durationMs: number;
   phases: Record<string, number>;
   replicas: number;
@@ -122,16 +122,19 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
         }
         continue;
       }
-      const digestAfter = (await deps.engine.inspectImage(s.image))?.Id;
+      const [after, before] = await Promise.all([deps.engine.inspectImage(s.image), s.imageIdBefore ? deps.engine.inspectImage(s.imageIdBefore) : undefined]);
+      const imageIdAfter = after?.Id;
+      // Repository digests exist only for images that came from a registry (local builds have none).
+      const repoDigests = { ...(before?.RepoDigests?.[0] ? { repoDigestBefore: before.RepoDigests[0] } : {}), ...(after?.RepoDigests?.[0] ? { repoDigestAfter: after.RepoDigests[0] } : {}) };
       const deployId = startDeploy(deps.store, {
         project: deps.project.name,
         service: s.service,
         kind: req.kind ?? 'rollout',
         imageBefore: s.imageRefBefore ?? s.imageIdBefore,
-        digestBefore: s.imageIdBefore,
+        imageIdBefore: s.imageIdBefore,
         imageAfter: s.image,
-        digestAfter,
-        detail: { rolloutId, desired: s.desired, steps: s.steps.length },
+        imageIdAfter,
+        detail: { rolloutId, desired: s.desired, steps: s.steps.length, ...repoDigests },
       });
       const log: string[] = [];
       const onEvent = (e: RolloutEvent) => {
@@ -141,8 +144,8 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
       };
       // Keep both images from pruning while they are rollback targets.
       if (s.imageIdBefore) await tagKeep(deps.engine, s.imageIdBefore, keepTag(deps.project.name, s.service, deployId, 'before')).catch(() => undefined);
-      if (digestAfter) await tagKeep(deps.engine, digestAfter, keepTag(deps.project.name, s.service, deployId, 'after')).catch(() => undefined);
-      const base = { service: s.service, deployId, imageBefore: s.imageRefBefore ?? s.imageIdBefore, digestBefore: s.imageIdBefore, imageAfter: s.image, digestAfter, replicas: s.desired };
+      if (imageIdAfter) await tagKeep(deps.engine, imageIdAfter, keepTag(deps.project.name, s.service, deployId, 'after')).catch(() => undefined);
+      const base = { service: s.service, deployId, imageBefore: s.imageRefBefore ?? s.imageIdBefore, imageIdBefore: s.imageIdBefore, imageAfter: s.image, imageIdAfter, replicas: s.desired };
       try {
         const [outcome] = await executePlan(deps.engine, deps.project, { ...plan, services: [s] }, { signal: req.signal, onEvent, compose: deps.compose });
         const durationMs = performance.now() - started;
@@ -211,10 +214,10 @@ export function rollbackTarget(store: StateStore, project: string, service: stri
     if (!record || record.project !== project || record.service !== service) {
       throw new BerthError(`no deploy #${to} of ${service} in ${project}`, { exitCode: ExitCode.usage, hint: `berth history ${service} lists them` });
     }
-    if (!record.digestAfter) throw new BerthError(`deploy #${to} recorded no image`, { exitCode: ExitCode.usage });
-    return { ref: keepTag(project, service, record.id, 'after').ref, imageId: record.digestAfter, deployId: record.id };
+    if (!record.imageIdAfter) throw new BerthError(`deploy #${to} recorded no image`, { exitCode: ExitCode.usage });
+    return { ref: keepTag(project, service, record.id, 'after').ref, imageId: record.imageIdAfter, deployId: record.id };
   }
-  const last = listDeploys(store, project, { service, limit: 200 }).find((r) => r.result === 'succeeded' && r.digestBefore && r.digestBefore !== r.digestAfter);
+  const last = listDeploys(store, project, { service, limit: 200 }).find((r) => r.result === 'succeeded' && r.imageIdBefore && r.imageIdBefore !== r.imageIdAfter);
   if (!last) throw new BerthError(`no earlier image of ${service} to roll back to`, { exitCode: ExitCode.usage, hint: 'berth history shows what berth has deployed' });
-  return { ref: keepTag(project, service, last.id, 'before').ref, imageId: last.digestBefore!, deployId: last.id };
+  return { ref: keepTag(project, service, last.id, 'before').ref, imageId: last.imageIdBefore!, deployId: last.id };
 }

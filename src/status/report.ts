@@ -1,5 +1,6 @@
 import type { ComposeProject } from '../compose/types.js';
 import type { Health } from '../compose/containers.js';
+import { requireServices } from '../compose/select.js';
 import { BerthError } from '../lib/errors.js';
 
 /** What the engine says about one container of a service (gathered by collect.ts). */
@@ -65,12 +66,7 @@ export interface StatusReport {
 export function selectServices(project: ComposeProject, names: string[]): string[] {
   const all = Object.keys(project.services);
   if (names.length === 0) return all;
-  for (const name of names) {
-    if (!project.services[name]) {
-      const inactive = project.inactiveServices.includes(name) ? ` (it is in an inactive profile; pass --profile)` : '';
-      throw new BerthError(`no such service: ${name}${inactive}`, { hint: `services: ${all.join(', ') || 'none'}` });
-    }
-  }
+  requireServices(project, names);
   return names;
 }
 

@@ -117,14 +117,20 @@ Examples:
       action(async (ctx, targets: string[], opts: { all?: boolean }) => {
         const [{ Catalog }, { formatBytes }] = await Promise.all([import('../../backup/catalog.js'), import('../../backup/format.js')]);
         const project = await ctx.project();
-        const entries = new Catalog(await ctx.store()).list({ project: project.name, includePruned: opts.all }).filter((e) => targets.length === 0 || targets.includes(e.target));
+        const all = new Catalog(await ctx.store()).list({ project: project.name, includePruned: true });
+        // A name that is neither a target of the project nor in its catalog is a typo, not "no backups".
+        const unknown = targets.filter((t) => !all.some((e) => e.target === t));
+        if (unknown.length) (await import('../../backup/targets.js')).resolveTargets(project, unknown);
+        const entries = all.filter((e) => (opts.all || e.status !== 'pruned') && (targets.length === 0 || targets.includes(e.target)));
         if (ctx.output.json) {
           ctx.output.data(entries.map(({ manifest, ...e }) => ({ ...e, files: manifest?.files ?? [] })));
           return ExitCode.ok;
         }
         const p = ctx.output.paint;
         const color = (s: string) => (s === 'verified' ? p.green(s) : s === 'failed' ? p.red(s) : p.dim(s));
-        ctx.output.line(table([['ID', 'TARGET', 'KIND', 'STATUS', 'STARTED (UTC)', 'SIZE', 'DESTINATION'], ...entries.map((e) => [e.id, e.target, e.kind, color(e.status), e.startedAt.replace('T', ' ').slice(0, 19), e.sizeBytes === null ? '-' : formatBytes(e.sizeBytes), e.error ? p.red(e.error) : e.destination])]));
+        ctx.output.line(table([['ID', 'TARGET', 'KIND', 'STATUS', 'STARTED (UTC)', 'SIZE', 'DESTINATION'], ...entries.map((e) => [e.id, e.target, e.kind, color(e.status), e.startedAt.replace('T', ' ').slice(0, 19), e.sizeBytes === null ? '-' : formatBytes(e.sizeBytes), e.destination])]));
+        // Errors under the table, each with its backup: the DESTINATION column holds destinations only.
+        for (const e of entries) if (e.error) ctx.output.line(p.red(`${e.id}: ${e.error}`));
         return ExitCode.ok;
       }),
     );

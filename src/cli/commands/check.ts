@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { BerthError, ExitCode } from '../../lib/errors.js';
 import { action, composeOptions, warnAbout, type CommandContext } from '../context.js';
+import { closest } from '../../lib/suggest.js';
 import { registerCheckShutdown } from './check-shutdown.js';
 
 const FORMATS = ['stylish', 'json', 'sarif', 'github', 'junit'];
@@ -66,8 +67,18 @@ or x-berth: {check: {rules: ...}}. Inline: # berth-disable-next-line ID, # berth
     .option('--dry-run', 'with --fix: show the edits as a unified diff, change nothing')
     .option('--all-profiles', 'check the services of every profile, not only the active ones');
 
+  // The default subcommand: `berth check hots` lands here with "hots" as an argument; say what was meant.
   lintOptions(check.command('compose', { isDefault: true }).description('lint the project\'s compose files and the Dockerfiles its services build'))
-    .action(lintCompose);
+    .allowExcessArguments(true)
+    .action(async (flags: LintFlags, command: Command) => {
+      const [word] = command.args;
+      if (word !== undefined) {
+        const names = check.commands.map((c) => c.name());
+        const near = closest(word, names);
+        throw new BerthError(`unknown check "${word}"`, { exitCode: ExitCode.usage, hint: `${near ? `did you mean berth check ${near}? ` : ''}checks: ${names.join(', ')}` });
+      }
+      return lintCompose(flags, command);
+    });
 
   check
     .command('dockerfile')

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { formatDuration } from '../../lib/duration.js';
 import { ExitCode } from '../../lib/errors.js';
+import { unknownServiceError } from '../../compose/select.js';
 import { action } from '../context.js';
 import { value } from '../values.js';
 import { table } from '../output.js';
@@ -21,6 +22,8 @@ Examples:
         const { listDeploys } = await import('../../rollout/history.js');
         const project = await ctx.project();
         const records = listDeploys(await ctx.store(), project.name, { service, limit: Number(opts.limit) });
+        // A service that is neither in the project nor in its history is a typo, not "no deploys yet".
+        if (service && !records.length && !project.services[service]) throw unknownServiceError(project, service);
         if (ctx.output.json) {
           ctx.output.data(records);
           return ExitCode.ok;
@@ -34,7 +37,7 @@ Examples:
         const rows = [['ID', 'WHEN', 'SERVICE', 'KIND', 'RESULT', 'FROM', 'TO', 'IMAGE IDS', 'TOOK', 'BY']];
         for (const r of records) {
           const result = r.result === 'succeeded' ? paint.green(r.result) : r.result === 'running' ? paint.yellow(r.result) : paint.red(r.result);
-          rows.push([String(r.id), r.startedAt.slice(0, 19).replace('T', ' '), r.service, r.kind, result, r.imageBefore?.startsWith('sha256:') ? short(r.imageBefore) : r.imageBefore ?? '-', r.imageAfter ?? '-', `${short(r.digestBefore)} → ${short(r.digestAfter)}`, r.durationMs === null ? '-' : formatDuration(r.durationMs), `${r.user}@${r.host}`]);
+          rows.push([String(r.id), r.startedAt.slice(0, 19).replace('T', ' '), r.service, r.kind, result, r.imageBefore?.startsWith('sha256:') ? short(r.imageBefore) : r.imageBefore ?? '-', r.imageAfter ?? '-', `${short(r.imageIdBefore)} → ${short(r.imageIdAfter)}`, r.durationMs === null ? '-' : formatDuration(r.durationMs), `${r.user}@${r.host}`]);
         }
         ctx.output.line(table(rows));
         return ExitCode.ok;

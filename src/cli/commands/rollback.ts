@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { BerthError, ExitCode } from '../../lib/errors.js';
+import { requireServices } from '../../compose/select.js';
 import { action } from '../context.js';
 import { value } from '../values.js';
 import { addRolloutFlags, finish, rolloutOptions, type RolloutFlags } from './rollout.js';
@@ -23,6 +24,7 @@ Examples:
         const to = flags.to === undefined ? undefined : Number(flags.to);
         const { rollbackTarget } = await import('../../rollout/run.js');
         const project = await ctx.project();
+        requireServices(project, [service]);
         const target = rollbackTarget(await ctx.store(), project.name, service, to);
         const engine = await ctx.engine();
         if (!(await engine.inspectImage(target.ref))) {
