@@ -185,8 +185,20 @@ export interface ComposeRunner {
 
 export async function composeRunner(project: import('./types.js').ComposeProject, memory?: FactMemory): Promise<ComposeRunner> {
   const cli = await detectComposeCli(process.env, memory);
-  const { composeFilesFor } = await import('./render.js');
-  const { files, dropped } = composeFilesFor(cli, project);
+  const { composeFilesFor, writeRendering } = await import('./render.js');
+  const { files, dropped, rendering } = composeFilesFor(cli, project);
   const selection = { ...selectionOf(project), files };
-  return { cli, selection, dropped, run: (args, options) => runCompose(cli, selection, args, options) };
+  if (rendering === undefined) return { cli, selection, dropped, run: (args, options) => runCompose(cli, selection, args, options) };
+  // Compose v1 reads a rendering (interpolated, secrets included): one per run, removed when Compose is done.
+  return {
+    cli, selection, dropped,
+    run: async (args, options) => {
+      const written = writeRendering(project.name, rendering);
+      try {
+        return await runCompose(cli, { ...selection, files: [written.file] }, args, options);
+      } finally {
+        written.remove();
+      }
+    },
+  };
 }
