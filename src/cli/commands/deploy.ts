@@ -40,8 +40,12 @@ Examples:
         const req = rolloutOptions(flags);
         const plan = planDeploy(project, services, { stateful: flags.stateful, stopFirst: flags.stopFirst, skipMigrate: flags.migrate === false, logScan: flags.logScan });
         if (flags.dryRun) {
-          if (ctx.output.json) ctx.output.data(plan);
-          else ctx.output.line(renderDeployPlan(plan));
+          // Per rolled service: the image running now and the one it would run.
+          const rolled = plan.steps.flatMap((s) => (s.kind === 'rollout' ? s.services : []));
+          const { previewServices, renderDeployPreview } = await import('../../rollout/preview.js');
+          const services = rolled.length ? await ctx.engine().then((engine) => previewServices(engine, project, rolled, () => ctx.compose())).catch((error: unknown) => error as Error) : [];
+          if (ctx.output.json) ctx.output.data({ ...plan, services: services instanceof Error ? { error: services.message } : services });
+          else ctx.output.line(`${renderDeployPlan(plan)}${rolled.length ? `\nservices (running now → after):\n${renderDeployPreview(services)}` : ''}`);
           return ExitCode.ok;
         }
         const { paint } = ctx.output;

@@ -28,9 +28,12 @@ Examples:
         const args = ['up', '-d', ...(opts.build ? ['--build'] : []), ...services];
         if (compose.dropped.length) ctx.output.note(ctx.output.paint.dim(`Compose ${compose.cli.version} does not know ${compose.dropped.join(', ')}: left out for it`));
         if (opts.dryRun) {
-          const plan = { compose: [...compose.cli.command, ...(await import('../../compose/cli.js')).composeGlobalArgs(compose.selection), ...args], waitFor: selected };
+          // Per service: what runs now, what would run, and whether Compose recreates it in place (an outage).
+          const { previewServices, renderUpPreview } = await import('../../rollout/preview.js');
+          const services = await ctx.engine().then((engine) => previewServices(engine, project, selected, () => ctx.compose())).catch((error: unknown) => error as Error);
+          const plan = { compose: [...compose.cli.command, ...(await import('../../compose/cli.js')).composeGlobalArgs(compose.selection), ...args], waitFor: selected, services: services instanceof Error ? { error: services.message } : services };
           if (ctx.output.json) ctx.output.data(plan);
-          else ctx.output.line(`would run: ${plan.compose.join(' ')}\nthen wait until healthy: ${selected.join(', ')}`);
+          else ctx.output.line(`would run: ${plan.compose.join(' ')}\nthen wait until healthy: ${selected.join(', ')}\nservices (running now → after):\n${renderUpPreview(services)}`);
           return ExitCode.ok;
         }
         ctx.output.note(`starting ${project.name} with ${compose.cli.command.join(' ')} ${compose.cli.version}`);
