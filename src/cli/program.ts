@@ -27,10 +27,10 @@ export function buildProgram(): Command {
     .exitOverride();
   program.addHelpText('after', `
 Examples:
-  berth status                    services, replicas and health of ./compose.yaml
+  berth status                    # services, replicas and health of ./compose.yaml
   berth -f compose.yaml -f prod.yaml status app --json
-  berth rollout app               zero-downtime rollout of one service
-  berth deploy --dry-run          print the deploy plan`);
+  berth rollout app               # zero-downtime rollout of one service
+  berth deploy --dry-run          # print the deploy plan`);
   registerCommands(program);
   return program;
 }

@@ -15,12 +15,16 @@ export { closest, suggestion } from '../lib/suggest.js';
 
 type Parser = (value: string) => string;
 
+/** Marks the parsers made here, so the CLI conformance test knows which options refuse bad values. */
+export const VALIDATES = Symbol.for('berth.validatesFlagValue');
+
 function checked(test: (value: string) => string | undefined): Parser {
-  return (value) => {
+  const parse: Parser = (value) => {
     const problem = test(value);
     if (problem) throw new InvalidArgumentError(problem);
     return value;
   };
+  return Object.assign(parse, { [VALIDATES]: true });
 }
 
 const EXAMPLES = 'such as 30s, 1m30s or 500ms';

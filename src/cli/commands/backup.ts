@@ -43,8 +43,8 @@ Targets are services with x-berth: { backup: { type: postgres|mysql|volume } }. 
 DEST/PROJECT/TARGET/ID/ with manifest.json written last; one backup operation at a time per host.
 
 Examples:
-  berth backup run                 back up every target, then apply retention
-  berth backup run db --dry-run    show the plan for one target
+  berth backup run                 # back up every target, then apply retention
+  berth backup run db --dry-run    # show the plan for one target
   berth backup list --json
   berth backup verify db-20261127T010000Z-1a2b --restore-test
   berth backup restore db-20261127T010000Z-1a2b

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { BerthError, ExitCode } from '../../lib/errors.js';
 import { action, composeOptions, warnAbout, type CommandContext } from '../context.js';
 import { closest } from '../../lib/suggest.js';
+import { value } from '../values.js';
 import { registerCheckShutdown } from './check-shutdown.js';
 
 const FORMATS = ['stylish', 'json', 'sarif', 'github', 'junit'];
@@ -49,18 +50,19 @@ export function registerCheck(program: Command): void {
 Exit codes: 0 no finding at or above --severity, 1 findings, 2 bad input.
 
 Examples:
-  berth check                             lint ./compose.yaml and the Dockerfiles it builds
+  berth check                             # lint ./compose.yaml and the Dockerfiles it builds
   berth check --format sarif > check.sarif
-  berth check --fix --dry-run             show the safe fixes as a diff
-  berth check host                        audit the Docker host (read-only)
-  berth check rules                       every rule with its severity
+  berth check --fix --dry-run             # show the safe fixes as a diff
+  berth check host                        # audit the Docker host (read-only)
+  berth check rules                       # every rule with its severity
+  berth check shutdown app                # stop a throwaway copy as Docker does
 
 Config: .berth-check.yaml next to the compose file (rules: {ID: off|info|warning|error}, ignore: [...]),
 or x-berth: {check: {rules: ...}}. Inline: # berth-disable-next-line ID, # berth-disable ID (whole file).`);
 
   const lintOptions = (cmd: Command) => cmd
-    .option('--format <format>', `output: ${FORMATS.join(', ')} (default stylish; --json: json)`)
-    .option('--severity <level>', 'exit 1 when a finding is at or above: error, warning, info', 'error')
+    .option('--format <format>', `output: ${FORMATS.join(', ')} (default stylish; --json: json)`, value.oneOf(FORMATS))
+    .option('--severity <level>', 'exit 1 when a finding is at or above: error, warning, info', value.oneOf(SEVERITIES), 'error')
     .option('--config <file>', 'check config (default .berth-check.yaml in the project directory)')
     .option('--rule <id>', 'only these rules (repeatable, or comma-separated)', collect)
     .option('--fix', 'apply the safe fixes (minimal edits; comments and formatting kept)')
@@ -68,7 +70,15 @@ or x-berth: {check: {rules: ...}}. Inline: # berth-disable-next-line ID, # berth
     .option('--all-profiles', 'check the services of every profile, not only the active ones');
 
   // The default subcommand: `berth check hots` lands here with "hots" as an argument; say what was meant.
-  lintOptions(check.command('compose', { isDefault: true }).description('lint the project\'s compose files and the Dockerfiles its services build'))
+  const compose = lintOptions(check.command('compose', { isDefault: true }).description('lint the project\'s compose files and the Dockerfiles its services build'))
+    .addHelpText('after', `
+Exit codes: 0 no finding at or above --severity, 1 findings, 2 bad input.
+
+Examples:
+  berth check compose --severity warning
+  berth check --rule init,healthcheck --format github
+  berth check --all-profiles --format junit > check.xml
+  berth check --fix                       # apply the safe fixes in place`)
     .allowExcessArguments(true)
     .action(async (flags: LintFlags, command: Command) => {
       const [word] = command.args;
@@ -79,13 +89,19 @@ or x-berth: {check: {rules: ...}}. Inline: # berth-disable-next-line ID, # berth
       }
       return lintCompose(flags, command);
     });
+  // `berth check --help` shows the options of the default subcommand (they are given to `berth check`).
+  check.addHelpText('after', () => `\nOptions of berth check [compose]:\n${compose.options.map((o) => `  ${o.flags.padEnd(24)} ${o.description}`).join('\n')}`);
 
   check
     .command('dockerfile')
     .description('lint Dockerfiles on their own')
     .argument('<file...>', 'Dockerfiles')
-    .option('--format <format>', `output: ${FORMATS.join(', ')}`)
-    .option('--severity <level>', 'exit 1 at or above this severity', 'error')
+    .option('--format <format>', `output: ${FORMATS.join(', ')}`, value.oneOf(FORMATS))
+    .option('--severity <level>', 'exit 1 at or above this severity', value.oneOf(SEVERITIES), 'error')
+    .addHelpText('after', `
+Examples:
+  berth check dockerfile Dockerfile
+  berth check dockerfile app/Dockerfile worker/Dockerfile --format sarif > dockerfiles.sarif`)
     .action(action(async (ctx, files: string[], flags: { format?: string; severity: string }) => {
       const format = formatOf(ctx, flags);
       const severity = severityOf(flags);
@@ -102,8 +118,8 @@ or x-berth: {check: {rules: ...}}. Inline: # berth-disable-next-line ID, # berth
   check
     .command('host')
     .description('hardening audit of the Docker host: engine, daemon.json, containers, firewall, SSH, updates, disk, backups (never changes anything)')
-    .option('--format <format>', `output: ${FORMATS.join(', ')} (default stylish; --json: json)`)
-    .option('--severity <level>', 'exit 1 when a check fails at or above: error, warning, info', 'error')
+    .option('--format <format>', `output: ${FORMATS.join(', ')} (default stylish; --json: json)`, value.oneOf(FORMATS))
+    .option('--severity <level>', 'exit 1 when a check fails at or above: error, warning, info', value.oneOf(SEVERITIES), 'error')
     .addHelpText('after', `
 Exit codes: 0 no failed check at or above --severity, 1 failed checks, 2 bad input, 3 the engine
 could not be reached (the checks that need it could not be determined; the rest is reported).
@@ -136,6 +152,11 @@ Examples:
     .command('rules')
     .description('list the rules (id, family, severity, fixable, title)')
     .option('--markdown', 'the rules reference as Markdown (docs/rules.md)')
+    .addHelpText('after', `
+Examples:
+  berth check rules
+  berth check rules --json
+  berth check rules --markdown > docs/rules.md`)
     .action(action(async (ctx, flags: { markdown?: boolean }) => {
       const { allRules } = await import('../../check/run.js');
       const { rulesMarkdown } = await import('../../check/docs.js');

@@ -16,7 +16,7 @@ export function registerHistory(program: Command): void {
 Examples:
   berth history
   berth history app --json
-  berth rollback app --to 12     bring back the image deploy #12 installed`)
+  berth rollback app --to 12     # bring back the image deploy #12 installed`)
     .action(
       action(async (ctx, service: string | undefined, opts: { limit: string }) => {
         const { listDeploys } = await import('../../rollout/history.js');

@@ -36,10 +36,11 @@ Examples:
           else ctx.output.line(`would run: ${plan.compose.join(' ')}\nthen wait until healthy: ${selected.join(', ')}\nservices (running now → after):\n${renderUpPreview(services)}`);
           return ExitCode.ok;
         }
+        // The engine first: without it Compose v1 dumps a Python traceback; berth says it in one line (exit 3).
+        const engine = await ctx.engine();
         ctx.output.note(`starting ${project.name} with ${compose.cli.command.join(' ')} ${compose.cli.version}`);
         await compose.run(args, { onOutput: ctx.output.json ? undefined : (chunk) => process.stderr.write(ctx.output.paint.dim(chunk)) });
         const { waitForHealthy, healthBudgetMs } = await import('../../status/wait.js');
-        const engine = await ctx.engine();
         const timeoutMs = opts.timeout ? parseDuration(opts.timeout, '--timeout') : healthBudgetMs(project, selected);
         const result = await waitForHealthy(engine, project, selected, { timeoutMs });
         if (ctx.output.json) ctx.output.data({ ok: result.ok, reason: result.reason, status: result.report });
