@@ -158,7 +158,7 @@ export async function runDeploy(
         }
         case 'verify': {
           const { waitForHealthy, healthBudgetMs } = await import('../status/wait.js');
-          const verdict = await waitForHealthy(deps.engine, deps.project, step.services, { timeoutMs: Math.min(healthBudgetMs(deps.project, step.services), 60_000) });
+          const verdict = await waitForHealthy(deps.engine, deps.project, step.services, { timeoutMs: Math.min(healthBudgetMs(deps.project, step.services), 60_000), onHeartbeat: (text) => onEvent({ type: 'deploy-note', text }) });
           if (!verdict.ok) throw new BerthError(`not healthy: ${verdict.reason}`, { exitCode: ExitCode.degraded });
           break;
         }

@@ -453,10 +453,18 @@ async function waitHealthy(rt: Runtime, names: string[], mode: 'healthcheck' | '
   if (mode === 'fixed') await pause(timeoutMs, signal);
   // The engine's events wake the gate the moment a health status changes (a poll would add half its period).
   const wake = mode === 'healthcheck' ? await wakeOnEvents(rt.engine, ids) : undefined;
+  const started = performance.now();
+  let beat = started + HEARTBEAT_MS;
   try {
     for (;;) {
       const probes = await Promise.all(ids.map((id, i) => probe(rt.engine, id, names[i]!)));
       const verdicts = probes.map((p) => verdict(p, mode));
+      // A long wait says it is alive: how many are healthy, how long so far, the budget.
+      if (performance.now() >= beat) {
+        beat += HEARTBEAT_MS;
+        const healthy = verdicts.filter((v) => v === 'ok').length;
+        rt.options.onEvent?.({ type: 'note', text: `still waiting: ${healthy} of ${names.length} healthy (${probes.map((p) => p.health ?? 'no health yet').join(', ')}), ${formatDuration(performance.now() - started)} of ≤ ${formatDuration(timeoutMs)}` });
+      }
       const bad = verdicts.findIndex((v) => v !== 'ok' && v !== 'waiting');
       if (bad >= 0) throw await gateFailure(rt, ids[bad]!, probes[bad]!, verdicts[bad]!);
       if (verdicts.every((v) => v === 'ok')) return;
@@ -473,6 +481,9 @@ async function waitHealthy(rt: Runtime, names: string[], mode: 'healthcheck' | '
     wake?.close();
   }
 }
+
+/** How often a long health wait reports that it is still waiting. */
+export const HEARTBEAT_MS = 5000;
 
 /** Between events the gate still looks this often (a stream a proxy cuts stays silent); with events denied it polls every POLL_MS. */
 const WAKE_FALLBACK_MS = 500;

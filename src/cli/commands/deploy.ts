@@ -54,7 +54,6 @@ Examples:
         const store = await ctx.store();
         const lock = await lockProject({ store, project }, `deploy ${services.join(' ') || 'all'}`, req.lockWaitMs);
         const onEvent = (e: DeployEvent) => {
-          if (ctx.output.json) return;
           if (e.type === 'deploy-note') ctx.output.note(paint.yellow(`• ${e.text}`));
           else if (e.phase === 'start') ctx.output.note(paint.bold(`step ${e.index + 1}/${e.total}: ${describeDeployStep(e.step)}`));
           else if (e.phase === 'done') ctx.output.note(`${paint.green('✓')} ${describeDeployStep(e.step)} ${paint.dim(formatDuration(e.ms ?? 0))}`);

@@ -29,7 +29,12 @@ Examples:
           return ExitCode.ok;
         }
         if (!records.length) {
-          ctx.output.line(`no deploys of ${service ?? project.name} recorded yet`);
+          const store = await ctx.store();
+          ctx.output.line(`no deploys of ${service ?? project.name} recorded yet in ${store.dir}`);
+          // berth run as root records in /var/lib/berth; another user's history is elsewhere.
+          const { rootStateHint } = await import('../../state/dir.js');
+          const hint = rootStateHint(store.dir);
+          if (hint) ctx.output.note(ctx.output.paint.dim(`hint: ${hint}`));
           return ExitCode.ok;
         }
         const { paint } = ctx.output;

@@ -119,7 +119,8 @@ export async function runFromCli(ctx: CommandContext, req: RolloutRequest): Prom
   try {
     return await runRollout(
       { project, engine, store, compose: () => ctx.compose() },
-      { ...req, signal: controller.signal, onEvent: ctx.output.json ? undefined : (e) => renderEvent(ctx, e) },
+      // Progress goes to stderr also with --json (stdout holds only the result): a long wait never looks frozen.
+      { ...req, signal: controller.signal, onEvent: (e) => renderEvent(ctx, e) },
     );
   } finally {
     process.off('SIGINT', onSignal);

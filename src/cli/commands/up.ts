@@ -42,7 +42,7 @@ Examples:
         await compose.run(args, { onOutput: ctx.output.json ? undefined : (chunk) => process.stderr.write(ctx.output.paint.dim(chunk)) });
         const { waitForHealthy, healthBudgetMs } = await import('../../status/wait.js');
         const timeoutMs = opts.timeout ? parseDuration(opts.timeout, '--timeout') : healthBudgetMs(project, selected);
-        const result = await waitForHealthy(engine, project, selected, { timeoutMs });
+        const result = await waitForHealthy(engine, project, selected, { timeoutMs, onHeartbeat: (text) => ctx.output.note(ctx.output.paint.dim(text)) });
         if (ctx.output.json) ctx.output.data({ ok: result.ok, reason: result.reason, status: result.report });
         else if (result.ok) ctx.output.line(ctx.output.paint.green(`✓ ${project.name} is up and healthy`));
         if (!result.ok) {
