@@ -40,7 +40,10 @@ describe('long waits have a heartbeat (Compose v1, real engine)', { skip }, () =
   test('berth rollout --json: stdout is the JSON result, the heartbeat goes to stderr', async () => {
     const rollout = await berth(['--json', 'rollout', 'app', '--force']);
     assert.equal(rollout.code, 0, rollout.stderr);
-    assert.equal((JSON.parse(rollout.stdout) as { ok: boolean }).ok, true);
+    const result = JSON.parse(rollout.stdout) as { ok: boolean; services: Array<{ durationMs: number; phases: Record<string, number> }> };
+    assert.equal(result.ok, true);
+    // Issue 17 item 16: durations in JSON are whole milliseconds.
+    for (const s of result.services) for (const ms of [s.durationMs, ...Object.values(s.phases)]) assert.ok(Number.isInteger(ms), `${ms} is whole milliseconds`);
     assert.match(rollout.stderr, /still waiting: 0 of 1 healthy \(starting\), \d+(\.\d)?s of ≤ /);
   });
 });

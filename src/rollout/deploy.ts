@@ -49,7 +49,7 @@ export function planDeploy(project: ComposeProject, services: string[], options:
     if (!service) throw unknownServiceError(project, name);
     const blocker = startFirstBlocker(service);
     if (!explicit && blocker && !options.stopFirst) skipped.push({ service: name, reason: `${blocker}: roll it with berth rollout ${name} --stop-first` });
-    else if (!explicit && isStateful(service) && !options.stateful) skipped.push({ service: name, reason: 'stateful: roll it on its own with berth rollout --stateful' });
+    else if (!explicit && isStateful(service) && !options.stateful) skipped.push({ service: name, reason: `stateful: roll it on its own with berth rollout ${name} --stateful` });
     else roll.push(name);
   }
   const steps: DeployStep[] = [];
@@ -170,12 +170,12 @@ export async function runDeploy(
         }
       }
       const ms = performance.now() - started;
-      result.steps.push({ step: describeDeployStep(step), ok: true, ms });
+      result.steps.push({ step: describeDeployStep(step), ok: true, ms: Math.round(ms) });
       onEvent({ type: 'deploy-step', index, total: plan.steps.length, step, phase: 'done', ms });
     } catch (error) {
       const ms = performance.now() - started;
       const message = errorMessage(error);
-      result.steps.push({ step: describeDeployStep(step), ok: false, ms, error: message });
+      result.steps.push({ step: describeDeployStep(step), ok: false, ms: Math.round(ms), error: message });
       onEvent({ type: 'deploy-step', index, total: plan.steps.length, step, phase: 'failed', ms, error: message });
       result.exitCode = error instanceof BerthError ? error.exitCode : ExitCode.degraded;
       return result;

@@ -105,7 +105,7 @@ async function executeService(rt: Runtime, plan: RolloutPlan, s: ServicePlan): P
       if (rt.options.signal?.aborted) throw new Aborted();
       await runStep(rt, plan, s, step, mine);
       const ms = performance.now() - started;
-      outcome.phases[step.kind] = (outcome.phases[step.kind] ?? 0) + ms;
+      outcome.phases[step.kind] = Math.round((outcome.phases[step.kind] ?? 0) + ms);
       emit({ type: 'step', service: s.service, index, total: s.steps.length, step, phase: 'done', ms });
     } catch (error) {
       const interrupted = error instanceof Aborted;

@@ -113,10 +113,10 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
         if (!s.steps.length) emit({ type: 'note', service: s.service, text: `${s.service}: ${s.skip}` });
         try {
           const [outcome] = s.steps.length ? await executePlan(deps.engine, deps.project, { ...plan, services: [s] }, { signal: req.signal, onEvent: emit, compose: deps.compose }) : [];
-          results.push({ ...base, result: 'unchanged', durationMs: performance.now() - started, phases: outcome?.phases ?? {} });
+          results.push({ ...base, result: 'unchanged', durationMs: Math.round(performance.now() - started), phases: outcome?.phases ?? {} });
         } catch (error) {
           const failure = error instanceof RolloutFailure ? error : undefined;
-          results.push({ ...base, result: failure?.exitCode === ExitCode.interrupted ? 'interrupted' : 'failed', durationMs: performance.now() - started, phases: failure?.outcome.phases ?? {}, error: errorMessage(error) });
+          results.push({ ...base, result: failure?.exitCode === ExitCode.interrupted ? 'interrupted' : 'failed', durationMs: Math.round(performance.now() - started), phases: failure?.outcome.phases ?? {}, error: errorMessage(error) });
           exitCode = failure?.exitCode ?? (error instanceof BerthError ? error.exitCode : ExitCode.degraded);
           break;
         }
@@ -148,7 +148,7 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
       const base = { service: s.service, deployId, imageBefore: s.imageRefBefore ?? s.imageIdBefore, imageIdBefore: s.imageIdBefore, imageAfter: s.image, imageIdAfter, replicas: s.desired };
       try {
         const [outcome] = await executePlan(deps.engine, deps.project, { ...plan, services: [s] }, { signal: req.signal, onEvent, compose: deps.compose });
-        const durationMs = performance.now() - started;
+        const durationMs = Math.round(performance.now() - started);
         finishDeploy(deps.store, deployId, { result: 'succeeded', durationMs, detail: { phases: outcome!.phases, joined: outcome!.joined }, log: log.join('\n') });
         results.push({ ...base, result: 'succeeded', durationMs, phases: outcome!.phases });
         await pruneKeepTags(deps.engine, deps.project.name, s.service).catch(() => undefined);
@@ -176,7 +176,7 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
           // Before cut-over the new replicas were removed; the old ones never stopped serving.
           result = 'rolled-back';
         }
-        const durationMs = performance.now() - started;
+        const durationMs = Math.round(performance.now() - started);
         const message = errorMessage(error);
         finishDeploy(deps.store, deployId, { result, durationMs, detail: { phases: outcome?.phases, error: message, healthLog: outcome?.healthLog, logs: outcome?.logs, removedNew: outcome?.removedNew, rolledBackTo }, log: log.join('\n') });
         results.push({ ...base, result, durationMs, phases: outcome?.phases ?? {}, error: message, healthLog: outcome?.healthLog, logs: outcome?.logs, rolledBackTo });

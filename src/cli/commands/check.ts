@@ -151,12 +151,12 @@ Examples:
   check
     .command('rules')
     .description('list the rules (id, family, severity, fixable, title)')
-    .option('--markdown', 'the rules reference as Markdown (docs/rules.md)')
+    .option('--markdown', 'the rules reference as Markdown (docs/rules/README.md)')
     .addHelpText('after', `
 Examples:
   berth check rules
   berth check rules --json
-  berth check rules --markdown > docs/rules.md`)
+  berth check rules --markdown > docs/rules/README.md`)
     .action(action(async (ctx, flags: { markdown?: boolean }) => {
       const { allRules } = await import('../../check/run.js');
       const { rulesMarkdown } = await import('../../check/docs.js');

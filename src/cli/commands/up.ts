@@ -26,7 +26,15 @@ Examples:
         const selected = selectServices(project, services);
         const compose = await ctx.compose();
         const args = ['up', '-d', ...(opts.build ? ['--build'] : []), ...services];
-        if (compose.dropped.length) ctx.output.note(ctx.output.paint.dim(`Compose ${compose.cli.version} does not know ${compose.dropped.join(', ')}: left out for it`));
+        if (compose.dropped.length) {
+          // Said once per project and set of fields (remembered in the state store), not on every up.
+          const key = `note:compose-dropped:${project.name}:${compose.cli.version}:${compose.dropped.join(',')}`;
+          const store = await ctx.store().catch(() => undefined);
+          if (!store?.fact(key)) {
+            ctx.output.note(ctx.output.paint.dim(`Compose ${compose.cli.version} does not know ${compose.dropped.join(', ')}: left out for it (said once for this project)`));
+            store?.remember(key, new Date().toISOString());
+          }
+        }
         if (opts.dryRun) {
           // Per service: what runs now, what would run, and whether Compose recreates it in place (an outage).
           const { previewServices, renderUpPreview } = await import('../../rollout/preview.js');
