@@ -4,36 +4,14 @@
  * rerun converges, two rollouts at once meet the deploy lock, and rollback under load.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { ROLLOUT_LABEL } from './plan.js';
-import { BERTH_BIN, type CliResult } from '../testing/cli.js';
 import { integrationEngine } from '../testing/engine.js';
 import { keepTag, pruneKeepTags } from './history.js';
-import { buildApp, describeLoad, removeImages, stackName, TestStack } from './testing.js';
+import { berthWithSignal, buildApp, describeLoad, removeImages, stackName, TestStack } from './testing.js';
 
 const { engine, skip } = await integrationEngine();
 const images: Record<string, string> = {};
-
-/** Starts berth and sends it a signal once its stderr shows `when`. */
-function berthWithSignal(stack: TestStack, args: string[], image: string, when: RegExp, signal: NodeJS.Signals): Promise<CliResult & { signalled: boolean }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BERTH_BIN, ...stack.argv(args)], { env: { ...process.env, NO_COLOR: '1', ...stack.env(image) }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let signalled = false;
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      if (!signalled && when.test(stderr)) {
-        signalled = true;
-        child.kill(signal);
-      }
-    });
-    child.on('error', reject);
-    child.on('close', (code, sig) => resolve({ code: code ?? (sig === 'SIGKILL' ? 137 : 1), stdout, stderr, signalled }));
-  });
-}
 
 describe('berth rollout: failures, interruptions, locks, rollback (Caddy, Compose v1)', { skip }, () => {
   let stack: TestStack;

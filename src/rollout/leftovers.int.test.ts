@@ -4,34 +4,11 @@
  * already runs the target image (it used to print "unchanged" and leave them).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { BERTH_BIN, type CliResult } from '../testing/cli.js';
 import { integrationEngine } from '../testing/engine.js';
-import { buildApp, removeImages, stackName, TestStack } from './testing.js';
+import { berthWithSignal, buildApp, removeImages, stackName, TestStack } from './testing.js';
 
 const { engine, skip } = await integrationEngine();
-
-/** Starts berth and sends SIGINT `delayMs` after its stderr shows `when`. */
-function interruptWhen(stack: TestStack, args: string[], image: string, when: RegExp, delayMs: number): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BERTH_BIN, ...stack.argv(args)], { env: { ...process.env, NO_COLOR: '1', ...stack.env(image) }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let armed = false;
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      if (!armed && when.test(stderr)) {
-        armed = true;
-        void sleep(delayMs).then(() => child.kill('SIGINT'));
-      }
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
 
 describe('berth rollout: leftovers of a rollout interrupted during the drain (Compose v1)', { skip }, () => {
   let stack: TestStack;
@@ -48,7 +25,7 @@ describe('berth rollout: leftovers of a rollout interrupted during the drain (Co
   });
 
   test('the real run removes what the dry run plans to remove, and says so', async () => {
-    const interrupted = await interruptWhen(stack, ['rollout', 'app', '--drain', '20s'], images.v2!, /\] drain .*…/, 1500);
+    const interrupted = await berthWithSignal(stack, ['rollout', 'app', '--drain', '20s'], images.v2!, /\] drain .*…/, 'SIGINT', 1500);
     assert.equal(interrupted.code, 130, interrupted.stderr);
     const afterInterrupt = await stack.app();
     assert.equal(afterInterrupt.filter((c) => c.state === 'running').length, 4, `2 new + 2 drained old: ${afterInterrupt.map((c) => c.name).join(', ')}`);
