@@ -54,6 +54,7 @@ describe('berth deploy: the log scan (Caddy, Compose v1)', { skip }, () => {
 
   test('an ignore entry in x-berth deploy.log_scan lets the harmless line through: exit 0, succeeded', async () => {
     const ignoring = new TestStack(engine!, stack.project, [FIXTURE, IGNORE]);
+    ignoring.replicas = stack.replicas;
     const result = await ignoring.berth(['deploy', '--no-migrate'], { image: images.sentry, env: { BERTH_STATE_DIR: stack.stateDir } });
     assert.equal(result.code, 0, result.stderr);
     const history = JSON.parse((await stack.berth(['--json', 'history', 'app'])).stdout) as History;

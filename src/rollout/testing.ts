@@ -57,12 +57,14 @@ export function stackName(prefix: string): string {
 export class TestStack {
   readonly stateDir = mkdtempSync(join(tmpdir(), 'berth-rollout-state-'));
   image = '';
+  /** The replica count the stack was brought up with (the model's deploy.replicas, APP_REPLICAS). */
+  replicas = 1;
   constructor(readonly engine: Engine, readonly project: string, readonly files: string[] = [FIXTURE]) {}
 
   readonly hookLog = join(this.stateDir, 'hooks.log');
 
   env(image = this.image): Record<string, string> {
-    return { APP_IMAGE: image, BERTH_TEST_RUN: RUN_ID, BERTH_TEST_LABEL: `${STACK_LABEL}-${this.project}`, BERTH_STATE_DIR: this.stateDir, HOOK_LOG: this.hookLog };
+    return { APP_IMAGE: image, APP_REPLICAS: String(this.replicas), BERTH_TEST_RUN: RUN_ID, BERTH_TEST_LABEL: `${STACK_LABEL}-${this.project}`, BERTH_STATE_DIR: this.stateDir, HOOK_LOG: this.hookLog };
   }
 
   berth(args: string[], options: { image?: string; timeoutMs?: number; env?: Record<string, string>; bin?: string } = {}): Promise<CliResult> {
@@ -79,6 +81,7 @@ export class TestStack {
 
   async up(image: string, replicas: number, env: Record<string, string> = {}): Promise<void> {
     this.image = image;
+    this.replicas = replicas;
     const up = await this.berth(['compose', '--', 'up', '-d', '--scale', `app=${replicas}`], { env });
     if (up.code !== 0) throw new Error(`compose up failed: ${up.stderr}`);
     await this.waitServing(image.split('-').pop()!, replicas);
