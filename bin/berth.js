@@ -1,10 +1,13 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --
 // Starts berth. A CommonJS file (bin/package.json): node starts a CommonJS entry ~5 ms sooner
 // than an ES module one. `--version` reads package.json and loads nothing else (scripts call it
 // in loops). Everything else runs the one-file bundle (npm run build: scripts/build-bundle.mjs)
 // with a V8 code cache, which saves a cold start reading and compiling ~125 modules; the bundle
 // is used only when it is at least as new as the last tsc emit, so a plain `tsc` never leaves
 // berth running stale code; without it, the compiled modules in dist/ run as they are.
+// The `--` in the shebang: Node 20 takes `--env-file FILE` for itself wherever it appears (exit 9
+// "node: FILE: not found", or the file loaded into berth's own environment); after `--` every
+// argument is berth's, so `berth --env-file prod.env status` is Compose's flag, as documented.
 'use strict';
 const { readFileSync, renameSync, statSync, writeFileSync } = require('node:fs');
 const Module = require('node:module');

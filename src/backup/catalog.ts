@@ -1,4 +1,5 @@
 /** The backup catalog: the `backups` table of the state store. */
+import { BerthError, ExitCode } from '../lib/errors.js';
 import { hostName, type StateStore } from '../state/store.js';
 import type { BackupKind, BackupManifest, CatalogEntry } from './types.js';
 
@@ -92,14 +93,15 @@ export class Catalog {
 
   get(id: string): CatalogEntry | undefined {
     const found = this.find(id);
-    return found.length === 1 ? found[0] : undefined;
+    if (found.length > 1) throw ambiguousBackupId(id, found);
+    return found[0];
   }
 
   /** The backup with this id, or every one whose id starts with it (unique prefixes work, as with git). */
   find(id: string): CatalogEntry[] {
     const row = this.store.db.prepare('SELECT * FROM backups WHERE id = ?').get(id) as Row | undefined;
     if (row) return [fromRow(row)];
-    return (this.store.db.prepare('SELECT * FROM backups WHERE id LIKE ? ORDER BY id LIMIT 10').all(`${id.replace(/[%_]/g, '')}%`) as Row[]).map(fromRow);
+    return (this.store.db.prepare('SELECT * FROM backups WHERE id LIKE ? ORDER BY id LIMIT 11').all(`${id.replace(/[%_]/g, '')}%`) as Row[]).map(fromRow);
   }
 
   list(filter: { project?: string; target?: string; includePruned?: boolean } = {}): CatalogEntry[] {
@@ -122,4 +124,13 @@ export class Catalog {
 
 function fileChecksums(manifest: BackupManifest): string {
   return manifest.files.map((f) => `${f.name}:${f.sha256}`).join(' ');
+}
+
+/** A prefix that starts several backups: say so and list them (up to 10). */
+export function ambiguousBackupId(id: string, found: CatalogEntry[]): BerthError {
+  const shown = found.slice(0, 10).map((e) => e.id).join(', ');
+  return new BerthError(`backup id "${id}" is ambiguous: it starts ${found.length > 10 ? 'more than 10' : found.length} backups (${shown}${found.length > 10 ? ', …' : ''})`, {
+    exitCode: ExitCode.usage,
+    hint: 'give more of the id (berth backup list)',
+  });
 }

@@ -17,7 +17,7 @@ import type { Engine } from '../engine/client.js';
 import { BerthError, ExitCode, errorMessage } from '../lib/errors.js';
 import type { StateStore } from '../state/store.js';
 import { listTarGz, sha256File } from './artifact.js';
-import { Catalog } from './catalog.js';
+import { ambiguousBackupId, Catalog } from './catalog.js';
 import { backupRelDir, openDestination, type Destination } from './destinations.js';
 import { identityFile, plaintextOf } from './encrypt.js';
 import { execChecked, execInContainer } from './exec.js';
@@ -57,7 +57,7 @@ export async function findEntry(store: StateStore, project: ComposeProject, id: 
     await syncCatalog(store, project);
     found = catalog.find(id);
   }
-  if (found.length > 1) throw new BerthError(`backup id ${id} is ambiguous: ${found.map((e) => e.id).join(', ')}`, { exitCode: ExitCode.usage, hint: 'give more of the id' });
+  if (found.length > 1) throw ambiguousBackupId(id, found);
   if (found.length === 0) throw new BerthError(`no backup ${id} in the catalog or at the destinations of ${project.name}`, { exitCode: ExitCode.usage, hint: 'berth backup list shows the backups' });
   return found[0]!;
 }

@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import type { BackupDestinationConfig, ComposeProject } from '../compose/types.js';
 import { BerthError, ExitCode } from '../lib/errors.js';
+import { suggestion } from '../lib/suggest.js';
 import type { BackupTarget, NamedDestination } from './types.js';
 
 export const DEFAULT_DESTINATION = 'local';
@@ -57,7 +58,7 @@ export function resolveTargets(project: ComposeProject, names: string[] = []): B
   if (unknown.length) {
     throw new BerthError(`no backup target ${unknown.map((n) => `"${n}"`).join(', ')} in project ${project.name}`, {
       exitCode: ExitCode.usage,
-      hint: all.length ? `targets: ${all.map((t) => t.name).join(', ')}` : 'add x-berth: { backup: { type: postgres|mysql|volume } } to a service',
+      hint: all.length ? `${suggestion(unknown[0]!, all.map((t) => t.name)).replace(/^ \((.*)\)$/, '$1 ')}targets: ${all.map((t) => t.name).join(', ')}` : 'add x-berth: { backup: { type: postgres|mysql|volume } } to a service',
     });
   }
   return all.filter((t) => names.includes(t.name));

@@ -110,7 +110,11 @@ describe('PID 1', () => {
     assert.match(analyzePid1(['/bin/sh', '-c', 'npm start']).note, /shell form and npm/);
     assert.equal(analyzePid1(['/bin/sh', '-c', 'node server.js']).kind, 'shell');
     assert.equal(analyzePid1(['sh', '-c', 'exec node server.js']).kind, 'shell-exec');
-    assert.equal(analyzePid1(['sh', '-c', 'exec node a.js; echo done']).kind, 'shell', 'an exec that is not the whole script does not count');
+    // exec replaces the shell wherever it runs at the top level: what follows never runs.
+    assert.equal(analyzePid1(['sh', '-c', 'exec node a.js; echo done']).kind, 'shell-exec');
+    // Issue 17: setup, then exec (as the lint rule shell-exec accepts it).
+    assert.equal(analyzePid1(['sh', '-c', 'echo ok > /tmp/index.html && exec httpd -f -p 8080']).kind, 'shell-exec');
+    assert.equal(analyzePid1(['sh', '-c', 'echo ok > /tmp/index.html && httpd -f -p 8080']).kind, 'shell');
     assert.equal(analyzePid1(['bash', '-ec', 'node server.js']).kind, 'shell');
     assert.equal(analyzePid1(['npm', 'start']).kind, 'package-manager');
     assert.equal(analyzePid1(['/usr/local/bin/yarn', 'start']).wrapper, 'yarn');
@@ -178,7 +182,7 @@ describe('judge', () => {
     assert.match(withInit.findings[0]!.fix!, /stop_grace_period/);
   });
 
-  test('an app that exits at once and drops requests fails; a default-action death warns', () => {
+  test('an app that exits at once and drops requests fails; a default-action death is not graceful either', () => {
     const v = judge(
       facts({
         exitCode: 143,
@@ -187,9 +191,17 @@ describe('judge', () => {
       }),
     );
     assert.equal(v.ok, false);
-    assert.deepEqual(v.findings.map((f) => f.code), ['dropped-requests', 'killed-by-signal', 'no-readiness']);
-    assert.match(v.findings[0]!.message, /7 of 40 requests failed during the shutdown \(ECONNRESET ×4, socket hang up ×3\)/);
-    assert.match(v.summary, /^app: not graceful: 7 of 40/);
+    assert.deepEqual(v.findings.map((f) => f.code), ['killed-by-signal', 'dropped-requests', 'no-readiness']);
+    assert.match(v.findings[1]!.message, /7 of 40 requests failed during the shutdown \(ECONNRESET ×4, socket hang up ×3\)/);
+    assert.match(v.summary, /^app: not graceful: exited 143 = killed by SIGTERM's default action.*; 7 of 40/);
+    // Issue 17: exit 143 alone is not "graceful" (it was rated ✓ beside the warning).
+    const killed = judge(facts({ exitCode: 143, timeToExitMs: 30 }));
+    assert.equal(killed.ok, false);
+    assert.match(killed.summary, /not graceful/);
+    // Warnings only: stopped in time, but not called graceful.
+    const warned = judge(facts({ exitCode: 1, timeToExitMs: 100 }));
+    assert.equal(warned.ok, true);
+    assert.match(warned.summary, /^app: stopped in time, with 1 warning: exited 1/);
   });
 
   test('exit codes, near the grace period, deadline over grace, wrappers that got lucky, no start', () => {

@@ -57,7 +57,19 @@ test('--dry-run prints the plan from the compose file without an engine; bad --r
     assert.equal(plan.service, 'app');
     assert.match(plan.plan.find((s) => s.kind === 'stop')!.description, /t=5$/);
     assert.match(plan.plan.find((s) => s.kind === 'start-requests')!.description, /10 requests\/s/);
-    await assert.rejects(capture(['-f', join(dir, 'compose.yaml'), 'check', 'shutdown', 'app', '--requests', 'lots']), /--requests must be a number >= 0/);
+    await assert.rejects(capture(['-f', join(dir, 'compose.yaml'), 'check', 'shutdown', 'app', '--requests', 'lots']), /argument 'lots' is invalid\. expected a whole number ≥ 0/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('issue 17: --requests N on a service without a port is refused (it used to send nothing, silently)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-cs-cli-'));
+  try {
+    writeFileSync(join(dir, 'compose.yaml'), 'services:\n  worker:\n    image: local/busybox:latest\n    command: ["sleep", "600"]\n');
+    await assert.rejects(capture(['-f', join(dir, 'compose.yaml'), 'check', 'shutdown', 'worker', '--requests', '50', '--dry-run']), /--requests 50: service worker has no TCP port to send requests to/);
+    const { code } = await capture(['-f', join(dir, 'compose.yaml'), '--json', 'check', 'shutdown', 'worker', '--requests', '0', '--dry-run']);
+    assert.equal(code ?? 0, 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

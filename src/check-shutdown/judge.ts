@@ -59,8 +59,9 @@ export function judge(facts: ShutdownFacts): Verdict {
     }
     add({ severity: 'error', code: 'sigkill', message: `still running ${grace} after ${signal}: Docker sent SIGKILL (${why})`, fix });
   } else if (facts.exitCode !== undefined && facts.exitCode === 128 + (SIGNAL_NUMBERS[signal] ?? -200)) {
+    // Killed, not shut down: whatever was in flight was cut. That is not graceful (exit 1).
     add({
-      severity: 'warning',
+      severity: 'error',
       code: 'killed-by-signal',
       message: `exited ${facts.exitCode} = killed by ${signal}'s default action: nothing in the container handles ${signal}, in-flight work is cut off`,
       fix: FIX.handler,
@@ -127,8 +128,12 @@ function finish(facts: ShutdownFacts, findings: Finding[]): Verdict {
   const ok = errors.length === 0;
   const took = facts.timeToExitMs === undefined ? '' : ` in ${seconds(Math.round(facts.timeToExitMs))}`;
   const requests = facts.requests && facts.requests.sent > 0 ? `, ${facts.requests.failedDuringShutdown} of ${facts.requests.sent} requests failed` : '';
-  const summary = ok
-    ? `${facts.service}: graceful: exited ${facts.exitCode ?? '?'}${took} after ${facts.stopSignal}${requests}`
-    : `${facts.service}: not graceful: ${errors.map((e) => e.message).join('; ')}`;
-  return { ok, summary, findings };
+  // "graceful" only when nothing is wrong: with warnings, it stopped in time but the warnings say what was not clean.
+  const warnings = findings.filter((f) => f.severity === 'warning').length;
+  const summary = !ok
+    ? `${facts.service}: not graceful: ${errors.map((e) => e.message).join('; ')}`
+    : warnings
+      ? `${facts.service}: stopped in time, with ${warnings} warning${warnings === 1 ? '' : 's'}: exited ${facts.exitCode ?? '?'}${took} after ${facts.stopSignal}${requests}`
+      : `${facts.service}: graceful: exited ${facts.exitCode ?? '?'}${took} after ${facts.stopSignal}${requests}`;
+  return { ok, warnings, summary, findings };
 }

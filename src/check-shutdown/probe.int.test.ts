@@ -15,6 +15,7 @@ import { integrationEngine, execFileAsync, RUN_ID, TEST_LABEL, removeLabelled, t
 // This file's own label value: files run in parallel and each cleans up only its own.
 const SCOPE = testScope('shutdown');
 import { probeShutdown } from './probe.js';
+import { renderShutdownReport } from './run.js';
 import type { ProbeOptions, ShutdownReport, ShutdownSpec } from './types.js';
 
 const { engine, skip } = await integrationEngine();
@@ -224,7 +225,7 @@ test('from a compose file: runCheckShutdown loads the service, probes it and ren
   assert.match(text, /✓ app: graceful: exited 0 in \d+(\.\d)?s after SIGTERM, 0 of \d+ requests failed/);
   assert.match(text, /init\s+yes/);
   assert.equal(await leftovers(), 0);
-  await assert.rejects(runCheckShutdown(project, engine!, 'nope'), /no service "nope" in project berthtest_shutdown/);
+  await assert.rejects(runCheckShutdown(project, engine!, 'nope'), /no such service: nope in project berthtest_shutdown/);
 });
 
 test('--in-place: stops the service\'s own container as Docker does, measures it, and starts it again', { skip }, async () => {
@@ -274,4 +275,18 @@ test('a port that never answers HTTP (a worker): stopped without requests, with 
   assert.equal(f.sigkill, false);
   assert.ok(f.timeToExitMs! < 1000, `exited after ${f.timeToExitMs} ms`);
   assert.equal(report.verdict.ok, true, report.verdict.summary);
+});
+
+test('issue 17: sh -c "setup && exec httpd": PID 1 is httpd (no wrapper warning); exit 143 is not rated graceful', { skip }, async () => {
+  const report = await probeShutdown(engine!, spec('local/busybox:latest', {
+    command: ['sh', '-c', 'echo ok > /tmp/index.html && exec httpd -f -p 8080 -h /tmp'], port: 8080, stopGracePeriodMs: 3000, init: true,
+  }), options);
+  const f = report.facts;
+  assert.equal(f.started, true, f.startError);
+  assert.equal(f.pid1.kind, 'shell-exec', f.pid1.note);
+  assert.ok(f.processes.some((p) => /^httpd -f/.test(p)) && !f.processes.some((p) => /^sh -c/.test(p)), `its own process list shows httpd exec'd: ${f.processes.join(' | ')}`);
+  assert.ok(!codes(report).includes('pid1-wrapper'), codes(report).join(', '));
+  assert.equal(f.exitCode, 143);
+  assert.equal(report.verdict.ok, false, report.verdict.summary);
+  assert.match(renderShutdownReport(report), /✗ app: not graceful: exited 143 = killed by SIGTERM's default action/);
 });

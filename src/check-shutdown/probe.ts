@@ -150,7 +150,7 @@ async function stopAndMeasure(
     facts.sigkill = facts.signalsSent.includes('SIGKILL');
     // Both times from the engine's clock when it reported them (no skew with a remote engine).
     const firstKill = kills[0]?.timeNano;
-    facts.timeToExitMs = firstKill && die?.timeNano ? (die.timeNano - firstKill) / 1e6 : stoppedAt - stopAt;
+    facts.timeToExitMs = Math.round(firstKill && die?.timeNano ? (die.timeNano - firstKill) / 1e6 : stoppedAt - stopAt);
     const info = await container.inspect();
     facts.exitCode = die?.Actor?.Attributes?.exitCode !== undefined ? Number(die.Actor.Attributes.exitCode) : info.State.ExitCode;
     if (facts.sigkill || (facts.exitCode ?? 0) !== 0) facts.logTail = await logTail(container);

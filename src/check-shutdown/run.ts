@@ -2,6 +2,7 @@
 import type { ComposeProject } from '../compose/types.js';
 import { listServiceContainers } from '../compose/containers.js';
 import { projectNetworkNames } from '../compose/networks.js';
+import { unknownServiceError } from '../compose/select.js';
 import type { Engine } from '../engine/client.js';
 import { BerthError, ExitCode } from '../lib/errors.js';
 import { planShutdownProbe } from './plan.js';
@@ -21,22 +22,29 @@ export interface CheckShutdownOptions {
 
 export function shutdownSpecOf(project: ComposeProject, serviceName: string): ShutdownSpec {
   const service = project.services[serviceName];
-  if (!service) {
-    const inactive = project.inactiveServices.includes(serviceName) ? ` (it is in a profile that is not enabled: add --profile)` : '';
-    throw new BerthError(`no service "${serviceName}" in project ${project.name}${inactive}`, {
-      exitCode: ExitCode.usage,
-      hint: `services: ${Object.keys(project.services).join(', ') || 'none'}`,
-    });
-  }
+  if (!service) throw unknownServiceError(project, serviceName);
   return shutdownSpecFromService(service, project.name, projectNetworkNames(project));
 }
 
 export function planCheckShutdown(project: ComposeProject, serviceName: string, opts: CheckShutdownOptions = {}): ProbeStep[] {
-  return planShutdownProbe(shutdownSpecOf(project, serviceName), { requestsPerSecond: opts.requests }, opts.inPlace ? 'in-place' : 'throwaway');
+  const spec = shutdownSpecOf(project, serviceName);
+  requireRequestPort(spec, serviceName, opts);
+  return planShutdownProbe(spec, { requestsPerSecond: opts.requests }, opts.inPlace ? 'in-place' : 'throwaway');
+}
+
+/** Requests asked for (--requests N > 0) need a port to send them to: refuse rather than send nothing. */
+function requireRequestPort(spec: ShutdownSpec, serviceName: string, opts: CheckShutdownOptions): void {
+  if (opts.requests !== undefined && opts.requests > 0 && spec.port === undefined) {
+    throw new BerthError(`--requests ${opts.requests}: service ${serviceName} has no TCP port to send requests to (no ports:, no readiness drain port)`, {
+      exitCode: ExitCode.usage,
+      hint: `publish its port (ports: ["127.0.0.1::PORT"]), or probe without requests (--requests 0)`,
+    });
+  }
 }
 
 export async function runCheckShutdown(project: ComposeProject, engine: Engine, serviceName: string, opts: CheckShutdownOptions = {}): Promise<ShutdownReport> {
   const spec = shutdownSpecOf(project, serviceName);
+  requireRequestPort(spec, serviceName, opts);
   const probeOptions = { requestsPerSecond: opts.requests, readinessPollMs: opts.readinessPollMs, labels: opts.labels, onProgress: opts.onProgress };
   if (!opts.inPlace) return probeShutdown(engine, spec, probeOptions);
   const running = (await listServiceContainers(engine, project.name, { services: [serviceName], includeStopped: false })).filter((c) => c.state === 'running');
@@ -97,7 +105,8 @@ export function renderShutdownReport(report: ShutdownReport, paint: Paint = plai
     if (finding.fix) lines.push(`          ${paint.dim('fix:')} ${finding.fix}`);
   }
   if (report.verdict.findings.length) lines.push('');
-  lines.push(report.verdict.ok ? paint.green(`✓ ${report.verdict.summary}`) : paint.red(`✗ ${report.verdict.summary}`));
+  const { ok, warnings, summary } = report.verdict;
+  lines.push(!ok ? paint.red(`✗ ${summary}`) : warnings ? paint.yellow(`! ${summary}`) : paint.green(`✓ ${summary}`));
   return lines.join('\n');
 }
 

@@ -2,6 +2,7 @@
 import type { ServiceModel } from '../compose/types.js';
 import type { Pid1Analysis, ShutdownSpec } from './types.js';
 import { isPackageManager } from '../lib/commands.js';
+import { scriptExecs } from '../check/rules/util.js';
 
 /**
  * Splits a Compose string command into words the way Compose does (shlex: quotes and backslashes;
@@ -133,6 +134,10 @@ export function analyzePid1(argv: string[], source: Pid1Analysis['source'] = 'im
     const firstWord = splitWords(script)[0] ?? '';
     if (/^exec\s/.test(script) && !/[;&|]/.test(script)) {
       return { argv, kind: 'shell-exec', source, wrapper: name, note: `${name} -c "exec ..." replaces the shell with the app, which then receives the signal` };
+    }
+    // `… && exec app`: the shell runs its setup, then execs the app into PID 1 (as the lint rule shell-exec accepts).
+    if (scriptExecs(script)) {
+      return { argv, kind: 'shell-exec', source, wrapper: name, note: `${name} -c runs its setup, then exec replaces the shell with the app, which then receives the signal` };
     }
     const pm = isPackageManager(firstWord) ? ` and ${base(firstWord)}` : '';
     return {

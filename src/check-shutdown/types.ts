@@ -126,6 +126,8 @@ export interface Finding {
 export interface Verdict {
   /** No error findings. */
   ok: boolean;
+  /** Warning findings: with ok, the container stopped in time but not cleanly in every respect. */
+  warnings: number;
   summary: string;
   findings: Finding[];
 }

@@ -9,7 +9,8 @@ import { BerthError, ExitCode } from '../lib/errors.js';
 import { loadCheckConfig, type CheckConfig } from './config.js';
 import { editRanges, fixedFiles, planFixes, unifiedDiff, type FixPlan } from './fix.js';
 import { render, type Format, type RenderedFix } from './format.js';
-import { lintProject, readTextFile, relativeTo, type LintResult, type ReadText } from './run.js';
+import { allRules, lintProject, readTextFile, relativeTo, type LintResult, type ReadText } from './run.js';
+import { suggestion } from '../lib/suggest.js';
 import { SEVERITY_RANK, type Finding, type Severity } from './types.js';
 
 export interface ComposeCheckOptions {
@@ -41,10 +42,31 @@ export function exitCodeFor(findings: Finding[], threshold: Severity): number {
   return findings.some((f) => SEVERITY_RANK[f.severity] >= SEVERITY_RANK[threshold]) ? ExitCode.degraded : ExitCode.ok;
 }
 
+/**
+ * Rule ids in .berth-check.yaml and x-berth.check.rules must exist, as for --rule: a typo would
+ * silently leave the rule at its default level. Every unknown id at once, each with its place.
+ */
+export function checkRuleIds(project: ComposeProject, config: CheckConfig): void {
+  const known = allRules.map((r) => r.id);
+  const problems: string[] = [];
+  const where = (id: string) => {
+    if (config.source && config.rules[id] !== project.berth.check.rules[id]) return relativeTo(process.cwd(), config.source);
+    const loc = project.locate?.(['x-berth', 'check', 'rules', id]);
+    return loc ? `${relativeTo(process.cwd(), loc.file)}:${loc.line}:${loc.column}` : 'x-berth.check.rules';
+  };
+  for (const id of Object.keys(config.rules)) if (!known.includes(id)) problems.push(`${where(id)}: unknown rule "${id}"${suggestion(id, known)}`);
+  for (const entry of config.ignore) {
+    if (entry.rule !== '*' && !known.includes(entry.rule)) problems.push(`${config.source ? relativeTo(process.cwd(), config.source) : 'ignore'}: ignore names unknown rule "${entry.rule}"${suggestion(entry.rule, known)}`);
+  }
+  if (problems.length === 1) throw new BerthError(problems[0]!, { exitCode: ExitCode.usage, hint: 'berth check rules lists them' });
+  if (problems.length) throw new BerthError(`${problems.length} unknown rules:\n${problems.map((p) => `  ${p}`).join('\n')}`, { exitCode: ExitCode.usage, hint: 'berth check rules lists them' });
+}
+
 export async function checkCompose(project: ComposeProject, options: ComposeCheckOptions): Promise<ComposeCheckResult> {
   const read = options.read ?? readTextFile;
   const cwd = options.cwd ?? process.cwd();
   const config: CheckConfig = loadCheckConfig(project.workingDir, project.berth.check.rules, options.configFile);
+  checkRuleIds(project, config);
   const started = performance.now();
   let result = lintProject(project, { config, read, only: options.only });
   const notes: string[] = [...result.notes];

@@ -1,5 +1,6 @@
 /** berth check through the real CLI: exit codes, formats, --fix --dry-run, config, bad input. */
 import assert from 'node:assert/strict';
+import { unwrapStylish } from './testing/lint.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +26,7 @@ writeFileSync(join(dir, 'Dockerfile'), 'FROM node:22-slim\nCMD npm start\n');
 
 test('berth check: stylish findings from compose and Dockerfile, exit 1 on errors', async () => {
   const r = await runBerth(['check'], { cwd: dir });
+  r.stdout = unwrapStylish(r.stdout);
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stdout, /^compose\.yaml$/m);
   assert.match(r.stdout, /^Dockerfile$/m);

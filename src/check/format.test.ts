@@ -5,7 +5,7 @@ import { parseCheckConfig, parseInlineDirectives, isDisabledInline, globMatch } 
 import { github, junit, sarif, stylish, jsonReport } from './format.js';
 import { lintProject } from './run.js';
 import { projectFromYaml } from './testing/project.js';
-import { at, lintYaml } from './testing/lint.js';
+import { at, lintYaml, unwrapStylish } from './testing/lint.js';
 
 const yaml = `services:
   db:
@@ -52,7 +52,10 @@ test('junit: one testcase per finding, failures for warning/error, skipped for i
 });
 
 test('stylish groups by file with line:col, severity, message, rule and a summary', () => {
-  const text = stylish({ findings: findings(), cwd: '/project' });
+  const wrapped = stylish({ findings: findings(), cwd: '/project' });
+  // Issue 17: stylish output fits 100 columns; long messages wrap under themselves.
+  for (const line of wrapped.split('\n')) assert.ok(line.length <= 100, `${line.length} columns: ${line}`);
+  const text = unwrapStylish(wrapped);
   const lines = text.split('\n');
   assert.equal(lines[0], 'compose.yaml');
   assert.ok(lines.some((l) => /^ {2}6:13 +error +datastore "db" publishes port 5432->5432 on all interfaces +datastore-published-port$/.test(l)), text);

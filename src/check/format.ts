@@ -10,6 +10,8 @@ export const FORMATS: Format[] = ['stylish', 'json', 'sarif', 'github', 'junit']
 /** Rule docs live in the repository; URIs are relative to its root. */
 export const DOCS_BASE = 'docs/rules/README.md';
 export const ruleDocUrl = (id: string) => `${DOCS_BASE}#${id}`;
+/** SARIF wants absolute URIs: the rules reference installed with berth (package.json files: docs). */
+export const DOCS_URL = new URL('../../docs/rules/README.md', import.meta.url).href;
 
 /** A text edit for a fix, as SARIF and JSON carry it (computed by the fix planner). */
 export interface RenderedFix { file: string; edits: Array<{ start: { line: number; column: number }; end: { line: number; column: number }; text: string }> }
@@ -43,6 +45,23 @@ export function render(format: Format, input: RenderInput, paint?: Painter): str
 
 const plain: Painter = { green: (s) => s, red: (s) => s, yellow: (s) => s, dim: (s) => s, bold: (s) => s };
 
+/** The terminal width stylish output fits. */
+export const STYLISH_WIDTH = 100;
+
+/** Splits text into lines of at most `width` characters, at spaces (a longer word stays whole). */
+export function wrap(text: string, width: number): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      out.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  out.push(line);
+  return out;
+}
+
 export function stylish({ findings, cwd }: RenderInput, paint: Painter = plain): string {
   const lines: string[] = [];
   const byFile = new Map<string, Finding[]>();
@@ -53,13 +72,17 @@ export function stylish({ findings, cwd }: RenderInput, paint: Painter = plain):
   const color = (s: Severity, text: string) => (s === 'error' ? paint.red(text) : s === 'warning' ? paint.yellow(text) : paint.dim(text));
   for (const [file, list] of byFile) {
     lines.push(paint.bold(file));
-    const rows = list.map((f) => [`  ${f.location?.line ?? 0}:${f.location?.column ?? 0}`, f.severity, f.message, f.rule]);
+    const rows = list.map((f) => [`  ${f.location?.line ?? 0}:${f.location?.column ?? 0}`, f.severity, f.message, `${f.rule}${f.fix ? ' (fixable)' : ''}`]);
     const w0 = Math.max(...rows.map((r) => r[0]!.length));
     const w1 = Math.max(...rows.map((r) => r[1]!.length));
-    const w2 = Math.max(...rows.map((r) => r[2]!.length));
+    const w3 = Math.max(...rows.map((r) => r[3]!.length));
+    // Lines fit STYLISH_WIDTH columns: a long message wraps under itself, the rule stays on its first line.
+    const w2 = Math.min(Math.max(...rows.map((r) => r[2]!.length)), Math.max(30, STYLISH_WIDTH - (w0 + 2 + w1 + 2) - 2 - w3));
     list.forEach((f, i) => {
       const [pos, sev, msg, rule] = rows[i]!;
-      lines.push(`${paint.dim(pos!.padEnd(w0))}  ${color(f.severity, sev!.padEnd(w1))}  ${msg!.padEnd(w2)}  ${paint.dim(rule!)}${f.fix ? paint.dim(' (fixable)') : ''}`);
+      const [first, ...rest] = wrap(msg!, w2);
+      lines.push(`${paint.dim(pos!.padEnd(w0))}  ${color(f.severity, sev!.padEnd(w1))}  ${first!.padEnd(w2)}  ${paint.dim(rule!)}`);
+      for (const more of rest) lines.push(`${' '.repeat(w0 + 2 + w1 + 2)}${more}`);
     });
     lines.push('');
   }
@@ -92,7 +115,7 @@ export function sarif({ findings, cwd, fixes, notes = [] }: RenderInput) {
     $schema: 'https://json.schemastore.org/sarif-2.1.0.json',
     version: '2.1.0',
     runs: [{
-      tool: { driver: { name: 'berth check', informationUri: DOCS_BASE, rules: rules.map(sarifRule) } },
+      tool: { driver: { name: 'berth check', informationUri: DOCS_URL, rules: rules.map(sarifRule) } },
       originalUriBaseIds: { SRCROOT: { uri: `file://${cwd.endsWith('/') ? cwd : `${cwd}/`}` } },
       invocations: [{ executionSuccessful: true, toolExecutionNotifications: notes.map((text) => ({ level: 'note', message: { text } })) }],
       results: findings.map((f, i) => {
@@ -117,7 +140,7 @@ function sarifRule(r: Rule) {
     shortDescription: { text: r.title },
     fullDescription: { text: r.rationale },
     help: { text: r.advice, markdown: `**Why:** ${r.rationale}\n\n**Fix:** ${r.advice}` },
-    helpUri: ruleDocUrl(r.id),
+    helpUri: `${DOCS_URL}#${r.id}`,
     defaultConfiguration: { level: sarifLevel(r.severity) },
     properties: { tags: [r.family] },
   };

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { evaluateHost, gatherHostFacts, parseSshdConfig, type HostFacts } from './host.js';
+import { evaluateHost, gatherHostFacts, parseSshdConfig, type HostFacts, hostFindings } from './host.js';
 
 const base = (): HostFacts => ({
   engine: { version: '20.10.24', securityOptions: ['name=seccomp,profile=default'], liveRestore: false, loggingDriver: 'json-file', dockerRootDir: '/var/lib/docker' },
@@ -84,4 +84,28 @@ test('sshd config: first value wins, Match blocks ignored, includes read from a 
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('issue 17: a socket proxy holding the socket passes (as berth check says); another holder still fails', () => {
+  const facts = base();
+  facts.containers = [
+    { name: 'shop_socket-proxy_1', image: 'local/berth-socket-proxy:latest', privileged: false, socketMounts: ['/var/run/docker.sock'], ports: [] },
+    { name: 'tecnativa', image: 'tecnativa/docker-socket-proxy:0.3', privileged: false, socketMounts: ['/var/run/docker.sock'], ports: [] },
+  ];
+  const pass = byId(facts)['socket-mounts']!;
+  assert.equal(pass.status, 'pass', pass.detail);
+  assert.match(pass.detail, /socket proxies hold it: shop_socket-proxy_1, tecnativa/);
+  facts.containers.push({ name: 'portainer', image: 'portainer/portainer-ce', privileged: false, socketMounts: ['/var/run/docker.sock'], ports: [] });
+  const fail = byId(facts)['socket-mounts']!;
+  assert.equal(fail.status, 'fail');
+  assert.match(fail.detail, /^mounted in: portainer/);
+});
+
+test('issue 17: the CI formats carry the failed checks as findings and the unknown ones as notes', () => {
+  const facts = base();
+  const report = evaluateHost(facts);
+  const { findings, notes } = hostFindings(report);
+  assert.equal(findings.length, report.summary.fail);
+  assert.equal(notes.length, report.summary.unknown);
+  assert.ok(findings.every((f) => f.rule.startsWith('host/') && f.message.length > 0));
 });

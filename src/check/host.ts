@@ -13,7 +13,8 @@ import type { Engine } from '../engine/client.js';
 import { formatDuration } from '../lib/duration.js';
 import { ExitCode, errorMessage } from '../lib/errors.js';
 import type { StateStore } from '../state/store.js';
-import { SEVERITY_RANK, type Severity } from './types.js';
+import { isSocketProxyImage } from './rules/util.js';
+import { SEVERITY_RANK, type Finding, type Severity } from './types.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -51,7 +52,7 @@ export interface HostFacts {
   engineError?: string;
   daemonJson?: { path: string; config?: Record<string, unknown>; error?: string };
   dockerdArgs?: string[];
-  containers?: Array<{ name: string; privileged: boolean; socketMounts: string[]; ports: Array<{ hostIp: string; hostPort: string; containerPort: string }> }>;
+  containers?: Array<{ name: string; image?: string; privileged: boolean; socketMounts: string[]; ports: Array<{ hostIp: string; hostPort: string; containerPort: string }> }>;
   firewall: { iptables?: string; nft?: string; ufw?: string; errors: string[] };
   sshd?: { source: string; settings: Record<string, string> };
   sshdError?: string;
@@ -116,8 +117,12 @@ export function evaluateHost(f: HostFacts): HostReport {
   if (f.containers) {
     const privileged = f.containers.filter((c) => c.privileged);
     add({ id: 'privileged-containers', title: 'No privileged containers', status: privileged.length ? 'fail' : 'pass', severity: 'error', detail: privileged.length ? `privileged: ${privileged.map((c) => c.name).join(', ')}` : `none of ${f.containers.length} running containers is privileged`, read: ['engine: running containers (inspect HostConfig.Privileged)'], advice: 'Remove privileged: true; grant single capabilities or devices instead.' });
-    const socket = f.containers.filter((c) => c.socketMounts.length);
-    add({ id: 'socket-mounts', title: 'Docker socket not mounted into containers', status: socket.length ? 'fail' : 'pass', severity: 'error', detail: socket.length ? `mounted in: ${socket.map((c) => `${c.name} (${c.socketMounts.join(', ')})`).join(', ')}` : `no running container mounts the Docker socket`, read: ['engine: running containers (inspect Mounts)'], advice: 'Give those services a socket proxy with POST=0 on an internal network.' });
+    // A socket proxy is the one container meant to hold the socket (as berth check's lint says).
+    const holders = f.containers.filter((c) => c.socketMounts.length);
+    const proxies = holders.filter((c) => isSocketProxyImage(c.image));
+    const socket = holders.filter((c) => !proxies.includes(c));
+    const proxied = proxies.length ? `; socket proxies hold it: ${proxies.map((c) => c.name).join(', ')}` : '';
+    add({ id: 'socket-mounts', title: 'Docker socket not mounted into containers', status: socket.length ? 'fail' : 'pass', severity: 'error', detail: socket.length ? `mounted in: ${socket.map((c) => `${c.name} (${c.socketMounts.join(', ')})`).join(', ')}${proxied}` : `no running container mounts the Docker socket${proxied}`, read: ['engine: running containers (inspect Mounts, image)'], advice: 'Give those services a socket proxy with POST=0 on an internal network.' });
   } else {
     add(unknown('privileged-containers', 'No privileged containers', 'error', [], [`engine not reachable: ${f.engineError ?? ''}`]));
     add(unknown('socket-mounts', 'Docker socket not mounted into containers', 'error', [], [`engine not reachable: ${f.engineError ?? ''}`]));
@@ -208,6 +213,17 @@ export function hostExitCode(report: HostReport, threshold: Severity): number {
   return report.checks.some((c) => c.status === 'fail' && SEVERITY_RANK[c.severity] >= SEVERITY_RANK[threshold]) ? ExitCode.degraded : ExitCode.ok;
 }
 
+/**
+ * The report as findings, for the CI formats (sarif, github, junit): each failed check a finding
+ * (rule host/ID, no file), each check that could not be determined a note.
+ */
+export function hostFindings(report: HostReport): { findings: Finding[]; notes: string[] } {
+  return {
+    findings: report.checks.filter((c) => c.status === 'fail').map((c) => ({ rule: `host/${c.id}`, family: 'hardening', severity: c.severity, message: `${c.title}: ${c.detail}${c.advice ? ` Fix: ${c.advice}` : ''}` })),
+    notes: report.checks.filter((c) => c.status === 'unknown').map((c) => `host/${c.id}: ${c.detail}`),
+  };
+}
+
 export function renderHostReport(report: HostReport, paint: Painter): string {
   const lines: string[] = [];
   for (const c of report.checks) {
@@ -267,6 +283,7 @@ export async function gatherHostFacts(deps: AuditDeps): Promise<HostFacts> {
           const inspect = await engine.inspectContainer(c.Id);
           return {
             name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
+            image: inspect.Config.Image,
             privileged: inspect.HostConfig.Privileged === true,
             socketMounts: (inspect.Mounts ?? []).filter((m) => /(^|\/)docker\.sock$/.test(m.Source ?? '')).map((m) => m.Source),
             ports: (c.Ports ?? []).filter((p) => p.PublicPort).map((p) => ({ hostIp: p.IP ?? '', hostPort: String(p.PublicPort), containerPort: `${p.PrivatePort}/${p.Type}` })),

@@ -73,3 +73,53 @@ test('a reader that goes away (berth --help | head -1): a quiet exit 0, no EPIPE
   assert.equal(code, 0, stderr);
   assert.doesNotMatch(stderr, /EPIPE|\n\s+at /);
 });
+
+test('issue 17: --env-file is berth\'s flag, run through the installed bin (node must not take it)', async () => {
+  const { execFile } = await import('node:child_process');
+  const { BERTH_BIN } = await import('../testing/cli.js');
+  // As a user runs it: the bin file itself (its shebang), not `node bin/berth.js`.
+  const run = (args: string[]) => new Promise<CliResult>((resolve) => {
+    execFile(BERTH_BIN, args, { cwd: dir, env: { ...process.env, NO_COLOR: '1' } }, (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }));
+  });
+  writeFileSync(join(dir, 'compose.yaml'), 'services:\n  app:\n    image: local/busybox:${TAG}\n');
+  const missing = await run(['--env-file', 'nope.env', 'check']);
+  assertOneLineError(missing, /^berth: env file .*nope\.env not found/);
+  assert.equal(missing.code, 2);
+  writeFileSync(join(dir, 'prod.env'), 'TAG=1\n');
+  const given = await run(['--env-file', 'prod.env', 'check', '--json']);
+  assert.doesNotMatch(given.stderr, /^node:|variable is not set/m, given.stderr);
+  const without = await run(['check', '--json']);
+  assert.match(without.stderr, /the "TAG" variable is not set/, 'control: without the env file the variable is unset');
+  rmSync(join(dir, 'compose.yaml'));
+});
+
+test('issue 17: bad flag values are refused up front, one line, exit 2 (durations > 0, numbers, ports, drain strategies)', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['rollout', 'app', '--timeout', '0s'], /'--timeout <duration>' argument '0s' is invalid\. expected a duration above 0/],
+    [['history', '--limit', 'abc'], /'--limit <n>' argument 'abc' is invalid\. expected a whole number/],
+    [['rollout', 'app', '--drain', 'readyness:3s'], /unknown drain strategy "readyness" \(did you mean "readiness"\?\); a drain is .*readiness/],
+    [['agent', '--listen', '127.0.0.1:80800'], /expected a port from 1 to 65535, got "80800"/],
+    [['up', '--timeout', '0s'], /above 0/],
+    [['rollback', 'app', '--to', 'latest'], /'--to <id>' argument 'latest' is invalid/],
+  ];
+  for (const [args, pattern] of cases) {
+    // A dead engine: a value checked late would end in an engine error (exit 3) instead.
+    const result = await runBerth(['-f', fixture, ...args], { env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+    assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+    assertOneLineError(result, pattern);
+  }
+});
+
+test('issue 17: check host against a dead engine exits 3 with the reason; --format github|junit|sarif are honoured', async () => {
+  const dead = await runBerth(['check', 'host'], { env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+  assert.equal(dead.code, 3, dead.stderr);
+  assertOneLineError(dead, /^berth: cannot reach the Docker engine at unix:\/\/\/nonexistent\/docker\.sock/);
+  assert.match(dead.stdout, /could not be determined/);
+  const github = await runBerth(['check', 'host', '--format', 'github'], { env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+  assert.doesNotMatch(github.stdout, /passed, .* failed/);
+  for (const line of github.stdout.trim().split('\n').filter(Boolean)) assert.match(line, /^::(error|warning|notice) title=berth host\//);
+  const junit = await runBerth(['check', 'host', '--format', 'junit'], { env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+  assert.match(junit.stdout, /^<\?xml/);
+  const sarif = await runBerth(['check', 'host', '--format', 'sarif'], { env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+  assert.equal((JSON.parse(sarif.stdout) as { version: string }).version, '2.1.0');
+});

@@ -31,6 +31,19 @@ export function composeOptions(options: GlobalOptions): ComposeOptions {
   };
 }
 
+/**
+ * Every warning of the compose loader reaches the user, with file:line (unknown x-berth keys, unset
+ * variables, the obsolete version key...): on stderr, so --json output stays clean.
+ */
+export function warnAbout(output: Output, project: ComposeProject): ComposeProject {
+  printWarnings(output, project.warnings);
+  return project;
+}
+
+function printWarnings(output: Output, warnings: string[] = []): void {
+  for (const warning of warnings) output.note(output.paint.yellow(`berth: warning: ${warning}`));
+}
+
 /** What a command needs, loaded lazily so each command pays only for what it uses. */
 export interface CommandContext {
   options: GlobalOptions;
@@ -52,7 +65,10 @@ export function createContext(command: Command): CommandContext {
   const context: CommandContext = {
     options,
     output,
-    project: () => (project ??= import('../compose/load.js').then((m) => m.loadProject(composeOptions(options)))),
+    project: () => (project ??= import('../compose/load.js').then((m) => m.loadProject(composeOptions(options))).then((p) => warnAbout(output, p), (error: unknown) => {
+      printWarnings(output, (error as { warnings?: string[] }).warnings);
+      throw error;
+    })),
     engine: () => (engine ??= import('../engine/client.js').then((m) => m.Engine.connect())),
     store: () => (store ??= import('../state/store.js').then((m) => m.StateStore.open())),
     compose: () =>

@@ -23,15 +23,15 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output')
     .option('--no-color', 'no colours (also NO_COLOR)')
     .option('--debug', 'stack traces on errors')
-    .showHelpAfterError('(run with --help for usage)')
+    .showHelpAfterError('hint: run the command with --help for its usage')
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'berth: ')) })
     .exitOverride();
   program.addHelpText('after', `
 Examples:
-  berth status                    services, replicas and health of ./compose.yaml
+  berth status                    # services, replicas and health of ./compose.yaml
   berth -f compose.yaml -f prod.yaml status app --json
-  berth rollout app               zero-downtime rollout of one service
-  berth deploy --dry-run          print the deploy plan`);
+  berth rollout app               # zero-downtime rollout of one service
+  berth deploy --dry-run          # print the deploy plan`);
   registerCommands(program);
   return program;
 }

@@ -141,7 +141,7 @@ export async function runCompose(
   cli: ComposeCli,
   selection: ComposeSelection,
   args: string[],
-  options: { env?: Record<string, string | undefined>; timeoutMs?: number; allowFailure?: boolean; onOutput?: (chunk: string) => void; signal?: AbortSignal } = {},
+  options: { env?: Record<string, string | undefined>; timeoutMs?: number; allowFailure?: boolean; onOutput?: (chunk: string) => void; onStderr?: (chunk: string) => void; signal?: AbortSignal } = {},
 ): Promise<ComposeRunResult> {
   const [bin, ...prefix] = cli.command;
   const argv = [...prefix, ...composeGlobalArgs(selection), ...args];
@@ -155,7 +155,7 @@ export async function runCompose(
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d; options.onOutput?.(String(d)); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d; options.onOutput?.(String(d)); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d; (options.onStderr ?? options.onOutput)?.(String(d)); });
     child.on('error', (error) => reject(new BerthError(`cannot run ${cli.command.join(' ')}: ${error.message}`, { exitCode: ExitCode.engine, cause: error })));
     child.on('close', (code) => {
       const result = { code: code ?? 1, stdout, stderr };
@@ -185,8 +185,20 @@ export interface ComposeRunner {
 
 export async function composeRunner(project: import('./types.js').ComposeProject, memory?: FactMemory): Promise<ComposeRunner> {
   const cli = await detectComposeCli(process.env, memory);
-  const { composeFilesFor } = await import('./render.js');
-  const { files, dropped } = composeFilesFor(cli, project);
+  const { composeFilesFor, writeRendering } = await import('./render.js');
+  const { files, dropped, rendering } = composeFilesFor(cli, project);
   const selection = { ...selectionOf(project), files };
-  return { cli, selection, dropped, run: (args, options) => runCompose(cli, selection, args, options) };
+  if (rendering === undefined) return { cli, selection, dropped, run: (args, options) => runCompose(cli, selection, args, options) };
+  // Compose v1 reads a rendering (interpolated, secrets included): one per run, removed when Compose is done.
+  return {
+    cli, selection, dropped,
+    run: async (args, options) => {
+      const written = writeRendering(project.name, rendering);
+      try {
+        return await runCompose(cli, { ...selection, files: [written.file] }, args, options);
+      } finally {
+        written.remove();
+      }
+    },
+  };
 }

@@ -550,3 +550,47 @@ test('${COMPOSE_PROJECT_NAME} resolves to the project name (-p, name: or the dir
   assert.equal(p.services.app!.labels.project, 'store');
   assert.equal(p.warnings.length, 0, p.warnings.join('\n'));
 });
+
+test('issue 17: every x-berth problem at once, and the warnings found before the error travel with it', async () => {
+  const dir = await project({
+    'compose.yaml': [
+      'version: "3.8"',
+      'x-berth:',
+      '  deploy:',
+      '    migrat: { service: app }',
+      '    lock_wait: forever',
+      'services:',
+      '  app:',
+      '    image: a:${TAG}',
+      '    x-berth:',
+      '      rollout:',
+      '        drian: 2s',
+      '        batch: two',
+      '        timeout: soon',
+      '  web:',
+      '    image: b',
+      '    x-berth:',
+      '      shutdown_deadline: later',
+      '',
+    ].join('\n'),
+  });
+  const error = (await load(dir).then(() => undefined, (e: unknown) => e)) as BerthError;
+  assert.ok(error instanceof BerthError);
+  assert.match(error.message, /^4 x-berth problems:\n/);
+  const lines = error.message.split('\n').slice(1).map((l) => l.trim());
+  assert.deepEqual(lines.map((l) => l.split(' ')[0]), ['compose.yaml:12:9:', 'compose.yaml:13:9:', 'compose.yaml:17:7:', 'compose.yaml:5:5:']);
+  assert.match(lines[0]!, /batch must be integer/);
+  assert.match(lines[1]!, /invalid services\.app\.x-berth\.rollout\.timeout "soon"/);
+  assert.match(lines[3]!, /invalid x-berth\.deploy\.lock_wait "forever"/);
+  assert.deepEqual(error.warnings, [
+    'compose.yaml:8:5: the "TAG" variable is not set, defaulting to a blank string',
+    'compose.yaml:1:1: the top-level "version" is obsolete and ignored',
+    'compose.yaml:11:9: unknown x-berth key services.app.x-berth.rollout.drian',
+    'compose.yaml:4:5: unknown x-berth key x-berth.deploy.migrat',
+  ]);
+  // A wrong type and a bad duration at the same place: reported once.
+  const once = await project({ 'compose.yaml': 'services:\n  app:\n    image: a\n    x-berth:\n      rollout: { timeout: [1], batch: x }\n' });
+  const both = (await load(once).then(() => undefined, (e: unknown) => e)) as BerthError;
+  assert.match(both.message, /^2 x-berth problems:/);
+  assert.equal(both.message.split('\n').length, 3, both.message);
+});

@@ -16,7 +16,7 @@ import { validateModel } from './schema.js';
 import { buildService } from './service.js';
 import { formatLocation, formatPath, pathKey, readComposeFile, toPlain, type LMap, type LNode, type SourceFile } from './source.js';
 import type { ComposeOptions, ComposeProject, ModelPath, ServiceModel, SourceLocation } from './types.js';
-import { parseProjectBerth } from './xberth.js';
+import { parseProjectBerth, xberthProblemsError, type XBerthProblem } from './xberth.js';
 
 /** Compose's file names, in its order of preference. */
 export const COMPOSE_FILE_NAMES = ['compose.yaml', 'compose.yml', 'docker-compose.yml', 'docker-compose.yaml'];
@@ -80,9 +80,19 @@ async function defaultEnvFiles(dir: string): Promise<string[]> {
 
 /** Loads the project. Throws BerthError with file:line:column for anything a user can fix. */
 export async function loadProject(options: ComposeOptions = {}): Promise<ComposeProject> {
+  const warnings: string[] = [];
+  try {
+    return await load(options, warnings);
+  } catch (error) {
+    // What was found before the error is reported with it (unknown keys beside a wrong type).
+    if (error instanceof BerthError && warnings.length) error.warnings = [...warnings];
+    throw error;
+  }
+}
+
+async function load(options: ComposeOptions, warnings: string[]): Promise<ComposeProject> {
   const env = options.env ?? process.env;
   const cwd = resolve(options.cwd ?? process.cwd());
-  const warnings: string[] = [];
   const projectDirOption = options.projectDirectory ? resolve(cwd, options.projectDirectory) : undefined;
   // --env-file, else COMPOSE_ENV_FILES (comma separated), else .env of the project directory.
   const envFileNames = options.envFiles && options.envFiles.length > 0 ? options.envFiles : (env.COMPOSE_ENV_FILES ?? '').split(',').map((f) => f.trim()).filter((f) => f !== '');
@@ -195,7 +205,9 @@ export async function loadProject(options: ComposeOptions = {}): Promise<Compose
 
   const services: Record<string, ServiceModel> = {};
   const inactiveServices: string[] = [];
-  const ctx = { workingDir, lookup, locate, warnings };
+  // Every x-berth problem of every service and of the project is reported at once, at the end.
+  const xberthProblems: XBerthProblem[] = [];
+  const ctx = { workingDir, lookup, locate, warnings, xberthProblems };
   for (const [serviceName, raw] of Object.entries(rawServices)) {
     const definition = raw ?? {};
     if (!active(definition)) {
@@ -228,7 +240,8 @@ export async function loadProject(options: ComposeOptions = {}): Promise<Compose
     }
   }
 
-  const berth = parseProjectBerth(model['x-berth'], { locate, workingDir, warnings });
+  const berth = parseProjectBerth(model['x-berth'], { locate, workingDir, warnings, problems: xberthProblems });
+  if (xberthProblems.length) throw xberthProblemsError(xberthProblems);
   const topVolumes = (model.volumes ?? {}) as Record<string, unknown>;
   for (const service of Object.values(services)) {
     const backup = service.berth.backup;

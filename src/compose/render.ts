@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { defaultStateDir } from '../state/dir.js';
 import type { ComposeCli } from './cli.js';
 import type { ComposeProject } from './types.js';
 
@@ -59,18 +59,48 @@ export function downgradeForV1(model: Record<string, unknown>): { model: Record<
 }
 
 /**
- * The -f files to hand to Compose for this project. Compose v2 reads the user's files as they
- * are. Compose v1 gets a rendering of berth's model when the files use fields it rejects, so one
- * compose file serves both; the rendering is written under the temp dir, keyed by its content.
+ * What to hand to Compose for this project. Compose v2 reads the user's files as they are.
+ * Compose v1 gets a rendering of berth's model when the files use fields it rejects, so one
+ * compose file serves both: `rendering` is its text (interpolated: it may hold secrets), written
+ * by writeRendering for one Compose run and removed after it.
  */
-export function composeFilesFor(cli: ComposeCli, project: ComposeProject): { files: string[]; dropped: string[] } {
+export function composeFilesFor(cli: ComposeCli, project: ComposeProject): { files: string[]; dropped: string[]; rendering?: string } {
   if (cli.kind === 'v2') return { files: project.files, dropped: [] };
   const { model, dropped, changed } = downgradeForV1(project.model);
   if (!changed) return { files: project.files, dropped };
-  const text = `# rendered by berth for Compose v1 from ${project.files.join(', ')}\n${stringify(escapeDollars(model), { aliasDuplicateObjects: false, version: '1.1' })}`;
-  const dir = join(tmpdir(), `berth-${process.getuid?.() ?? 'user'}`);
+  const rendering = `# rendered by berth for Compose v1 from ${project.files.join(', ')}\n${stringify(escapeDollars(model), { aliasDuplicateObjects: false, version: '1.1' })}`;
+  return { files: project.files, dropped, rendering };
+}
+
+/**
+ * Where renderings live while Compose reads them: the user's runtime directory (XDG_RUNTIME_DIR,
+ * a private tmpfs) or else berth's state directory, in a 0700 folder; never the shared /tmp.
+ */
+export function renderingDir(env: Record<string, string | undefined> = process.env): string {
+  return env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'berth') : join(defaultStateDir(env), 'run');
+}
+
+/**
+ * Writes a rendering for one Compose run (0600, a name of its own: concurrent berths never share
+ * one) and returns it with its removal. Renderings of berths that died (SIGKILL) are swept here.
+ */
+export function writeRendering(project: string, text: string, dir = renderingDir()): { file: string; remove: () => void } {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const file = join(dir, `${project.name}-${createHash('sha256').update(text).digest('hex').slice(0, 12)}.compose.yaml`);
-  writeFileSync(file, text, { mode: 0o600 });
-  return { files: [file], dropped };
+  sweepRenderings(dir);
+  const file = join(dir, `${project}.${process.pid}.${randomBytes(4).toString('hex')}.compose.yaml`);
+  writeFileSync(file, text, { mode: 0o600, flag: 'wx' });
+  return { file, remove: () => rmSync(file, { force: true }) };
+}
+
+/** Removes renderings whose berth process is gone. */
+function sweepRenderings(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const pid = Number(/\.(\d+)\.[0-9a-f]{8}\.compose\.yaml$/.exec(name)?.[1]);
+    if (!pid || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(dir, name), { force: true });
+    }
+  }
 }

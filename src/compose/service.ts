@@ -12,7 +12,7 @@ import type { Lookup } from './interpolate.js';
 import { splitPortSpec } from './merge.js';
 import { formatLocation, formatPath } from './source.js';
 import type { Healthcheck, ModelPath, PortMapping, ServiceDependency, ServiceModel, ServiceNetwork, SourceLocation } from './types.js';
-import { parseServiceBerth } from './xberth.js';
+import { parseServiceBerth, type XBerthProblem } from './xberth.js';
 
 type Json = Record<string, unknown>;
 
@@ -25,6 +25,8 @@ export interface ServiceContext {
   lookup: Lookup;
   locate: (path: ModelPath) => SourceLocation | undefined;
   warnings: string[];
+  /** x-berth problems, collected so that all of them are reported at once. */
+  xberthProblems?: XBerthProblem[];
 }
 
 function where(ctx: Pick<ServiceContext, 'locate'>, path: ModelPath): string {
@@ -243,6 +245,6 @@ export async function buildService(name: string, raw: Json, ctx: ServiceContext)
     stopSignal: raw.stop_signal === undefined ? undefined : String(raw.stop_signal),
     stopGracePeriodMs: duration(raw.stop_grace_period, DEFAULT_STOP_GRACE_PERIOD_MS, [...base, 'stop_grace_period'], ctx),
     restart: raw.restart === undefined ? undefined : String(raw.restart),
-    berth: parseServiceBerth(raw['x-berth'], name, { locate: ctx.locate, workingDir: ctx.workingDir, warnings: ctx.warnings }, Object.keys(networks)),
+    berth: parseServiceBerth(raw['x-berth'], name, { locate: ctx.locate, workingDir: ctx.workingDir, warnings: ctx.warnings, problems: ctx.xberthProblems }, Object.keys(networks)),
   };
 }

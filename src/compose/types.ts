@@ -111,6 +111,18 @@ export type BackupDestinationConfig =
   | { type: 'sftp'; host: string; port: number; user: string; path: string; identityFile?: string; passwordFile?: string }
   | { type: 'restic'; repository: string; passwordFile: string };
 
+/** The deploy's scan of the new replicas' first log lines. */
+export interface LogScanConfig {
+  /** blocking: a gate before traffic (a finding rolls back); advisory: reported only; off. */
+  mode: 'blocking' | 'advisory' | 'off';
+  /** Regular expressions (case-insensitive) that mark an error line. */
+  patterns: string[];
+  /** Lines that match one of these are not findings ("Sentry error reporting enabled"). */
+  ignore: string[];
+  /** How many of the first log lines are read. */
+  lines: number;
+}
+
 export interface ProjectBerthConfig {
   deploy: {
     /** One-off service run before rollout (`docker compose run --rm SERVICE`). */
@@ -118,6 +130,8 @@ export interface ProjectBerthConfig {
     preHooks: HookConfig[];
     postHooks: HookConfig[];
     lockWaitMs?: number;
+    /** x-berth deploy.log_scan (defaults in rollout/log-scan.ts). */
+    logScan?: Partial<LogScanConfig>;
   };
   backup: {
     destinations: Record<string, BackupDestinationConfig>;

@@ -66,6 +66,7 @@ export const projectBerthSchema: Json = object({
     pre_hooks: { type: 'array', items: hook },
     post_hooks: { type: 'array', items: hook },
     lock_wait: duration,
+    log_scan: object({ mode: { enum: ['blocking', 'advisory', 'off'] }, patterns: { type: 'array', items: str }, ignore: { type: 'array', items: str }, lines: { type: 'integer', minimum: 1 } }),
   }),
   backup: object({
     destinations: {
@@ -115,6 +116,45 @@ export interface XBerthContext {
   /** Relative host paths resolve from here. */
   workingDir: string;
   warnings: string[];
+  /**
+   * Where every problem goes (wrong types, bad durations, unknown networks), so that the loader can
+   * report all of them at once; without it the first problem is thrown.
+   */
+  problems?: XBerthProblem[];
+  /** Locations (file:line:col) the schema check reported already. */
+  reported?: Set<string>;
+}
+
+export interface XBerthProblem {
+  message: string;
+  hint?: string;
+}
+
+/** Records a problem (or throws it when the caller collects none). */
+function problem(ctx: XBerthContext, message: string, hint?: string): void {
+  if (!ctx.problems) throw new BerthError(message, { hint });
+  if (ctx.reported?.has(LOCATION.exec(message)?.[0] ?? '')) return;
+  ctx.problems.push({ message, hint });
+}
+
+/**
+ * A section that fails the schema is still read, for the problems only the reading finds (bad
+ * durations, unknown networks); what the reading trips over there was reported by the schema.
+ */
+function readChecked<T>(valid: boolean, read: () => T, fallback: T): T {
+  if (valid) return read();
+  try {
+    read();
+  } catch {
+    // reported by the schema check
+  }
+  return fallback;
+}
+
+/** All problems at once: one line for one, a list under a heading for several. */
+export function xberthProblemsError(problems: XBerthProblem[]): BerthError {
+  if (problems.length === 1) return new BerthError(problems[0]!.message, { hint: problems[0]!.hint });
+  return new BerthError(`${problems.length} x-berth problems:\n${problems.map((p) => `  ${p.message}`).join('\n')}`);
 }
 
 function locateNearest(ctx: XBerthContext, path: ModelPath): SourceLocation | undefined {
@@ -135,9 +175,9 @@ function toPath(instancePath: string): (string | number)[] {
   return instancePath.slice(1).split('/').map((p) => (/^\d+$/.test(p) ? Number(p) : p.replaceAll('~1', '/').replaceAll('~0', '~')));
 }
 
-/** Unknown keys become warnings; the first other problem is thrown. */
-function check(validate: ValidateFunction, value: unknown, base: ModelPath, ctx: XBerthContext): void {
-  if (validate(value)) return;
+/** Unknown keys become warnings; the other problems are recorded. False when there was one. */
+function check(validate: ValidateFunction, value: unknown, base: ModelPath, ctx: XBerthContext): boolean {
+  if (validate(value)) return true;
   const errors: ErrorObject[] = validate.errors ?? [];
   const problems: string[] = [];
   for (const error of errors) {
@@ -162,7 +202,9 @@ function check(validate: ValidateFunction, value: unknown, base: ModelPath, ctx:
     else message = `${formatPath(path)} ${error.message ?? 'is invalid'}`;
     problems.push(`${at(ctx, path)}${message}`);
   }
-  if (problems.length > 0) throw new BerthError(problems[0]!, { hint: problems.length > 1 ? `and ${problems.length - 1} more x-berth problem(s)` : undefined });
+  if (problems.length > 0 && !ctx.problems) throw xberthProblemsError(problems.map((message) => ({ message })));
+  ctx.problems?.push(...problems.map((message) => ({ message })));
+  return problems.length === 0;
 }
 
 function ms(value: unknown, path: ModelPath, ctx: XBerthContext): number | undefined;
@@ -172,7 +214,8 @@ function ms(value: unknown, path: ModelPath, ctx: XBerthContext, fallback?: numb
   try {
     return parseDuration(value as string | number, formatPath(path));
   } catch (error) {
-    throw new BerthError(`${at(ctx, path)}${(error as Error).message}`);
+    problem(ctx, `${at(ctx, path)}${(error as Error).message}`);
+    return fallback;
   }
 }
 
@@ -188,8 +231,18 @@ function commandOf(value: unknown): string[] | string {
 export function parseServiceBerth(value: unknown, serviceName: string, ctx: XBerthContext, serviceNetworks: string[] = []): ServiceBerthConfig {
   const base = ['services', serviceName, 'x-berth'];
   if (value === undefined || value === null) return { rollout: {} };
-  check(compiled().service, value, base, ctx);
-  const x = value as Json;
+  const valid = check(compiled().service, value, base, ctx);
+  return readChecked(valid, () => readServiceBerth(value as Json, serviceName, base, valid ? ctx : unreported(ctx), serviceNetworks), { rollout: {} });
+}
+
+const LOCATION = /^[^:]+:\d+:\d+: /;
+
+/** After a failed schema check: only problems at places the schema did not already report. */
+function unreported(ctx: XBerthContext): XBerthContext {
+  return { ...ctx, reported: new Set((ctx.problems ?? []).map((p) => LOCATION.exec(p.message)?.[0] ?? '')) };
+}
+
+function readServiceBerth(x: Json, serviceName: string, base: ModelPath, ctx: XBerthContext, serviceNetworks: string[]): ServiceBerthConfig {
   const r = (x.rollout ?? {}) as Json;
   const rp = [...base, 'rollout'];
   const rollout: ServiceBerthConfig['rollout'] = {};
@@ -210,12 +263,10 @@ export function parseServiceBerth(value: unknown, serviceName: string, ctx: XBer
 function trafficNetworksOf(names: string[], serviceName: string, serviceNetworks: string[], path: ModelPath, ctx: XBerthContext): string[] {
   const unknown = names.find((n) => !serviceNetworks.includes(n));
   if (unknown !== undefined) {
-    throw new BerthError(`${at(ctx, path)}${formatPath(path)}: "${unknown}" is not a network of service ${serviceName} (its networks: ${serviceNetworks.join(', ') || 'none'})`);
-  }
-  if (serviceNetworks.every((n) => names.includes(n))) {
-    throw new BerthError(`${at(ctx, path)}${formatPath(path)} names every network of service ${serviceName}: a new replica needs one other network to start on (its database, say)`, {
-      hint: 'leave rollout.traffic_networks out to have new replicas join DNS on all networks once healthy',
-    });
+    problem(ctx, `${at(ctx, path)}${formatPath(path)}: "${unknown}" is not a network of service ${serviceName} (its networks: ${serviceNetworks.join(', ') || 'none'})`);
+  } else if (serviceNetworks.every((n) => names.includes(n))) {
+    problem(ctx, `${at(ctx, path)}${formatPath(path)} names every network of service ${serviceName}: a new replica needs one other network to start on (its database, say)`,
+      'leave rollout.traffic_networks out to have new replicas join DNS on all networks once healthy');
   }
   return names;
 }
@@ -258,8 +309,11 @@ export function parseProjectBerth(value: unknown, ctx: XBerthContext): ProjectBe
   const config = defaultProjectBerth();
   if (value === undefined || value === null) return config;
   const base = ['x-berth'];
-  check(compiled().project, value, base, ctx);
-  const x = value as Json;
+  const valid = check(compiled().project, value, base, ctx);
+  return readChecked(valid, () => readProjectBerth(value as Json, config, base, valid ? ctx : unreported(ctx)), defaultProjectBerth());
+}
+
+function readProjectBerth(x: Json, config: ProjectBerthConfig, base: ModelPath, ctx: XBerthContext): ProjectBerthConfig {
   const d = (x.deploy ?? {}) as Json;
   const dp = [...base, 'deploy'];
   if (d.migrate) {
@@ -272,6 +326,7 @@ export function parseProjectBerth(value: unknown, ctx: XBerthContext): ProjectBe
   config.deploy.preHooks = hooks('pre_hooks');
   config.deploy.postHooks = hooks('post_hooks');
   if (d.lock_wait !== undefined) config.deploy.lockWaitMs = ms(d.lock_wait, [...dp, 'lock_wait'], ctx);
+  if (d.log_scan) config.deploy.logScan = logScanOf(d.log_scan as Json, [...dp, 'log_scan'], ctx);
 
   const b = (x.backup ?? {}) as Json;
   for (const [name, dest] of Object.entries((b.destinations ?? {}) as Record<string, Json>)) {
@@ -296,6 +351,24 @@ export function parseProjectBerth(value: unknown, ctx: XBerthContext): ProjectBe
   const c = (x.check ?? {}) as Json;
   config.check.rules = { ...((c.rules ?? {}) as ProjectBerthConfig['check']['rules']) };
   return config;
+}
+
+function logScanOf(l: Json, path: ModelPath, ctx: XBerthContext): ProjectBerthConfig['deploy']['logScan'] {
+  const regexes = (key: 'patterns' | 'ignore') => ((l[key] ?? []) as string[]).filter((p, i) => {
+    try {
+      new RegExp(p, 'i');
+      return true;
+    } catch (error) {
+      problem(ctx, `${at(ctx, [...path, key, i])}${formatPath([...path, key, i])}: not a regular expression: ${(error as Error).message}`);
+      return false;
+    }
+  });
+  return {
+    ...(l.mode !== undefined ? { mode: l.mode as 'blocking' | 'advisory' | 'off' } : {}),
+    ...(l.patterns !== undefined ? { patterns: regexes('patterns') } : {}),
+    ...(l.ignore !== undefined ? { ignore: regexes('ignore') } : {}),
+    ...(l.lines !== undefined ? { lines: l.lines as number } : {}),
+  };
 }
 
 function destinationOf(d: Json, ctx: XBerthContext): BackupDestinationConfig {

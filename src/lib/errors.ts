@@ -5,6 +5,8 @@
 export class BerthError extends Error {
   readonly exitCode: number;
   readonly hint: string | undefined;
+  /** Warnings gathered before the error (the compose loader's), printed before it. */
+  warnings?: string[];
 
   constructor(message: string, options: { exitCode?: number; hint?: string; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });

@@ -1,6 +1,7 @@
 /** The engine state the planner needs, read once before planning. */
 import { listServiceContainers, replicaName } from '../compose/containers.js';
 import { trafficNetworkNames } from '../compose/networks.js';
+import { unknownServiceError } from '../compose/select.js';
 import type { ComposeProject, ServiceModel } from '../compose/types.js';
 import type { Engine } from '../engine/client.js';
 import { BerthError, ExitCode } from '../lib/errors.js';
@@ -31,7 +32,7 @@ export async function collectServiceState(
   options: { composeKind: () => Promise<'v1' | 'v2'>; targetRef?: string; unfinishedDesired?: number },
 ): Promise<ServiceState> {
   const model = project.services[service];
-  if (!model) throw new BerthError(`no service "${service}" in ${project.name}`, { exitCode: ExitCode.usage, hint: `services: ${Object.keys(project.services).join(', ')}` });
+  if (!model) throw unknownServiceError(project, service);
   const containers = await listServiceContainers(engine, project.name, { services: [service], includeStopped: true });
   const traffic = trafficNetworkNames(project, model);
   const replicas: ReplicaState[] = [];

@@ -3,10 +3,12 @@
  * (pure: model + which images exist -> steps with reasons), then run step by step with events.
  */
 import type { ComposeRunner } from '../compose/cli.js';
-import type { ComposeProject, HookConfig } from '../compose/types.js';
+import type { ComposeProject, HookConfig, LogScanConfig } from '../compose/types.js';
 import { formatDuration } from '../lib/duration.js';
 import { BerthError, ExitCode, errorMessage } from '../lib/errors.js';
-import { runHook, lastLogLines } from './execute.js';
+import { unknownServiceError } from '../compose/select.js';
+import { runHook } from './execute.js';
+import { DEFAULT_LOG_SCAN, describeLogScan, scanReplicaLogs } from './log-scan.js';
 import { isStateful, startFirstBlocker } from './plan.js';
 import type { RolloutRequest, RolloutResult } from './run.js';
 import type { Engine } from '../engine/client.js';
@@ -16,9 +18,11 @@ export type DeployStep =
   | { kind: 'pull'; services: string[]; reason: string }
   | { kind: 'build'; services: string[]; reason: string }
   | { kind: 'migrate'; service: string; command?: string[] | string; timeoutMs: number; reason: string }
-  | { kind: 'rollout'; services: string[]; reason: string }
+  /** logScan: the blocking log scan, a gate inside the rollout (before traffic). */
+  | { kind: 'rollout'; services: string[]; logScan?: LogScanConfig; reason: string }
   | { kind: 'verify'; services: string[]; reason: string }
-  | { kind: 'scan-logs'; services: string[]; pattern: string; lines: number; reason: string };
+  /** The advisory log scan, after the rollout: findings are reported, the deploy succeeds. */
+  | { kind: 'scan-logs'; services: string[]; scan: LogScanConfig; reason: string };
 
 export interface DeployPlan {
   project: string;
@@ -27,10 +31,14 @@ export interface DeployPlan {
   skipped: Array<{ service: string; reason: string }>;
 }
 
-export const LOG_ERROR_PATTERN = /\b(error|exception|fatal|panic)\b/i;
+/** x-berth deploy.log_scan over the defaults, and --log-scan over its mode. */
+export function logScanConfig(project: ComposeProject, mode?: LogScanConfig['mode']): LogScanConfig {
+  return { ...DEFAULT_LOG_SCAN, ...project.berth.deploy.logScan, ...(mode ? { mode } : {}) };
+}
 
 /** The deploy plan (pure). `services` empty: every active service that can be rolled. */
-export function planDeploy(project: ComposeProject, services: string[], options: { stateful?: boolean; stopFirst?: boolean; skipMigrate?: boolean } = {}): DeployPlan {
+export function planDeploy(project: ComposeProject, services: string[], options: { stateful?: boolean; stopFirst?: boolean; skipMigrate?: boolean; logScan?: LogScanConfig['mode'] } = {}): DeployPlan {
+  const scan = logScanConfig(project, options.logScan);
   const migrate = project.berth.deploy.migrate;
   const explicit = services.length > 0;
   const candidates = explicit ? services : Object.keys(project.services).filter((s) => s !== migrate?.service);
@@ -38,10 +46,10 @@ export function planDeploy(project: ComposeProject, services: string[], options:
   const roll: string[] = [];
   for (const name of candidates) {
     const service = project.services[name];
-    if (!service) throw new BerthError(`no service "${name}" in ${project.name}`, { exitCode: ExitCode.usage });
+    if (!service) throw unknownServiceError(project, name);
     const blocker = startFirstBlocker(service);
     if (!explicit && blocker && !options.stopFirst) skipped.push({ service: name, reason: `${blocker}: roll it with berth rollout ${name} --stop-first` });
-    else if (!explicit && isStateful(service) && !options.stateful) skipped.push({ service: name, reason: 'stateful: roll it on its own with berth rollout --stateful' });
+    else if (!explicit && isStateful(service) && !options.stateful) skipped.push({ service: name, reason: `stateful: roll it on its own with berth rollout ${name} --stateful` });
     else roll.push(name);
   }
   const steps: DeployStep[] = [];
@@ -55,9 +63,13 @@ export function planDeploy(project: ComposeProject, services: string[], options:
     steps.push({ kind: 'migrate', service: migrate.service, command: migrate.command, timeoutMs: migrate.timeoutMs, reason: `x-berth deploy.migrate: compose run --rm ${migrate.service}, before new code runs (timeout ${formatDuration(migrate.timeoutMs)})` });
   }
   if (roll.length) {
-    steps.push({ kind: 'rollout', services: roll, reason: 'zero-downtime rollout in depends_on order (unchanged services are left alone)' });
+    const blocking = scan.mode === 'blocking';
+    steps.push({
+      kind: 'rollout', services: roll, ...(blocking ? { logScan: scan } : {}),
+      reason: `zero-downtime rollout in depends_on order (unchanged services are left alone)${blocking ? `; log scan (blocking): the new replicas' logs must show no ${describeLogScan(scan)} before they get traffic, else they are removed and the old ones keep serving` : ''}`,
+    });
     steps.push({ kind: 'verify', services: roll, reason: 'every replica running and healthy at its desired count' });
-    steps.push({ kind: 'scan-logs', services: roll, pattern: LOG_ERROR_PATTERN.source, lines: 50, reason: 'the new replicas’ first log lines must not report errors' });
+    if (scan.mode === 'advisory') steps.push({ kind: 'scan-logs', services: roll, scan, reason: `log scan (advisory): ${describeLogScan(scan)} of the new replicas are reported; the deploy still succeeds` });
   }
   for (const hook of project.berth.deploy.postHooks) steps.push(hookStep('post', hook));
   return { project: project.name, steps, skipped };
@@ -73,9 +85,9 @@ export function describeDeployStep(step: DeployStep): string {
     case 'pull': return `pull ${step.services.join(', ')}`;
     case 'build': return `build ${step.services.join(', ')}`;
     case 'migrate': return `migrate (run ${step.service})`;
-    case 'rollout': return `roll out ${step.services.join(', ')}`;
+    case 'rollout': return `roll out ${step.services.join(', ')}${step.logScan ? ' (log scan before traffic)' : ''}`;
     case 'verify': return `verify ${step.services.join(', ')} healthy`;
-    case 'scan-logs': return `scan new replicas' logs for /${step.pattern}/i`;
+    case 'scan-logs': return `scan new replicas' logs for /${step.scan.patterns.join('|')}/i (advisory)`;
   }
 }
 
@@ -122,7 +134,8 @@ export async function runDeploy(
             // Images that exist only here (built or imported locally) cannot be pulled: fine if present.
             const missing: string[] = [];
             for (const s of step.services) if (!(await deps.engine.inspectImage(deps.project.services[s]!.image!))) missing.push(s);
-            if (missing.length) throw new BerthError(`pull failed and no local image for ${missing.join(', ')}: ${pulled.stderr.trim().split('\n').pop() ?? ''}`);
+            // The registry could not be reached (or refused): an engine/registry failure, exit 3, not bad input.
+            if (missing.length) throw new BerthError(`pull failed and no local image for ${missing.join(', ')}: ${pulled.stderr.trim().split('\n').pop() ?? ''}`, { exitCode: ExitCode.engine });
             onEvent({ type: 'deploy-note', text: `pull failed (${pulled.stderr.trim().split('\n').pop() ?? `exit ${pulled.code}`}); the local images are used` });
           }
           break;
@@ -137,7 +150,7 @@ export async function runDeploy(
           break;
         }
         case 'rollout': {
-          const rollout = await deps.rollout({ ...rolloutReq, services: step.services, kind: 'deploy' });
+          const rollout = await deps.rollout({ ...rolloutReq, services: step.services, kind: 'deploy', ...(step.logScan ? { logScan: step.logScan } : {}) });
           result.rollout = rollout;
           if (!rollout.ok) throw Object.assign(new BerthError(`rollout failed: ${rollout.services.find((s) => s.error)?.error ?? 'see above'}`, { exitCode: rollout.exitCode }), { rollout });
           newReplicas = rollout.plan.services.flatMap((s) => s.newReplicas);
@@ -145,27 +158,24 @@ export async function runDeploy(
         }
         case 'verify': {
           const { waitForHealthy, healthBudgetMs } = await import('../status/wait.js');
-          const verdict = await waitForHealthy(deps.engine, deps.project, step.services, { timeoutMs: Math.min(healthBudgetMs(deps.project, step.services), 60_000) });
+          const verdict = await waitForHealthy(deps.engine, deps.project, step.services, { timeoutMs: Math.min(healthBudgetMs(deps.project, step.services), 60_000), onHeartbeat: (text) => onEvent({ type: 'deploy-note', text }) });
           if (!verdict.ok) throw new BerthError(`not healthy: ${verdict.reason}`, { exitCode: ExitCode.degraded });
           break;
         }
         case 'scan-logs': {
-          const pattern = new RegExp(step.pattern, 'i');
-          for (const name of newReplicas) {
-            const lines = await firstLogLines(deps.engine, name, step.lines);
-            for (const line of lines) if (pattern.test(line)) result.logFindings.push({ container: name, line });
-          }
-          if (result.logFindings.length) throw new BerthError(`${result.logFindings.length} error line(s) in the new replicas' logs: ${result.logFindings[0]!.container}: ${result.logFindings[0]!.line.slice(0, 160)}`, { exitCode: ExitCode.degraded });
+          // Advisory: reported, never a failure (a blocking scan ran inside the rollout, before traffic).
+          result.logFindings.push(...(await scanReplicaLogs(deps.engine, newReplicas, step.scan)));
+          if (result.logFindings.length) onEvent({ type: 'deploy-note', text: `log scan (advisory): ${result.logFindings.length} line(s) in the new replicas' logs` });
           break;
         }
       }
       const ms = performance.now() - started;
-      result.steps.push({ step: describeDeployStep(step), ok: true, ms });
+      result.steps.push({ step: describeDeployStep(step), ok: true, ms: Math.round(ms) });
       onEvent({ type: 'deploy-step', index, total: plan.steps.length, step, phase: 'done', ms });
     } catch (error) {
       const ms = performance.now() - started;
       const message = errorMessage(error);
-      result.steps.push({ step: describeDeployStep(step), ok: false, ms, error: message });
+      result.steps.push({ step: describeDeployStep(step), ok: false, ms: Math.round(ms), error: message });
       onEvent({ type: 'deploy-step', index, total: plan.steps.length, step, phase: 'failed', ms, error: message });
       result.exitCode = error instanceof BerthError ? error.exitCode : ExitCode.degraded;
       return result;
@@ -173,10 +183,4 @@ export async function runDeploy(
   }
   result.ok = true;
   return result;
-}
-
-async function firstLogLines(engine: Engine, name: string, count: number): Promise<string[]> {
-  // The engine's log API tails from the end; a young replica's whole log is short, so read it all and keep the head.
-  const lines = await lastLogLines(engine, name, 2000);
-  return lines.slice(0, count);
 }

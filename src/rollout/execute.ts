@@ -88,11 +88,7 @@ export async function executePlan(engine: Engine, project: ComposeProject, plan:
   }
   const outcomes: ServiceOutcome[] = [];
   for (const s of plan.services) {
-    if (s.skip) {
-      options.onEvent?.({ type: 'note', service: s.service, text: `${s.service}: ${s.skip}` });
-      outcomes.push({ service: s.service, ok: true, joined: [], removedNew: [], phases: {} });
-      continue;
-    }
+    if (s.skip) options.onEvent?.({ type: 'note', service: s.service, text: `${s.service}: ${s.skip}` });
     outcomes.push(await executeService(rt, plan, s));
   }
   return outcomes;
@@ -109,12 +105,16 @@ async function executeService(rt: Runtime, plan: RolloutPlan, s: ServicePlan): P
       if (rt.options.signal?.aborted) throw new Aborted();
       await runStep(rt, plan, s, step, mine);
       const ms = performance.now() - started;
-      outcome.phases[step.kind] = (outcome.phases[step.kind] ?? 0) + ms;
+      outcome.phases[step.kind] = Math.round((outcome.phases[step.kind] ?? 0) + ms);
       emit({ type: 'step', service: s.service, index, total: s.steps.length, step, phase: 'done', ms });
     } catch (error) {
       const interrupted = error instanceof Aborted;
       const message = interrupted ? 'interrupted' : errorMessage(error);
       emit({ type: 'step', service: s.service, index, total: s.steps.length, step, phase: 'failed', ms: performance.now() - started, error: message });
+      if (error instanceof LogScanFailure) {
+        outcome.logs = error.lines;
+        emit({ type: 'note', service: s.service, text: `${error.lines.map((l) => `log: ${l}`).join('\n  ')}\n  ${error.hint}` });
+      }
       if (error instanceof HealthGateFailure) {
         outcome.healthLog = error.healthLog;
         outcome.logs = error.logs;
@@ -136,6 +136,13 @@ async function executeService(rt: Runtime, plan: RolloutPlan, s: ServicePlan): P
   outcome.joined = [...mine].filter((n) => rt.joined.has(n));
   outcome.ok = true;
   return outcome;
+}
+
+/** Error lines in the new replicas' logs (a blocking log scan): they never get traffic. */
+class LogScanFailure extends BerthError {
+  constructor(message: string, readonly lines: string[], hint: string) {
+    super(message, { exitCode: ExitCode.degraded, hint });
+  }
 }
 
 class HealthGateFailure extends BerthError {
@@ -203,6 +210,12 @@ async function runStep(rt: Runtime, plan: RolloutPlan, s: ServicePlan, step: Ste
       let names = step.names;
       if (names.length === 0) names = [...mine];
       await waitHealthy(rt, names, step.mode, step.timeoutMs, signal);
+      return;
+    }
+    case 'scan-logs': {
+      const { scanReplicaLogs, findingsMessage, LOG_SCAN_HINT } = await import('./log-scan.js');
+      const findings = await scanReplicaLogs(engine, step.names.length ? step.names : [...mine], step.scan);
+      if (findings.length) throw new LogScanFailure(findingsMessage(findings), findings.map((f) => `${f.container}: ${f.line}`), LOG_SCAN_HINT);
       return;
     }
     case 'join': {
@@ -440,10 +453,18 @@ async function waitHealthy(rt: Runtime, names: string[], mode: 'healthcheck' | '
   if (mode === 'fixed') await pause(timeoutMs, signal);
   // The engine's events wake the gate the moment a health status changes (a poll would add half its period).
   const wake = mode === 'healthcheck' ? await wakeOnEvents(rt.engine, ids) : undefined;
+  const started = performance.now();
+  let beat = started + HEARTBEAT_MS;
   try {
     for (;;) {
       const probes = await Promise.all(ids.map((id, i) => probe(rt.engine, id, names[i]!)));
       const verdicts = probes.map((p) => verdict(p, mode));
+      // A long wait says it is alive: how many are healthy, how long so far, the budget.
+      if (performance.now() >= beat) {
+        beat += HEARTBEAT_MS;
+        const healthy = verdicts.filter((v) => v === 'ok').length;
+        rt.options.onEvent?.({ type: 'note', text: `still waiting: ${healthy} of ${names.length} healthy (${probes.map((p) => p.health ?? 'no health yet').join(', ')}), ${formatDuration(performance.now() - started)} of ≤ ${formatDuration(timeoutMs)}` });
+      }
       const bad = verdicts.findIndex((v) => v !== 'ok' && v !== 'waiting');
       if (bad >= 0) throw await gateFailure(rt, ids[bad]!, probes[bad]!, verdicts[bad]!);
       if (verdicts.every((v) => v === 'ok')) return;
@@ -460,6 +481,9 @@ async function waitHealthy(rt: Runtime, names: string[], mode: 'healthcheck' | '
     wake?.close();
   }
 }
+
+/** How often a long health wait reports that it is still waiting. */
+export const HEARTBEAT_MS = 5000;
 
 /** Between events the gate still looks this often (a stream a proxy cuts stays silent); with events denied it polls every POLL_MS. */
 const WAKE_FALLBACK_MS = 500;

@@ -4,36 +4,14 @@
  * rerun converges, two rollouts at once meet the deploy lock, and rollback under load.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { ROLLOUT_LABEL } from './plan.js';
-import { BERTH_BIN, type CliResult } from '../testing/cli.js';
 import { integrationEngine } from '../testing/engine.js';
 import { keepTag, pruneKeepTags } from './history.js';
-import { buildApp, describeLoad, removeImages, stackName, TestStack } from './testing.js';
+import { berthWithSignal, buildApp, describeLoad, removeImages, stackName, TestStack } from './testing.js';
 
 const { engine, skip } = await integrationEngine();
 const images: Record<string, string> = {};
-
-/** Starts berth and sends it a signal once its stderr shows `when`. */
-function berthWithSignal(stack: TestStack, args: string[], image: string, when: RegExp, signal: NodeJS.Signals): Promise<CliResult & { signalled: boolean }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BERTH_BIN, ...stack.argv(args)], { env: { ...process.env, NO_COLOR: '1', ...stack.env(image) }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let signalled = false;
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      if (!signalled && when.test(stderr)) {
-        signalled = true;
-        child.kill(signal);
-      }
-    });
-    child.on('error', reject);
-    child.on('close', (code, sig) => resolve({ code: code ?? (sig === 'SIGKILL' ? 137 : 1), stdout, stderr, signalled }));
-  });
-}
 
 describe('berth rollout: failures, interruptions, locks, rollback (Caddy, Compose v1)', { skip }, () => {
   let stack: TestStack;
@@ -161,7 +139,7 @@ describe('berth rollout: failures, interruptions, locks, rollback (Caddy, Compos
   test('berth deploy: hooks, pull (local-only images kept), migrate, rollout under load, verify, log scan', async () => {
     const dry = await stack.berth(['deploy', '--dry-run'], { image: images.v5 });
     assert.equal(dry.code, 0, dry.stderr);
-    assert.match(dry.stdout, /1\. pre-hook: echo pre[\s\S]*2\. pull proxy, app[\s\S]*3\. migrate \(run migrate\)[\s\S]*4\. roll out proxy, app[\s\S]*5\. verify[\s\S]*6\. scan[\s\S]*7\. post-hook: echo post/);
+    assert.match(dry.stdout, /1\. pre-hook: echo pre[\s\S]*2\. pull proxy, app[\s\S]*3\. migrate \(run migrate\)[\s\S]*4\. roll out proxy, app \(log scan before traffic\)[\s\S]*5\. verify[\s\S]*6\. post-hook: echo post/);
     const { value: result, load, after } = await stack.underLoad(() => stack.berth(['deploy'], { image: images.v5 }));
     assert.equal(result.code, 0, result.stderr);
     assert.equal(load.failed, 0, describeLoad(load));
@@ -175,10 +153,11 @@ describe('berth rollout: failures, interruptions, locks, rollback (Caddy, Compos
     const history = JSON.parse((await stack.berth(['--json', 'history', 'app'])).stdout) as Array<{ kind: string; result: string }>;
     assert.deepEqual([history[0]!.kind, history[0]!.result], ['deploy', 'succeeded']);
 
-    // A version that logs a fatal line at start: rolled out (it is healthy), but the deploy says so and exits 1.
+    // A version that logs a fatal line at start: healthy, but the (blocking) log scan keeps it from traffic: exit 1, rolled back.
     const noisy = await stack.berth(['deploy', '--no-migrate'], { image: images.noisy });
     assert.equal(noisy.code, 1, noisy.stderr);
-    assert.match(noisy.stderr, /✗ scan .*error line\(s\) in the new replicas' logs: .*FATAL: cannot read config/);
+    assert.match(noisy.stderr, /✗ scan the logs of .*error line\(s\) in the new replicas' logs: .*FATAL: cannot read config/);
+    assert.ok((await stack.app()).every((c) => c.image === images.v5), 'v5 keeps serving');
   });
 
   test('keep tags of old deploys are pruned: the newest 10 deploys stay rollback targets', async () => {

@@ -15,9 +15,13 @@ export interface DeployRecord {
   user: string;
   host: string;
   imageBefore: string | null;
-  digestBefore: string | null;
+  /** The image ID (sha256 of its config) on this engine; stored in the digest_before column. */
+  imageIdBefore: string | null;
+  /** The registry's repository digest (name@sha256:…) when the image came from a registry; else null. */
+  repoDigestBefore: string | null;
   imageAfter: string | null;
-  digestAfter: string | null;
+  imageIdAfter: string | null;
+  repoDigestAfter: string | null;
   result: DeployResult;
   durationMs: number | null;
   detail: Record<string, unknown> | null;
@@ -25,18 +29,20 @@ export interface DeployRecord {
 }
 
 const COLUMNS = `id, project, service, kind, started_at AS startedAt, finished_at AS finishedAt, user, host,
-  image_before AS imageBefore, digest_before AS digestBefore, image_after AS imageAfter, digest_after AS digestAfter,
+  image_before AS imageBefore, digest_before AS imageIdBefore, image_after AS imageAfter, digest_after AS imageIdAfter,
   result, duration_ms AS durationMs, detail, log`;
 
 function toRecord(row: Record<string, unknown>): DeployRecord {
-  return { ...(row as unknown as DeployRecord), detail: row.detail ? (JSON.parse(String(row.detail)) as Record<string, unknown>) : null };
+  const detail = row.detail ? (JSON.parse(String(row.detail)) as Record<string, unknown>) : null;
+  const repoDigest = (key: string) => (typeof detail?.[key] === 'string' ? (detail[key] as string) : null);
+  return { ...(row as unknown as DeployRecord), repoDigestBefore: repoDigest('repoDigestBefore'), repoDigestAfter: repoDigest('repoDigestAfter'), detail };
 }
 
-export function startDeploy(store: StateStore, entry: { project: string; service: string; kind: DeployKind; imageBefore?: string; digestBefore?: string; imageAfter: string; digestAfter?: string; detail: Record<string, unknown> }): number {
+export function startDeploy(store: StateStore, entry: { project: string; service: string; kind: DeployKind; imageBefore?: string; imageIdBefore?: string; imageAfter: string; imageIdAfter?: string; detail: Record<string, unknown> }): number {
   const info = store.db
     .prepare(`INSERT INTO deploys (project, service, kind, started_at, user, host, image_before, digest_before, image_after, digest_after, result, detail)
               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?)`)
-    .run(entry.project, entry.service, entry.kind, new Date().toISOString(), currentUser(), hostName(), entry.imageBefore ?? null, entry.digestBefore ?? null, entry.imageAfter, entry.digestAfter ?? null, JSON.stringify({ ...entry.detail, pid: process.pid }));
+    .run(entry.project, entry.service, entry.kind, new Date().toISOString(), currentUser(), hostName(), entry.imageBefore ?? null, entry.imageIdBefore ?? null, entry.imageAfter, entry.imageIdAfter ?? null, JSON.stringify({ ...entry.detail, pid: process.pid }));
   return Number(info.lastInsertRowid);
 }
 

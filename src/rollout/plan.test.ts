@@ -253,3 +253,14 @@ test('join aliases: the source\'s on that network without what named the source;
   assert.deepEqual(joinAliases(source, 'shop_bare', 'shop_app_2', 'app'), ['app']);
   assert.deepEqual(joinAliases(undefined, 'shop_web', 'shop_app_2', 'app'), ['app']);
 });
+
+test('issue 17: a service already on its target keeps its reconcile steps (the real run removes what the dry run plans)', () => {
+  const plan = planRollout(project([service('app', { replicas: 2 })]), [state([
+    replica(1, { inDns: false }), replica(2, { inDns: false }),
+    replica(3, { imageId: 'sha256:new', rolloutId: 'old' }), replica(4, { imageId: 'sha256:new', rolloutId: 'old' }),
+  ])], { rolloutId: 'r' });
+  const s = plan.services[0]!;
+  assert.match(s.skip ?? '', /already runs app:2 \(2 of 2/);
+  assert.deepEqual(kinds(s.steps), ['remove-leftover', 'remove-leftover']);
+  assert.match(renderPlan(plan), /remove shop_app_1\n.*drained by an interrupted rollout/);
+});

@@ -2,8 +2,9 @@
  * The rollout planner: a pure function (compose model + engine state + options) -> steps, each
  * with a reason. No engine access here; the executor (execute.ts) runs what this decides.
  */
-import type { ComposeProject, DrainConfig, ServiceModel, ServiceRolloutConfig } from '../compose/types.js';
+import type { ComposeProject, DrainConfig, LogScanConfig, ServiceModel, ServiceRolloutConfig } from '../compose/types.js';
 import { replicaName } from '../compose/containers.js';
+import { unknownServiceError } from '../compose/select.js';
 import { trafficNetworkNames } from '../compose/networks.js';
 import { formatDuration } from '../lib/duration.js';
 import { BerthError, ExitCode } from '../lib/errors.js';
@@ -66,6 +67,8 @@ export interface RolloutOptions extends ServiceRolloutConfig {
   assumeReadyAfterMs?: number;
   /** Test/control only: give new replicas the service's DNS name at creation (no health gate before traffic). */
   joinDnsAtCreate?: boolean;
+  /** berth deploy's log scan; mode blocking: a gate after the health gate, before traffic. */
+  logScan?: LogScanConfig;
 }
 
 export interface ContainerRef {
@@ -79,6 +82,8 @@ export type Step =
   /** holdBack: engine networks (the traffic networks) the replica is connected to only at its join. */
   | { kind: 'create'; service: string; name: string; number: number; image: string; cloneFrom: string; joinDns: boolean; holdBack: string[]; configHash?: string; reason: string }
   | { kind: 'wait-healthy'; service: string; names: string[]; mode: 'healthcheck' | 'fixed'; timeoutMs: number; reason: string }
+  /** names empty: the replicas Compose created (first deploy). */
+  | { kind: 'scan-logs'; service: string; names: string[]; scan: LogScanConfig; reason: string }
   /** connect: the held-back networks, joined by one connect each; empty: every network is reconnected with the aliases. */
   | { kind: 'join'; service: string; names: string[]; connect: string[]; reason: string }
   /** networks: where the replicas leave the service's DNS name; undefined: every network. */
@@ -92,7 +97,10 @@ export interface ServicePlan {
   image: string;
   desired: number;
   naming: 'v1' | 'v2';
-  /** When nothing is to be done: why. */
+  /**
+   * When the service needs no rollout: why. Its steps, if any, are the reconcile steps (leftovers of
+   * an interrupted rollout or a crash) and still run: the real run does what the dry run plans.
+   */
   skip?: string;
   /** Names of the replicas this rollout creates (the ones to roll back if it fails). */
   newReplicas: string[];
@@ -155,7 +163,7 @@ export function planRollout(project: ComposeProject, states: ServiceState[], opt
 
 function planService(project: ComposeProject, state: ServiceState, options: RolloutOptions): ServicePlan {
   const service = project.services[state.service];
-  if (!service) throw new BerthError(`no service "${state.service}" in ${project.name}`, { exitCode: ExitCode.usage });
+  if (!service) throw unknownServiceError(project, state.service);
   const config = service.berth.rollout;
   const steps: Step[] = [];
   const blocker = startFirstBlocker(service);
@@ -190,6 +198,10 @@ function planService(project: ComposeProject, state: ServiceState, options: Roll
   });
   const offTraffic = holdBack.length ? `, not on ${holdBack.join(', ')} (traffic) until healthy` : ', without the service DNS name until healthy';
   const ref = (r: ReplicaState): ContainerRef => ({ id: r.id, name: r.name });
+  const scan = options.logScan?.mode === 'blocking' ? options.logScan : undefined;
+  const scanLogs = (names: string[]) => {
+    if (scan) steps.push({ kind: 'scan-logs', service: state.service, names, scan, reason: `log scan (blocking): no error line in the first ${scan.lines} log lines, before any traffic reaches ${names.length === 1 ? 'it' : 'them'}` });
+  };
 
   // 1. Reconcile: what an interrupted rollout or a crash left behind.
   const live: ReplicaState[] = [];
@@ -218,6 +230,7 @@ function planService(project: ComposeProject, state: ServiceState, options: Roll
     const health = refuse();
     steps.push({ kind: 'compose-up', service: state.service, replicas: desired, reason: `no running replica to clone: Compose creates ${desired}` });
     steps.push({ kind: 'wait-healthy', service: state.service, names: [], ...health, reason: `every new replica ${health.mode === 'healthcheck' ? 'must report "healthy"' : `must still run after ${formatDuration(health.timeoutMs)}`}` });
+    scanLogs([]);
     return { ...base, steps, newReplicas: [], oldReplicas: [] };
   }
 
@@ -253,6 +266,7 @@ function planService(project: ComposeProject, state: ServiceState, options: Roll
         const name = service.containerName ?? replicaName(project.name, state.service, nextNumber, state.naming);
         steps.push({ kind: 'create', service: state.service, name, number: nextNumber, image: state.target.ref, cloneFrom, joinDns: Boolean(options.joinDnsAtCreate), holdBack, configHash: state.configHash, reason: `replica ${created + 1} of ${need} on ${state.target.ref}` });
         steps.push({ kind: 'wait-healthy', service: state.service, names: [name], ...health, reason: 'health gate before it gets traffic' });
+        scanLogs([name]);
         if (!options.joinDnsAtCreate) steps.push(join([name], 'it'));
         newNames.push(name);
         nextNumber++;
@@ -271,6 +285,7 @@ function planService(project: ComposeProject, state: ServiceState, options: Roll
       }
       if (names.length) {
         steps.push({ kind: 'wait-healthy', service: state.service, names, ...health, reason: health.mode === 'healthcheck' ? `every new replica must report "healthy" within ${formatDuration(health.timeoutMs)}; a crash, restart, exit or "unhealthy" fails the rollout` : `no healthcheck: must still run after ${formatDuration(health.timeoutMs)} (--assume-ready-after)` });
+        scanLogs(names);
         if (!options.joinDnsAtCreate) steps.push(join(names, names.length === 1 ? 'it' : 'them'));
       }
       created += count;
@@ -322,6 +337,7 @@ export function describeStep(step: Step): string {
     case 'compose-up': return `compose up ${step.service} (${step.replicas} replica${step.replicas === 1 ? '' : 's'})`;
     case 'create': return `start ${step.name} from ${step.image}`;
     case 'wait-healthy': return `wait until ${step.names.length ? step.names.join(', ') : step.service} ${step.mode === 'healthcheck' ? 'healthy' : 'still running'} (≤ ${formatDuration(step.timeoutMs)})`;
+    case 'scan-logs': return `scan the logs of ${step.names.length ? step.names.join(', ') : step.service} for /${step.scan.patterns.join('|')}/i`;
     case 'join': return `put ${step.names.join(', ')} into ${step.service}'s DNS${step.connect.length ? ` (connect to ${step.connect.join(', ')})` : ''}`;
     case 'drain': return `drain ${names(step.containers)}`;
     case 'stop': return `stop ${names(step.containers)}`;

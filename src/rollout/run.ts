@@ -43,8 +43,8 @@ export interface ServiceResult {
   deployId?: number;
   imageBefore?: string;
   imageAfter: string;
-  digestBefore?: string;
-  digestAfter?: string;
+  imageIdBefore?: string;
+  imageIdAfter?: string;
   durationMs: number;
   phases: Record<string, number>;
   replicas: number;
@@ -52,6 +52,8 @@ export interface ServiceResult {
   healthLog?: string[];
   logs?: string[];
   rolledBackTo?: string;
+  /** Leftovers of an interrupted rollout or a crash that this run removed (running, exited or out of DNS). */
+  removedLeftovers?: string[];
 }
 
 export interface RolloutResult {
@@ -104,20 +106,35 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
     for (const s of plan.services) {
       const started = performance.now();
       if (s.skip) {
-        emit({ type: 'note', service: s.service, text: `${s.service}: ${s.skip}` });
-        results.push({ service: s.service, result: 'unchanged', imageAfter: s.image, durationMs: 0, phases: {}, replicas: s.desired });
+        // Nothing to roll, but what an interrupted rollout left (planned as remove-leftover) goes now,
+        // exactly as the dry run says; the executor announces the skip.
+        const removed = s.steps.flatMap((step) => (step.kind === 'remove-leftover' ? [step.container.name] : []));
+        const base = { service: s.service, imageAfter: s.image, replicas: s.desired, ...(removed.length ? { removedLeftovers: removed } : {}) };
+        if (!s.steps.length) emit({ type: 'note', service: s.service, text: `${s.service}: ${s.skip}` });
+        try {
+          const [outcome] = s.steps.length ? await executePlan(deps.engine, deps.project, { ...plan, services: [s] }, { signal: req.signal, onEvent: emit, compose: deps.compose }) : [];
+          results.push({ ...base, result: 'unchanged', durationMs: Math.round(performance.now() - started), phases: outcome?.phases ?? {} });
+        } catch (error) {
+          const failure = error instanceof RolloutFailure ? error : undefined;
+          results.push({ ...base, result: failure?.exitCode === ExitCode.interrupted ? 'interrupted' : 'failed', durationMs: Math.round(performance.now() - started), phases: failure?.outcome.phases ?? {}, error: errorMessage(error) });
+          exitCode = failure?.exitCode ?? (error instanceof BerthError ? error.exitCode : ExitCode.degraded);
+          break;
+        }
         continue;
       }
-      const digestAfter = (await deps.engine.inspectImage(s.image))?.Id;
+      const [after, before] = await Promise.all([deps.engine.inspectImage(s.image), s.imageIdBefore ? deps.engine.inspectImage(s.imageIdBefore) : undefined]);
+      const imageIdAfter = after?.Id;
+      // Repository digests exist only for images that came from a registry (local builds have none).
+      const repoDigests = { ...(before?.RepoDigests?.[0] ? { repoDigestBefore: before.RepoDigests[0] } : {}), ...(after?.RepoDigests?.[0] ? { repoDigestAfter: after.RepoDigests[0] } : {}) };
       const deployId = startDeploy(deps.store, {
         project: deps.project.name,
         service: s.service,
         kind: req.kind ?? 'rollout',
         imageBefore: s.imageRefBefore ?? s.imageIdBefore,
-        digestBefore: s.imageIdBefore,
+        imageIdBefore: s.imageIdBefore,
         imageAfter: s.image,
-        digestAfter,
-        detail: { rolloutId, desired: s.desired, steps: s.steps.length },
+        imageIdAfter,
+        detail: { rolloutId, desired: s.desired, steps: s.steps.length, ...repoDigests },
       });
       const log: string[] = [];
       const onEvent = (e: RolloutEvent) => {
@@ -127,11 +144,11 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
       };
       // Keep both images from pruning while they are rollback targets.
       if (s.imageIdBefore) await tagKeep(deps.engine, s.imageIdBefore, keepTag(deps.project.name, s.service, deployId, 'before')).catch(() => undefined);
-      if (digestAfter) await tagKeep(deps.engine, digestAfter, keepTag(deps.project.name, s.service, deployId, 'after')).catch(() => undefined);
-      const base = { service: s.service, deployId, imageBefore: s.imageRefBefore ?? s.imageIdBefore, digestBefore: s.imageIdBefore, imageAfter: s.image, digestAfter, replicas: s.desired };
+      if (imageIdAfter) await tagKeep(deps.engine, imageIdAfter, keepTag(deps.project.name, s.service, deployId, 'after')).catch(() => undefined);
+      const base = { service: s.service, deployId, imageBefore: s.imageRefBefore ?? s.imageIdBefore, imageIdBefore: s.imageIdBefore, imageAfter: s.image, imageIdAfter, replicas: s.desired };
       try {
         const [outcome] = await executePlan(deps.engine, deps.project, { ...plan, services: [s] }, { signal: req.signal, onEvent, compose: deps.compose });
-        const durationMs = performance.now() - started;
+        const durationMs = Math.round(performance.now() - started);
         finishDeploy(deps.store, deployId, { result: 'succeeded', durationMs, detail: { phases: outcome!.phases, joined: outcome!.joined }, log: log.join('\n') });
         results.push({ ...base, result: 'succeeded', durationMs, phases: outcome!.phases });
         await pruneKeepTags(deps.engine, deps.project.name, s.service).catch(() => undefined);
@@ -159,7 +176,7 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
           // Before cut-over the new replicas were removed; the old ones never stopped serving.
           result = 'rolled-back';
         }
-        const durationMs = performance.now() - started;
+        const durationMs = Math.round(performance.now() - started);
         const message = errorMessage(error);
         finishDeploy(deps.store, deployId, { result, durationMs, detail: { phases: outcome?.phases, error: message, healthLog: outcome?.healthLog, logs: outcome?.logs, removedNew: outcome?.removedNew, rolledBackTo }, log: log.join('\n') });
         results.push({ ...base, result, durationMs, phases: outcome?.phases ?? {}, error: message, healthLog: outcome?.healthLog, logs: outcome?.logs, rolledBackTo });
@@ -197,10 +214,10 @@ export function rollbackTarget(store: StateStore, project: string, service: stri
     if (!record || record.project !== project || record.service !== service) {
       throw new BerthError(`no deploy #${to} of ${service} in ${project}`, { exitCode: ExitCode.usage, hint: `berth history ${service} lists them` });
     }
-    if (!record.digestAfter) throw new BerthError(`deploy #${to} recorded no image`, { exitCode: ExitCode.usage });
-    return { ref: keepTag(project, service, record.id, 'after').ref, imageId: record.digestAfter, deployId: record.id };
+    if (!record.imageIdAfter) throw new BerthError(`deploy #${to} recorded no image`, { exitCode: ExitCode.usage });
+    return { ref: keepTag(project, service, record.id, 'after').ref, imageId: record.imageIdAfter, deployId: record.id };
   }
-  const last = listDeploys(store, project, { service, limit: 200 }).find((r) => r.result === 'succeeded' && r.digestBefore && r.digestBefore !== r.digestAfter);
+  const last = listDeploys(store, project, { service, limit: 200 }).find((r) => r.result === 'succeeded' && r.imageIdBefore && r.imageIdBefore !== r.imageIdAfter);
   if (!last) throw new BerthError(`no earlier image of ${service} to roll back to`, { exitCode: ExitCode.usage, hint: 'berth history shows what berth has deployed' });
-  return { ref: keepTag(project, service, last.id, 'before').ref, imageId: last.digestBefore!, deployId: last.id };
+  return { ref: keepTag(project, service, last.id, 'before').ref, imageId: last.imageIdBefore!, deployId: last.id };
 }

@@ -6,7 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { listServiceContainers, type ServiceContainer } from '../compose/containers.js';
 import type { Engine } from '../engine/client.js';
-import { runBerth, type CliResult } from '../testing/cli.js';
+import { spawn } from 'node:child_process';
+import { BERTH_BIN, runBerth, type CliResult } from '../testing/cli.js';
 import { randomBytes } from 'node:crypto';
 import { execFileAsync, removeLabelled, RUN_ID, TEST_LABEL } from '../testing/engine.js';
 import { startLoad, type LoadResult } from './load.js';
@@ -56,12 +57,14 @@ export function stackName(prefix: string): string {
 export class TestStack {
   readonly stateDir = mkdtempSync(join(tmpdir(), 'berth-rollout-state-'));
   image = '';
+  /** The replica count the stack was brought up with (the model's deploy.replicas, APP_REPLICAS). */
+  replicas = 1;
   constructor(readonly engine: Engine, readonly project: string, readonly files: string[] = [FIXTURE]) {}
 
   readonly hookLog = join(this.stateDir, 'hooks.log');
 
   env(image = this.image): Record<string, string> {
-    return { APP_IMAGE: image, BERTH_TEST_RUN: RUN_ID, BERTH_TEST_LABEL: `${STACK_LABEL}-${this.project}`, BERTH_STATE_DIR: this.stateDir, HOOK_LOG: this.hookLog };
+    return { APP_IMAGE: image, APP_REPLICAS: String(this.replicas), BERTH_TEST_RUN: RUN_ID, BERTH_TEST_LABEL: `${STACK_LABEL}-${this.project}`, BERTH_STATE_DIR: this.stateDir, HOOK_LOG: this.hookLog };
   }
 
   berth(args: string[], options: { image?: string; timeoutMs?: number; env?: Record<string, string>; bin?: string } = {}): Promise<CliResult> {
@@ -78,6 +81,7 @@ export class TestStack {
 
   async up(image: string, replicas: number, env: Record<string, string> = {}): Promise<void> {
     this.image = image;
+    this.replicas = replicas;
     const up = await this.berth(['compose', '--', 'up', '-d', '--scale', `app=${replicas}`], { env });
     if (up.code !== 0) throw new Error(`compose up failed: ${up.stderr}`);
     await this.waitServing(image.split('-').pop()!, replicas);
@@ -131,4 +135,24 @@ export class TestStack {
 
 export function describeLoad(load: LoadResult): string {
   return `${load.ok}/${load.sent} ok, by version ${JSON.stringify(load.byVersion)}, failures: ${load.failures.join('; ') || 'none'}, ${load.slow} slow (>= 500 ms, slowest ${load.maxLatencyMs} ms)\n  timeline: ${load.timeline}`;
+}
+
+/** Starts berth on the stack and sends it a signal once its stderr shows `when` (after `delayMs`). */
+export function berthWithSignal(stack: TestStack, args: string[], image: string, when: RegExp, signal: NodeJS.Signals, delayMs = 0): Promise<CliResult & { signalled: boolean }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--', BERTH_BIN, ...stack.argv(args)], { env: { ...process.env, NO_COLOR: '1', ...stack.env(image) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let signalled = false;
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (!signalled && when.test(stderr)) {
+        signalled = true;
+        void sleep(delayMs).then(() => child.kill(signal));
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code, sig) => resolve({ code: code ?? (sig === 'SIGKILL' ? 137 : 1), stdout, stderr, signalled }));
+  });
 }

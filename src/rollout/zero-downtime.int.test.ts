@@ -57,10 +57,10 @@ describe('berth rollout: zero downtime under load (Caddy, Compose v1)', { skip }
       const ps = await stack.berth(['compose', '--', 'ps', 'app'], { image: images.v4 });
       assert.equal(ps.stdout.split('\n').filter((l) => l.includes(`${stack.project}_app_`)).length, replicas, ps.stdout);
       // History: three succeeded rollouts, image before/after recorded.
-      const history = JSON.parse((await stack.berth(['--json', 'history', 'app'])).stdout) as Array<{ result: string; imageAfter: string; digestBefore: string; digestAfter: string }>;
+      const history = JSON.parse((await stack.berth(['--json', 'history', 'app'])).stdout) as Array<{ result: string; imageAfter: string; imageIdBefore: string; imageIdAfter: string }>;
       assert.deepEqual(history.map((h) => h.result), ['succeeded', 'succeeded', 'succeeded']);
       assert.equal(history[0]!.imageAfter, images.v4);
-      assert.ok(history.every((h) => h.digestBefore.startsWith('sha256:') && h.digestAfter.startsWith('sha256:') && h.digestBefore !== h.digestAfter));
+      assert.ok(history.every((h) => h.imageIdBefore.startsWith('sha256:') && h.imageIdAfter.startsWith('sha256:') && h.imageIdBefore !== h.imageIdAfter));
 
       // Replicas carry the config hash Compose computes now: its own `up` finds them current.
       const ids = (await stack.app()).map((c) => c.id).sort();

@@ -1,19 +1,13 @@
 import { mkdirSync } from 'node:fs';
-import { homedir, hostname, userInfo } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BerthError } from '../lib/errors.js';
 import { MIGRATIONS } from './migrations.js';
 
-/**
- * The state directory: BERTH_STATE_DIR; /var/lib/berth as root; else $XDG_STATE_HOME/berth
- * (~/.local/state/berth).
- */
-export function defaultStateDir(env: Record<string, string | undefined> = process.env, uid = process.getuid?.() ?? -1): string {
-  if (env.BERTH_STATE_DIR) return env.BERTH_STATE_DIR;
-  if (uid === 0) return '/var/lib/berth';
-  return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'berth');
-}
+import { defaultStateDir } from './dir.js';
+
+export { defaultStateDir };
 
 /**
  * The one state store of berth: SQLite in the state directory, with schema migrations.

@@ -1,6 +1,7 @@
-import { listServiceContainers } from '../compose/containers.js';
+import { ComposeLabel, listServiceContainers } from '../compose/containers.js';
+import type { ComposeProject } from '../compose/types.js';
 import type { Engine } from '../engine/client.js';
-import type { ContainerFacts } from './report.js';
+import type { ContainerFacts, DeclaredImage } from './report.js';
 
 /**
  * Reads the engine's facts about a project's containers: one list call, then one inspect per
@@ -36,4 +37,26 @@ export async function collectContainerFacts(engine: Engine, project: string, ser
       ports: c.ports,
     };
   });
+}
+
+/** The image each service declares (services with `image:`), with its ID on this engine. */
+export async function collectDeclaredImages(engine: Engine, project: ComposeProject, services: string[]): Promise<Map<string, DeclaredImage>> {
+  const entries = await Promise.all(services.map(async (name) => {
+    const ref = project.services[name]?.image;
+    if (!ref) return undefined;
+    const image = await engine.inspectImage(ref).catch(() => undefined);
+    return [name, { ref, imageId: image?.Id }] as const;
+  }));
+  return new Map(entries.filter((e): e is NonNullable<typeof e> => e !== undefined));
+}
+
+/** The Compose projects that have containers on this engine, with their directories. */
+export async function collectComposeProjects(engine: Engine): Promise<Array<{ name: string; workingDir: string | undefined }>> {
+  const infos = await engine.listContainers([ComposeLabel.project], true);
+  const projects = new Map<string, string | undefined>();
+  for (const info of infos) {
+    const name = info.Labels?.[ComposeLabel.project];
+    if (name && !projects.has(name)) projects.set(name, info.Labels?.[ComposeLabel.workingDir]);
+  }
+  return [...projects].map(([name, workingDir]) => ({ name, workingDir })).sort((a, b) => a.name.localeCompare(b.name));
 }

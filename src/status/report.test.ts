@@ -55,3 +55,17 @@ test('an unknown service is bad input; an inactive one says which flag helps', (
   assert.throws(() => selectServices(project({ app: 1 }, ['backup']), ['backup']), /inactive profile; pass --profile/);
   assert.deepEqual(selectServices(project({ app: 1, db: 1 }), []), ['app', 'db']);
 });
+
+test('issue 17: extra replicas, image drift and a project not found are problems, not "all is well"', () => {
+  const four = buildStatusReport(project({ app: 2 }), ['app'], [1, 2, 3, 4].map((n) => container('app', n)), now);
+  assert.equal(four.ok, false);
+  assert.deepEqual(four.services[0]!.problems, ['4 replicas running, 2 desired (2 extra)']);
+  const declared = new Map([['app', { ref: 'app:2', imageId: 'sha256:def' }]]);
+  const drift = buildStatusReport(project({ app: 1 }), ['app'], [container('app', 1)], now, { declared });
+  assert.equal(drift.ok, false);
+  assert.deepEqual(drift.services[0]!.problems, ['every replica runs app:1 (abc), the compose file declares app:2 (def)']);
+  const same = buildStatusReport(project({ app: 1 }), ['app'], [container('app', 1, { imageId: 'sha256:def' })], now, { declared });
+  assert.equal(same.ok, true);
+  const gone = buildStatusReport(project({ app: 1 }), ['app'], [], now, { otherProjects: [{ name: 'shop2', workingDir: '/srv/shop' }, { name: 'blog', workingDir: '/srv/blog' }], workingDir: '/srv/shop' });
+  assert.deepEqual(gone.notFound, { project: 'shop', runningAs: 'shop2', otherProjects: ['shop2', 'blog'] });
+});

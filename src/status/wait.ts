@@ -13,18 +13,29 @@ export async function waitForHealthy(
   engine: Engine,
   project: ComposeProject,
   services: string[],
-  options: { timeoutMs: number; pollMs?: number; onPoll?: (report: StatusReport) => void },
+  options: { timeoutMs: number; pollMs?: number; onPoll?: (report: StatusReport) => void; onHeartbeat?: (text: string) => void; heartbeatMs?: number },
 ): Promise<{ ok: boolean; report: StatusReport; reason?: string }> {
-  const deadline = performance.now() + options.timeoutMs;
+  const started = performance.now();
+  const deadline = started + options.timeoutMs;
+  let beat = started + (options.heartbeatMs ?? 5000);
   for (;;) {
     const facts = await collectContainerFacts(engine, project.name, services);
     const report = buildStatusReport(project, services, facts, new Date());
     options.onPoll?.(report);
     const containers = report.services.flatMap((s) => s.containers);
     const starting = containers.some((c) => c.state === 'running' && c.health === 'starting');
-    if (report.ok && !starting) return { ok: true, report };
+    // Healthy means every service at (or above) its desired count and no container unhealthy; more
+    // replicas than the model says (a scale kept by the rollout) is status's concern, not a wait's.
+    const ready = report.services.every((s) => s.running >= s.desired && !s.containers.some((c) => c.health === 'unhealthy'));
+    if (ready && !starting) return { ok: true, report };
     const failed = containers.find((c) => c.health === 'unhealthy' || (c.state === 'exited' && c.exitCode !== 0));
     if (failed) return { ok: false, report, reason: `${failed.name} is ${failed.problem ?? failed.state}` };
+    if (options.onHeartbeat && performance.now() >= beat) {
+      beat += options.heartbeatMs ?? 5000;
+      const waiting = report.services.flatMap((s) => s.problems.map((p) => `${s.name}: ${p}`));
+      const starting = containers.filter((c) => c.health === 'starting').map((c) => c.name);
+      options.onHeartbeat(`still waiting (${Math.round((performance.now() - started) / 1000)}s of ≤ ${Math.round(options.timeoutMs / 1000)}s): ${[...waiting, ...(starting.length ? [`starting: ${starting.join(', ')}`] : [])].join('; ') || 'containers still starting'}`);
+    }
     if (performance.now() >= deadline) {
       const waiting = report.services.flatMap((s) => s.problems.map((p) => `${s.name}: ${p}`));
       return { ok: false, report, reason: `timed out: ${waiting.join('; ') || 'containers still starting'}` };

@@ -14,7 +14,8 @@ export interface CliResult {
 /** `bin`: another build's bin/berth.js (the rollout benchmark runs an earlier berth beside this one). */
 export function runBerth(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number; bin?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [options.bin ?? BERTH_BIN, ...args], {
+    // `--` as bin/berth.js's shebang has it: node must not take berth's flags (--env-file) for its own.
+    const child = spawn(process.execPath, ['--', options.bin ?? BERTH_BIN, ...args], {
       cwd: options.cwd,
       env: { ...process.env, NO_COLOR: '1', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

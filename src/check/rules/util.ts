@@ -29,7 +29,12 @@ export function isDatastore(s: ServiceModel): boolean {
 }
 
 export function isSocketProxy(s: ServiceModel): boolean {
-  const ref = imageRef(s.image);
+  return isSocketProxyImage(s.image);
+}
+
+/** A socket proxy's image (Tecnativa's, linuxserver's, berth's own): the one meant to hold the socket. */
+export function isSocketProxyImage(image: string | undefined): boolean {
+  const ref = imageRef(image);
   return ref !== undefined && /socket-proxy|dockerproxy/.test(ref.repo);
 }
 

@@ -16,3 +16,13 @@ export function lintYaml(yaml: string, files: Record<string, string> = {}, confi
 
 /** "rule@line" strings of findings, for exact assertions. */
 export const at = (findings: Finding[], rule?: string) => findings.filter((f) => !rule || f.rule === rule).map((f) => `${f.rule}@${f.location?.line}`);
+
+/** Stylish output with wrapped messages joined back onto their line (before the rule), to match rows. */
+export function unwrapStylish(text: string): string {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    if (/^ {10,}\S/.test(line) && out.length) out[out.length - 1] = out[out.length - 1]!.replace(/^(.*?\S)( {2,}\S+(?: \(fixable\))?)$/, `$1 ${line.trim()}$2`);
+    else out.push(line);
+  }
+  return out.join('\n');
+}

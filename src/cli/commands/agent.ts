@@ -1,20 +1,21 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../../lib/duration.js';
-import { ExitCode } from '../../lib/errors.js';
+import { BerthError, ExitCode } from '../../lib/errors.js';
 import { action } from '../context.js';
+import { value } from '../values.js';
 
 export function registerAgent(program: Command): void {
   program
     .command('agent')
     .description('long-running: run backup schedules (x-berth.backup.schedule, cron) and serve dead-man health on /health')
-    .option('--listen <host:port>', 'HTTP address for GET /health (200 fresh, 503 stale)', '127.0.0.1:9465')
+    .option('--listen <host:port>', 'HTTP address for GET /health (200 fresh, 503 stale)', value.hostPort(), '127.0.0.1:9465')
     .option('--no-listen', 'no HTTP endpoint')
     .option('--once', 'print the health (age of the newest verified backup per target) and exit: 0 fresh, 1 stale')
-    .option('--max-age <duration>', 'how old the newest verified backup may be (default: two schedule intervals + 10m, or 26h)')
+    .option('--max-age <duration>', 'how old the newest verified backup may be (default: two schedule intervals + 10m, or 26h)', value.duration())
     .addHelpText('after', `
 Examples:
-  berth agent                                  run schedules; health on http://127.0.0.1:9465/health
-  berth agent --once --json                    for a monitoring check
+  berth agent                                  # run schedules; health on http://127.0.0.1:9465/health
+  berth agent --once --json                    # for a monitoring check
   berth agent --listen 0.0.0.0:9465 --max-age 26h`)
     .action(
       action(async (ctx, opts: { listen: string | false; once?: boolean; maxAge?: string }) => {
@@ -24,6 +25,10 @@ Examples:
         const maxAgeMs = opts.maxAge ? parseDuration(opts.maxAge, '--max-age') : undefined;
         if (opts.once) {
           const health = agentHealth(store, project, new Date(), maxAgeMs);
+          // Nothing to watch is not "stale" (exit 1, silently) nor fine: say so, as backup run does.
+          if (health.targets.length === 0) {
+            throw new BerthError(`project ${project.name} has no backup targets: the agent has nothing to watch`, { exitCode: ExitCode.usage, hint: 'add x-berth: { backup: { type: postgres|mysql|volume, schedule: "0 3 * * *" } } to a service' });
+          }
           if (ctx.output.json) ctx.output.data(health);
           else for (const t of health.targets) ctx.output.line(`${t.ok ? ctx.output.paint.green('✓') : ctx.output.paint.red('✗')} ${t.target}: ${t.reason}${t.nextRun ? ctx.output.paint.dim(` (next run ${t.nextRun})`) : ''}`);
           return health.ok ? ExitCode.ok : ExitCode.degraded;

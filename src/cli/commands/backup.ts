@@ -4,6 +4,7 @@ import { BerthError, ExitCode } from '../../lib/errors.js';
 import type { BackupEvent } from '../../backup/types.js';
 import { onClosedPipe } from '../../lib/closed-pipe.js';
 import { action, type CommandContext } from '../context.js';
+import { value } from '../values.js';
 import { table } from '../output.js';
 
 /** A run with --json keeps stdout for the result: progress goes to stderr either way. */
@@ -43,8 +44,8 @@ Targets are services with x-berth: { backup: { type: postgres|mysql|volume } }. 
 DEST/PROJECT/TARGET/ID/ with manifest.json written last; one backup operation at a time per host.
 
 Examples:
-  berth backup run                 back up every target, then apply retention
-  berth backup run db --dry-run    show the plan for one target
+  berth backup run                 # back up every target, then apply retention
+  berth backup run db --dry-run    # show the plan for one target
   berth backup list --json
   berth backup list --all-hosts     # a new server: what the old one left at the destinations
   berth backup sync                 # rebuild the catalog from the destinations
@@ -58,7 +59,7 @@ Examples:
     .argument('[target...]', 'targets (service names) to back up (default: all)')
     .option('--dry-run', 'print the plan, change nothing')
     .option('--no-prune', 'do not apply the retention policy afterwards')
-    .option('--lock-wait <duration>', 'wait this long for another backup operation to finish', '0s')
+    .option('--lock-wait <duration>', 'wait this long for another backup operation to finish', value.duration({ zero: true }), '0s')
     .addHelpText('after', `
 Exit codes: 0 every target verified, 1 a target failed (nothing of it is left that looks complete), 4 locked.
 
@@ -133,11 +134,14 @@ Examples:
       action(async (ctx, targets: string[], opts: { all?: boolean; allHosts?: boolean; host?: string; offline?: boolean }) => {
         const [{ Catalog }, { formatBytes }, { syncCatalog }, { resolveTargets }, { hostName }] = await Promise.all([import('../../backup/catalog.js'), import('../../backup/format.js'), import('../../backup/sync.js'), import('../../backup/targets.js'), import('../../state/store.js')]);
         const project = await ctx.project();
-        if (targets.length) resolveTargets(project, targets);
         const store = await ctx.store();
         const sync = opts.offline ? undefined : await syncCatalog(store, project);
         const host = opts.host ?? hostName();
-        const all = new Catalog(store).list({ project: project.name, includePruned: opts.all }).filter((e) => targets.length === 0 || targets.includes(e.target));
+        const catalog = new Catalog(store).list({ project: project.name, includePruned: true });
+        // A name that is neither a target of the project nor in its catalog is a typo, not "no backups".
+        const unknown = targets.filter((t) => !catalog.some((e) => e.target === t));
+        if (unknown.length) resolveTargets(project, unknown);
+        const all = catalog.filter((e) => (opts.all || e.status !== 'pruned') && (targets.length === 0 || targets.includes(e.target)));
         const entries = all.filter((e) => opts.allHosts || e.host === null || e.host === host);
         const others = new Map<string, number>();
         for (const e of all) if (!entries.includes(e)) others.set(e.host ?? '?', (others.get(e.host ?? '?') ?? 0) + 1);
@@ -154,7 +158,8 @@ Examples:
         const safety = entries.filter((e) => e.purpose === 'safety');
         ctx.output.line(normal.length ? rows(normal) : p.dim(`no backups of ${project.name}${opts.allHosts ? '' : ` made by ${host}`}`));
         if (safety.length) ctx.output.line(`\nsafety backups (taken by restores; kept ${project.berth.backup.retention.safetyDays ?? 7} days, outside retention):\n${rows(safety)}`);
-        const failed = entries.filter((e) => e.status === 'failed' && e.error);
+        // Errors under the table, each with its backup: the DESTINATION column holds destinations only.
+        const failed = entries.filter((e) => e.error);
         if (failed.length) ctx.output.line(`\n${failed.map((e) => `${p.red('✗')} ${e.id}: ${e.error}`).join('\n')}`);
         if (others.size) ctx.output.line(p.yellow(`\n${[...others].map(([h, n]) => `${n} backup(s) made by ${h}`).join(', ')} not shown: berth backup list --all-hosts`));
         for (const u of sync?.unreachable ?? []) ctx.output.note(p.yellow(`destination ${u.destination} not read: ${u.error}`));
@@ -225,7 +230,7 @@ Examples:
     .option('--dry-run', 'print the steps, change nothing')
     .option('--no-safety-backup', 'skip the backup of the current state (not recommended)')
     .option('--no-globals', 'Postgres: do not apply roles from the globals dump')
-    .option('--lock-wait <duration>', 'wait this long for another backup operation to finish', '0s')
+    .option('--lock-wait <duration>', 'wait this long for another backup operation to finish', value.duration({ zero: true }), '0s')
     .addHelpText('after', `
 Without --yes, asks you to type the target name (needs a terminal).
 
@@ -280,7 +285,7 @@ Examples:
     .description('apply the retention policy (x-berth.backup.retention: keep_last, daily, weekly, monthly) to verified backups')
     .argument('[target...]', 'only these targets')
     .option('--dry-run', 'show what would be removed and why the rest is kept')
-    .option('--lock-wait <duration>', 'wait this long for another backup operation to finish', '0s')
+    .option('--lock-wait <duration>', 'wait this long for another backup operation to finish', value.duration({ zero: true }), '0s')
     .addHelpText('after', `
 Ages count from the newest verified backup, not the clock; the newest verified backup is never
 removed; nothing is removed for a target whose latest run failed.

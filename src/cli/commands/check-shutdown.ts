@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { BerthError, ExitCode } from '../../lib/errors.js';
 import { action } from '../context.js';
+import { value } from '../values.js';
 
 interface CheckShutdownFlags {
   inPlace?: boolean;
@@ -16,7 +17,7 @@ export function registerCheckShutdown(check: Command): void {
     .description('stop a container of the service exactly as Docker does and report how it shuts down: PID 1, init, signal, time to exit, SIGKILL, failed requests')
     .argument('<service>', 'the compose service to probe')
     .option('--in-place', 'stop the service\'s running container (and start it again) instead of a throwaway copy: the service is down meanwhile')
-    .option('--requests <n>', 'requests per second sent through 127.0.0.1 during the probe; 0 for none (default 20 when the service has a port)')
+    .option('--requests <n>', 'requests per second sent through 127.0.0.1 during the probe; 0 for none (default 20 when the service has a port)', value.integer({ min: 0 }))
     .option('--json', 'machine-readable report')
     .option('--dry-run', 'print the probe plan and exit')
     .addHelpText('after', `
@@ -36,9 +37,6 @@ Examples:
     .action(
       action(async (ctx, serviceName: string, flags: CheckShutdownFlags) => {
         const requests = flags.requests === undefined ? undefined : Number(flags.requests);
-        if (requests !== undefined && (!Number.isFinite(requests) || requests < 0)) {
-          throw new BerthError(`--requests must be a number >= 0, got "${flags.requests}"`, { exitCode: ExitCode.usage });
-        }
         const { planCheckShutdown, runCheckShutdown, renderShutdownReport, renderPlan } = await import('../../check-shutdown/run.js');
         const project = await ctx.project();
         const opts = { inPlace: flags.inPlace, requests };

@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { BerthError, ExitCode } from '../../lib/errors.js';
-import { action, composeOptions, type CommandContext } from '../context.js';
+import { action, composeOptions, warnAbout, type CommandContext } from '../context.js';
+import { closest } from '../../lib/suggest.js';
+import { value } from '../values.js';
 import { registerCheckShutdown } from './check-shutdown.js';
 
 const FORMATS = ['stylish', 'json', 'sarif', 'github', 'junit'];
@@ -29,7 +31,7 @@ const lintCompose = action(async (ctx, flags: LintFlags) => {
   // --all-profiles: every service, as Compose's --profile "*" (one-off jobs are recognised by the rules).
   const options = flags.allProfiles ? { ...composeOptions(ctx.options), profiles: ['*'] } : composeOptions(ctx.options);
   const load = async () => (await import('../../compose/load.js')).loadProject(options);
-  const project = flags.allProfiles ? await load() : await ctx.project();
+  const project = flags.allProfiles ? warnAbout(ctx.output, await load()) : await ctx.project();
   const result = await checkCompose(project, {
     format: format as 'stylish', severity, configFile: flags.config, only: flags.rule, fix: flags.fix, dryRun: flags.dryRun, paint: ctx.output.paint,
     reload: load,
@@ -48,33 +50,58 @@ export function registerCheck(program: Command): void {
 Exit codes: 0 no finding at or above --severity, 1 findings, 2 bad input.
 
 Examples:
-  berth check                             lint ./compose.yaml and the Dockerfiles it builds
+  berth check                             # lint ./compose.yaml and the Dockerfiles it builds
   berth check --format sarif > check.sarif
-  berth check --fix --dry-run             show the safe fixes as a diff
-  berth check host                        audit the Docker host (read-only)
-  berth check rules                       every rule with its severity
+  berth check --fix --dry-run             # show the safe fixes as a diff
+  berth check host                        # audit the Docker host (read-only)
+  berth check rules                       # every rule with its severity
+  berth check shutdown app                # stop a throwaway copy as Docker does
 
 Config: .berth-check.yaml next to the compose file (rules: {ID: off|info|warning|error}, ignore: [...]),
 or x-berth: {check: {rules: ...}}. Inline: # berth-disable-next-line ID, # berth-disable ID (whole file).`);
 
   const lintOptions = (cmd: Command) => cmd
-    .option('--format <format>', `output: ${FORMATS.join(', ')} (default stylish; --json: json)`)
-    .option('--severity <level>', 'exit 1 when a finding is at or above: error, warning, info', 'error')
+    .option('--format <format>', `output: ${FORMATS.join(', ')} (default stylish; --json: json)`, value.oneOf(FORMATS))
+    .option('--severity <level>', 'exit 1 when a finding is at or above: error, warning, info', value.oneOf(SEVERITIES), 'error')
     .option('--config <file>', 'check config (default .berth-check.yaml in the project directory)')
     .option('--rule <id>', 'only these rules (repeatable, or comma-separated)', collect)
     .option('--fix', 'apply the safe fixes (minimal edits; comments and formatting kept)')
     .option('--dry-run', 'with --fix: show the edits as a unified diff, change nothing')
     .option('--all-profiles', 'check the services of every profile, not only the active ones');
 
-  lintOptions(check.command('compose', { isDefault: true }).description('lint the project\'s compose files and the Dockerfiles its services build'))
-    .action(lintCompose);
+  // The default subcommand: `berth check hots` lands here with "hots" as an argument; say what was meant.
+  const compose = lintOptions(check.command('compose', { isDefault: true }).description('lint the project\'s compose files and the Dockerfiles its services build'))
+    .addHelpText('after', `
+Exit codes: 0 no finding at or above --severity, 1 findings, 2 bad input.
+
+Examples:
+  berth check compose --severity warning
+  berth check --rule init,healthcheck --format github
+  berth check --all-profiles --format junit > check.xml
+  berth check --fix                       # apply the safe fixes in place`)
+    .allowExcessArguments(true)
+    .action(async (flags: LintFlags, command: Command) => {
+      const [word] = command.args;
+      if (word !== undefined) {
+        const names = check.commands.map((c) => c.name());
+        const near = closest(word, names);
+        throw new BerthError(`unknown check "${word}"`, { exitCode: ExitCode.usage, hint: `${near ? `did you mean berth check ${near}? ` : ''}checks: ${names.join(', ')}` });
+      }
+      return lintCompose(flags, command);
+    });
+  // `berth check --help` shows the options of the default subcommand (they are given to `berth check`).
+  check.addHelpText('after', () => `\nOptions of berth check [compose]:\n${compose.options.map((o) => `  ${o.flags.padEnd(24)} ${o.description}`).join('\n')}`);
 
   check
     .command('dockerfile')
     .description('lint Dockerfiles on their own')
     .argument('<file...>', 'Dockerfiles')
-    .option('--format <format>', `output: ${FORMATS.join(', ')}`)
-    .option('--severity <level>', 'exit 1 at or above this severity', 'error')
+    .option('--format <format>', `output: ${FORMATS.join(', ')}`, value.oneOf(FORMATS))
+    .option('--severity <level>', 'exit 1 at or above this severity', value.oneOf(SEVERITIES), 'error')
+    .addHelpText('after', `
+Examples:
+  berth check dockerfile Dockerfile
+  berth check dockerfile app/Dockerfile worker/Dockerfile --format sarif > dockerfiles.sarif`)
     .action(action(async (ctx, files: string[], flags: { format?: string; severity: string }) => {
       const format = formatOf(ctx, flags);
       const severity = severityOf(flags);
@@ -91,26 +118,45 @@ or x-berth: {check: {rules: ...}}. Inline: # berth-disable-next-line ID, # berth
   check
     .command('host')
     .description('hardening audit of the Docker host: engine, daemon.json, containers, firewall, SSH, updates, disk, backups (never changes anything)')
-    .option('--format <format>', 'output: stylish, json')
-    .option('--severity <level>', 'exit 1 when a check fails at or above: error, warning, info', 'error')
+    .option('--format <format>', `output: ${FORMATS.join(', ')} (default stylish; --json: json)`, value.oneOf(FORMATS))
+    .option('--severity <level>', 'exit 1 when a check fails at or above: error, warning, info', value.oneOf(SEVERITIES), 'error')
+    .addHelpText('after', `
+Exit codes: 0 no failed check at or above --severity, 1 failed checks, 2 bad input, 3 the engine
+could not be reached (the checks that need it could not be determined; the rest is reported).
+
+Examples:
+  berth check host
+  berth check host --severity warning        # exit 1 on warnings too
+  berth check host --format sarif > host.sarif`)
     .action(action(async (ctx, flags: { format?: string; severity: string }) => {
       const format = formatOf(ctx, flags);
       const severity = severityOf(flags);
-      const { auditHost, renderHostReport, hostExitCode } = await import('../../check/host.js');
+      const { auditHost, renderHostReport, hostExitCode, hostFindings } = await import('../../check/host.js');
       const engine = await ctx.engine().catch((error: unknown) => error as Error);
       const store = await ctx.store().catch(() => undefined);
       let projectName: string | undefined;
       try { projectName = (await ctx.project()).name; } catch { projectName = undefined; }
       const report = await auditHost({ engine: engine instanceof Error ? undefined : engine, engineError: engine instanceof Error ? engine.message : undefined, store, project: projectName });
       if (format === 'json') ctx.output.data(report);
-      else ctx.output.line(renderHostReport(report, ctx.output.paint));
+      else if (format === 'stylish') ctx.output.line(renderHostReport(report, ctx.output.paint));
+      else {
+        const { render } = await import('../../check/format.js');
+        ctx.output.line(render(format as 'sarif', { ...hostFindings(report), cwd: process.cwd() }, ctx.output.paint));
+      }
+      // Without the engine half the audit is unknown: that is not "fine" (exit 3, with the reason).
+      if (engine instanceof Error) throw engine;
       return hostExitCode(report, severity);
     }));
 
   check
     .command('rules')
     .description('list the rules (id, family, severity, fixable, title)')
-    .option('--markdown', 'the rules reference as Markdown (docs/rules.md)')
+    .option('--markdown', 'the rules reference as Markdown (docs/rules/README.md)')
+    .addHelpText('after', `
+Examples:
+  berth check rules
+  berth check rules --json
+  berth check rules --markdown > docs/rules/README.md`)
     .action(action(async (ctx, flags: { markdown?: boolean }) => {
       const { allRules } = await import('../../check/run.js');
       const { rulesMarkdown } = await import('../../check/docs.js');

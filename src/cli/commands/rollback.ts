@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { BerthError, ExitCode } from '../../lib/errors.js';
+import { requireServices } from '../../compose/select.js';
 import { action } from '../context.js';
+import { value } from '../values.js';
 import { addRolloutFlags, finish, rolloutOptions, type RolloutFlags } from './rollout.js';
 
 export function registerRollback(program: Command): void {
@@ -9,7 +11,7 @@ export function registerRollback(program: Command): void {
       .command('rollback')
       .description('bring back an earlier image of a service, through the same zero-downtime rollout')
       .argument('<service>', 'the service')
-      .option('--to <id>', 'the deploy (berth history) whose image to bring back; default: the image before the last deploy'),
+      .option('--to <id>', 'the deploy (berth history) whose image to bring back; default: the image before the last deploy', value.integer()),
   )
     .addHelpText('after', `
 Rollback targets are kept from image pruning as berth-keep/<project>-<service>:<deploy id>.
@@ -20,9 +22,9 @@ Examples:
     .action(
       action(async (ctx, service: string, flags: RolloutFlags & { to?: string }) => {
         const to = flags.to === undefined ? undefined : Number(flags.to);
-        if (to !== undefined && !Number.isInteger(to)) throw new BerthError(`invalid --to "${flags.to}": expected a deploy id (berth history)`, { exitCode: ExitCode.usage });
         const { rollbackTarget } = await import('../../rollout/run.js');
         const project = await ctx.project();
+        requireServices(project, [service]);
         const target = rollbackTarget(await ctx.store(), project.name, service, to);
         const engine = await ctx.engine();
         if (!(await engine.inspectImage(target.ref))) {

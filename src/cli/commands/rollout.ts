@@ -5,6 +5,7 @@ import { BerthError, ExitCode } from '../../lib/errors.js';
 import type { RolloutEvent } from '../../rollout/execute.js';
 import type { RolloutRequest, RolloutResult } from '../../rollout/run.js';
 import { action, type CommandContext } from '../context.js';
+import { drainProblem, value } from '../values.js';
 
 export interface RolloutFlags {
   timeout?: string;
@@ -23,6 +24,8 @@ export interface RolloutFlags {
 
 /** `--drain 2s`, `wait:2s`, `readiness:3s`, `file:/tmp/drain:2s`, `hook:CMD` (timeout 30s). */
 export function parseDrain(spec: string): DrainConfig {
+  const problem = drainProblem(spec);
+  if (problem) throw new BerthError(`invalid --drain "${spec}": ${problem}`, { exitCode: ExitCode.usage });
   const [kind, ...rest] = spec.split(':');
   const tail = rest.join(':');
   switch (kind) {
@@ -38,8 +41,8 @@ export function parseDrain(spec: string): DrainConfig {
 }
 
 export function rolloutOptions(flags: RolloutFlags): Omit<RolloutRequest, 'services'> {
+  // The values were checked as the command line was parsed (values.ts).
   const batch = flags.batch === undefined ? undefined : Number(flags.batch);
-  if (batch !== undefined && (!Number.isInteger(batch) || batch < 1)) throw new BerthError(`invalid --batch "${flags.batch}": expected a whole number ≥ 1`, { exitCode: ExitCode.usage });
   return {
     timeoutMs: flags.timeout ? parseDuration(flags.timeout, '--timeout') : undefined,
     drain: flags.drain ? parseDrain(flags.drain) : undefined,
@@ -58,17 +61,17 @@ export function rolloutOptions(flags: RolloutFlags): Omit<RolloutRequest, 'servi
 
 export function addRolloutFlags(command: Command): Command {
   return command
-    .option('--timeout <duration>', 'health gate per batch (default: start_period + interval × retries + 10s)')
-    .option('--drain <spec>', 'before stopping an old replica: 2s | wait:2s | readiness:3s | file:PATH:2s | hook:CMD (default 2s or x-berth rollout.drain)')
-    .option('--batch <n>', 'replace this many replicas at a time (default: all)')
-    .option('--monitor <duration>', 'after cut-over, watch the new replicas this long; roll back if one fails')
+    .option('--timeout <duration>', 'health gate per batch (default: start_period + interval × retries + 10s)', value.duration())
+    .option('--drain <spec>', 'before stopping an old replica: 2s | wait:2s | readiness:3s | file:PATH:2s | hook:CMD (default 2s or x-berth rollout.drain)', value.drain())
+    .option('--batch <n>', 'replace this many replicas at a time (default: all)', value.integer())
+    .option('--monitor <duration>', 'after cut-over, watch the new replicas this long; roll back if one fails (0s: not at all)', value.duration({ zero: true }))
     .option('--no-rollback', 'after a failed monitor window, leave the new replicas running')
     .option('--dry-run', 'print the plan, change nothing')
-    .option('--lock-wait <duration>', 'wait this long for another deploy of the project to finish (default: fail at once)')
+    .option('--lock-wait <duration>', 'wait this long for another deploy of the project to finish (default: fail at once)', value.duration({ zero: true }))
     .option('--stateful', 'allow rolling a stateful service (database images, x-berth rollout.stateful)')
     .option('--stop-first', 'stop the old replica before the new one starts (a short outage; for container_name, fixed ports, host network)')
     .option('--force', 'replace replicas even if they already run the target image')
-    .option('--assume-ready-after <duration>', 'for a service without healthcheck: ready when still running after this long');
+    .option('--assume-ready-after <duration>', 'for a service without healthcheck: ready when still running after this long', value.duration());
 }
 
 /** Progress lines on stderr, as the executor reports them. */
@@ -116,7 +119,8 @@ export async function runFromCli(ctx: CommandContext, req: RolloutRequest): Prom
   try {
     return await runRollout(
       { project, engine, store, compose: () => ctx.compose() },
-      { ...req, signal: controller.signal, onEvent: ctx.output.json ? undefined : (e) => renderEvent(ctx, e) },
+      // Progress goes to stderr also with --json (stdout holds only the result): a long wait never looks frozen.
+      { ...req, signal: controller.signal, onEvent: (e) => renderEvent(ctx, e) },
     );
   } finally {
     process.off('SIGINT', onSignal);
@@ -131,7 +135,8 @@ export function renderResult(ctx: CommandContext, result: RolloutResult): number
     return result.exitCode;
   }
   for (const s of result.services) {
-    const line = `${s.service}: ${s.result}${s.deployId ? ` (deploy #${s.deployId})` : ''}, ${s.imageAfter}, ${s.replicas} replica(s), ${formatDuration(s.durationMs)}`;
+    const removed = s.removedLeftovers?.length ? `, removed ${s.removedLeftovers.length} leftover(s) (${s.removedLeftovers.join(', ')})` : '';
+    const line = `${s.service}: ${s.result}${s.deployId ? ` (deploy #${s.deployId})` : ''}, ${s.imageAfter}, ${s.replicas} replica(s)${removed}, ${formatDuration(s.durationMs)}`;
     if (s.result === 'succeeded' || s.result === 'unchanged') ctx.output.line(paint.green(`✓ ${line}`));
     else ctx.output.line(paint.red(`✗ ${line}${s.error ? `\n  ${s.error}` : ''}${s.rolledBackTo ? `\n  rolled back to ${s.rolledBackTo}` : s.result === 'rolled-back' ? '\n  the old replicas kept serving; the new ones were removed' : ''}`));
   }

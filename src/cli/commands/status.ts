@@ -11,7 +11,8 @@ export function registerStatus(program: Command): void {
     .description('services with desired and running replicas; containers with health, image, uptime, restarts and ports')
     .argument('[service...]', 'services to show (default: all active)')
     .addHelpText('after', `
-Exit codes: 0 all fine, 1 a service runs below its desired count or a container is unhealthy.
+Exit codes: 0 all fine; 1 a service runs below or above its desired count, a container is
+unhealthy, or runs another image than the compose file declares; 2 bad input; 3 engine.
 
 Examples:
   berth status
@@ -24,12 +25,14 @@ Examples:
         // error is still the one reported when both fail.
         const connecting = import('../../engine/client.js').then((m) => m.Engine.connect({ details: false }));
         connecting.catch(() => {});
-        const [{ selectServices, buildStatusReport }, { collectContainerFacts }] = await Promise.all([import('../../status/report.js'), import('../../status/collect.js')]);
+        const [{ selectServices, buildStatusReport }, { collectContainerFacts, collectDeclaredImages, collectComposeProjects }] = await Promise.all([import('../../status/report.js'), import('../../status/collect.js')]);
         const project = await ctx.project();
         const selected = selectServices(project, services);
         const engine = await connecting;
-        const facts = await collectContainerFacts(engine, project.name, services.length ? selected : undefined);
-        const report = buildStatusReport(project, selected, facts, new Date());
+        const [facts, declared] = await Promise.all([collectContainerFacts(engine, project.name, services.length ? selected : undefined), collectDeclaredImages(engine, project, selected)]);
+        // Nothing of the project at all: say which project was looked for, and what does run.
+        const otherProjects = facts.length === 0 ? await collectComposeProjects(engine) : undefined;
+        const report = buildStatusReport(project, selected, facts, new Date(), { declared, otherProjects, workingDir: project.workingDir });
         if (ctx.output.json) ctx.output.data(report);
         else ctx.output.line(renderStatus(report, ctx.output.paint));
         return report.ok ? ExitCode.ok : ExitCode.degraded;
@@ -62,6 +65,13 @@ export function renderStatus(report: StatusReport, paint: Painter): string {
   const lines = [table(rows)];
   for (const orphan of report.orphans) lines.push(paint.yellow(`orphan container ${orphan.name} (service ${orphan.service} is not in the compose model)`));
   const problems = report.services.flatMap((s) => s.problems.map((p) => `${s.name}: ${p}`));
-  lines.push('', problems.length ? paint.red(`✗ ${problems.join('; ')}`) : paint.green(`✓ ${report.project}: all services at their desired replicas and healthy`));
+  lines.push('');
+  if (report.notFound) {
+    const { project, runningAs, otherProjects } = report.notFound;
+    lines.push(paint.red(`✗ no container of project "${project}" on this engine`));
+    if (runningAs) lines.push(`  this directory runs as project "${runningAs}": berth -p ${runningAs} status`);
+    else lines.push(paint.dim(`  projects on this engine: ${otherProjects.join(', ') || 'none'} (the name comes from -p, COMPOSE_PROJECT_NAME, name: or the directory)`));
+  } else if (problems.length) lines.push(paint.red(`✗ ${report.project}: ${problems.join('; ')}`));
+  else lines.push(paint.green(`✓ ${report.project}: all services at their desired replicas and healthy, on the declared images`));
   return lines.join('\n');
 }
