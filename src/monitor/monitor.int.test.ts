@@ -186,3 +186,26 @@ test('a container removed between the list and its inspection is dropped; the wa
     await relay.close();
   }
 });
+
+test('through Tecnativa\'s rules (berth socket-proxy --compat, CONTAINERS=1 with its EVENTS default): events, inspect and one-shot stats all pass', { skip, timeout: 60_000 }, async () => {
+  const project = testName('montec');
+  // Tecnativa's image sets EVENTS=1 PING=1 VERSION=1 POST=0 as its defaults.
+  const proxy = await startTestProxy({ CONTAINERS: '1', EVENTS: '1', PING: '1', VERSION: '1', POST: '0' }, { compat: true });
+  try {
+    const viaProxy = await Engine.connect({ host: proxy.dockerHost });
+    const monitor = startMonitor({ engine: viaProxy, project: makeProject(project, { a: {} }), statsIntervalMs: 0, hostMetrics: false });
+    try {
+      await monitor.watcher.ready;
+      const a = await run({ name: `${project}_a_1`, project, service: 'a', cmd: ['sleep', '3600'] });
+      await waitFor('a seen from its events', async () => monitor.state.container(a.id)?.status === 'running', 10_000);
+      await monitor.watcher.sampleStats();
+      assert.ok(monitor.state.container(a.id)!.resources, 'one-shot stats through the proxy');
+      assert.equal(monitor.watcher.health.eventsStreamUp, true);
+      assert.deepEqual(proxy.entries.filter((e) => e.verdict !== 'allow').map((e) => `${e.method} ${e.path}`), []);
+    } finally {
+      await monitor.stop();
+    }
+  } finally {
+    await proxy.close();
+  }
+});
