@@ -6,6 +6,8 @@
  * resync: no event lost), and a container removed between the list and its inspection.
  */
 import assert from 'node:assert/strict';
+import { get } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import { after, test } from 'node:test';
 import type Docker from 'dockerode';
 import { execInContainer } from '../backup/exec.js';
@@ -107,6 +109,18 @@ test('the night: unhealthy, SIGKILL on stop, OOM kill and a graceful stop, seen 
     assert.deepEqual(proxy.entries.filter((e) => e.method !== 'GET').map((e) => `${e.method} ${e.path}`), []);
     assert.deepEqual(proxy.entries.filter((e) => e.verdict !== 'allow').map((e) => `${e.method} ${e.path}: ${e.verdict}`), []);
     assert.ok(proxy.entries.length > 0);
+    // Prometheus asks for gzip and gets it; without the header the text comes plain.
+    const gz = await new Promise<{ encoding: string | undefined; body: Buffer }>((resolve, reject) => {
+      get(`http://${agent.address}/metrics`, { headers: { 'accept-encoding': 'gzip' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ encoding: res.headers['content-encoding'], body: Buffer.concat(chunks) }));
+      }).on('error', reject);
+    });
+    assert.equal(gz.encoding, 'gzip');
+    assert.ok(gunzipSync(gz.body).toString().includes(`name="${project}_web_1"`));
+    const plain = await new Promise<string | undefined>((resolve, reject) => get(`http://${agent.address}/metrics`, (res) => { res.resume(); resolve(res.headers['content-encoding']); }).on('error', reject));
+    assert.equal(plain, undefined);
   } finally {
     await agent.stop();
     store.close();

@@ -316,6 +316,7 @@ export class WatchState {
     if (record) {
       record.previousResources = record.resources;
       record.resources = sample;
+      record.lastSeen = Math.max(record.lastSeen, sample.at);
       record.version++;
     }
   }
