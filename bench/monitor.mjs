@@ -9,7 +9,7 @@
 //      come from its timers and from engine events);
 //   B. the time from a container turning unhealthy (the failing check's end, from Docker's health
 //      log) to the agent's /metrics saying so (polled every 10 ms);
-//   C. CPU (% of one core, from /proc/PID/stat) and RSS of both processes over a window with a
+//   C. (run first) CPU (% of one core, from /proc/PID/stat) and RSS of both processes over a window with a
 //      scrape every 15 s and the agent's stats every 15 s: BENCH_MONITOR_WINDOW_S (default 300 =
 //      the issue's 5 minutes; shorter windows are reported as such), and of a second agent without
 //      resource stats (the baseline's information, like for like).
@@ -81,7 +81,8 @@ function scrape(port) {
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
         if (res.statusCode !== 200) return reject(new Error(`scrape ${port}: ${res.statusCode}`));
         const body = Buffer.concat(chunks);
-        resolve({ ms, wireBytes: body.length, get text() { return (res.headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body).toString('utf8'); } });
+        const timing = Object.fromEntries([...String(res.headers['server-timing'] ?? '').matchAll(/(\w+);dur=([\d.]+)/g)].map((m) => [m[1], Number(m[2])]));
+        resolve({ ms, timing, wireBytes: body.length, get text() { return (res.headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body).toString('utf8'); } });
       });
     });
     req.on('error', reject);
@@ -172,16 +173,43 @@ try {
   const bare = spawnChild(['bin/berth.js', '-f', path.join(tmp, 'compose.yaml'), 'agent', '--no-schedules', '--listen', `127.0.0.1:${barePort}`, '--stats-interval', '0', '--no-host-metrics', '--no-container-resources'], { DOCKER_HOST: bareRelay.host, BERTH_STATE_DIR: path.join(tmp, 'state-bare'), NO_COLOR: '1' }, 'agent without stats');
   await waitUntil('the agent without stats answering', async () => (await scrape(barePort)).text.includes(flipName));
 
+  // C (first: the steady state at Prometheus' pace, before A and B hammer the processes and grow
+  // their heaps). CPU and RSS at a 15 s scrape interval.
+  console.log(`C: ${WINDOW_S} s window, a scrape every 15 s`);
+  const dpid = await dockerdPid();
+  const cpu0 = { agent: cpuSeconds(agent.pid), bare: cpuSeconds(bare.pid), baseline: cpuSeconds(baseline.pid), dockerd: dpid ? cpuSeconds(dpid) : NaN };
+  const calls0 = { agent: agentRelay.requests.length, baseline: baselineRelay.requests.length };
+  const rss = { agent: [], baseline: [], bare: [] };
+  const windowStarted = Date.now();
+  let scrapes = 0;
+  while (Date.now() - windowStarted < WINDOW_S * 1000) {
+    await Promise.all([scrape(agentPort), scrape(baselinePort), scrape(barePort)]);
+    scrapes++;
+    rss.agent.push(rssMB(agent.pid));
+    rss.baseline.push(rssMB(baseline.pid));
+    rss.bare.push(rssMB(bare.pid));
+    await sleep(Math.min(15_000, Math.max(0, WINDOW_S * 1000 - (Date.now() - windowStarted))));
+  }
+  const windowSeconds = (Date.now() - windowStarted) / 1000;
+  const cpuPct = (pidNow, before) => (100 * (pidNow - before)) / windowSeconds;
+  const agentCpu = cpuPct(cpuSeconds(agent.pid), cpu0.agent);
+  const baselineCpu = cpuPct(cpuSeconds(baseline.pid), cpu0.baseline);
+  const bareCpu = cpuPct(cpuSeconds(bare.pid), cpu0.bare);
+  const windowCalls = { agent: classify(agentRelay.requests.slice(calls0.agent)), baseline: classify(baselineRelay.requests.slice(calls0.baseline)) };
+
   // A. Scrape latency and engine calls per scrape, alternated.
   console.log(`A: ${SCRAPES} scrapes each`);
   for (let i = 0; i < 10; i++) { await scrape(agentPort); await scrape(baselinePort); }
-  const agentMs = [], baselineMs = [], floorMs = [];
+  const agentMs = [], baselineMs = [], floorMs = [], agentRenderMs = [], agentGzipMs = [];
   const agentWindows = [];
   const agentBefore = agentRelay.requests.length, baselineBefore = baselineRelay.requests.length;
   const phaseStarted = Date.now();
   for (let i = 0; i < SCRAPES; i++) {
     const from = Date.now();
-    agentMs.push((await scrape(agentPort)).ms);
+    const s = await scrape(agentPort);
+    agentMs.push(s.ms);
+    agentRenderMs.push(s.timing.render);
+    agentGzipMs.push(s.timing.gzip);
     agentWindows.push([from, Date.now()]);
     baselineMs.push((await scrape(baselinePort)).ms);
     floorMs.push((await scrape(floorPort)).ms);
@@ -202,7 +230,10 @@ try {
   const agentIdleCalls = classify(agentRelay.requests.slice(idleBefore));
   const total = (counts) => Object.values(counts).reduce((n, v) => n + v, 0);
   // What scraping added: the phase's calls minus the same time's calls without scrapes (noise: other people's containers on the shared engine).
-  const scrapeCausedPerScrape = Math.max(0, total(agentCalls) - total(agentIdleCalls)) / SCRAPES;
+  // Stats come from the 15 s timer (rounds land in either phase unevenly): compared without them.
+  const nonStats = (counts) => total(counts) - (counts['/containers/{id}/stats'] ?? 0);
+  const scrapeCausedPerScrape = Math.max(0, nonStats(agentCalls) - nonStats(agentIdleCalls)) / SCRAPES;
+  const duringByEndpoint = classify(agentLines.filter((_, i) => agentWindows.some(([from, to]) => agentTimes[i] >= from && agentTimes[i] <= to)));
 
   // B. Unhealthy to metric.
   console.log(`B: ${FLIPS} health flips`);
@@ -230,34 +261,15 @@ try {
     await sleep(1200); // let Docker's health log roll past this round's failures
   }
 
-  // C. CPU and RSS at a 15 s scrape interval.
-  console.log(`C: ${WINDOW_S} s window, a scrape every 15 s`);
-  const dpid = await dockerdPid();
-  const cpu0 = { agent: cpuSeconds(agent.pid), bare: cpuSeconds(bare.pid), baseline: cpuSeconds(baseline.pid), dockerd: dpid ? cpuSeconds(dpid) : NaN };
-  const calls0 = { agent: agentRelay.requests.length, baseline: baselineRelay.requests.length };
-  const rss = { agent: [], baseline: [], bare: [] };
-  const windowStarted = Date.now();
-  let scrapes = 0;
-  while (Date.now() - windowStarted < WINDOW_S * 1000) {
-    await Promise.all([scrape(agentPort), scrape(baselinePort), scrape(barePort)]);
-    scrapes++;
-    rss.agent.push(rssMB(agent.pid));
-    rss.baseline.push(rssMB(baseline.pid));
-    rss.bare.push(rssMB(bare.pid));
-    await sleep(Math.min(15_000, Math.max(0, WINDOW_S * 1000 - (Date.now() - windowStarted))));
-  }
-  const windowSeconds = (Date.now() - windowStarted) / 1000;
-  const cpuPct = (pidNow, before) => (100 * (pidNow - before)) / windowSeconds;
-  const agentCpu = cpuPct(cpuSeconds(agent.pid), cpu0.agent);
-  const baselineCpu = cpuPct(cpuSeconds(baseline.pid), cpu0.baseline);
-  const bareCpu = cpuPct(cpuSeconds(bare.pid), cpu0.bare);
-  const windowCalls = { agent: classify(agentRelay.requests.slice(calls0.agent)), baseline: classify(baselineRelay.requests.slice(calls0.baseline)) };
-
   const result = {
     containers: N,
     scrape: {
       scrapes: SCRAPES,
-      agent: { p50Ms: median(agentMs), p99Ms: percentile(agentMs, 99), maxMs: Math.max(...agentMs), ...(await sizes(agentPort)) },
+      agent: {
+        p50Ms: median(agentMs), p99Ms: percentile(agentMs, 99), maxMs: Math.max(...agentMs), ...(await sizes(agentPort)),
+        // From the agent's Server-Timing header: its own time on the main thread (render) and in zlib's pool (gzip).
+        renderP50Ms: median(agentRenderMs), renderP99Ms: percentile(agentRenderMs, 99), gzipP50Ms: median(agentGzipMs), gzipP99Ms: percentile(agentGzipMs, 99),
+      },
       baseline: { p50Ms: median(baselineMs), p99Ms: percentile(baselineMs, 99), maxMs: Math.max(...baselineMs), ...(await sizes(baselinePort)) },
       floor: { p50Ms: median(floorMs), p99Ms: percentile(floorMs, 99), maxMs: Math.max(...floorMs), note: 'a process serving a fixed body of the agent\'s wire size: the machine\'s own cost of such a scrape right now' },
       p99Ratio: percentile(baselineMs, 99) / percentile(agentMs, 99),
@@ -266,8 +278,8 @@ try {
     engineCalls: {
       phaseSeconds,
       agent: {
-        byEndpoint: agentCalls, sameTimeWithoutScrapes: agentIdleCalls, beganDuringAScrape: duringScrapes, beganDuringAScrapePerScrape: duringScrapes / SCRAPES, perScrape: scrapeCausedPerScrape,
-        note: 'the agent calls the engine from its timers (one-shot stats of every running container every 15 s, a list every 60 s) and after engine events (an inspect per start/die on the shared engine), never for a scrape. perScrape = (calls in the scrape phase - calls in as long a phase without scrapes) / scrapes, at least 0; beganDuringAScrape counts the timer and event calls that happened to overlap a scrape',
+        byEndpoint: agentCalls, sameTimeWithoutScrapes: agentIdleCalls, beganDuringAScrape: duringByEndpoint, beganDuringAScrapePerScrape: duringScrapes / SCRAPES, perScrape: scrapeCausedPerScrape,
+        note: 'the agent calls the engine from its timers (one-shot stats of every running container every 15 s, a list every 60 s) and after engine events (an inspect per start/die on the shared engine), never for a scrape. perScrape = (calls other than stats in the scrape phase - the same in as long a phase without scrapes) / scrapes, at least 0; beganDuringAScrape: the timer and event calls that happened to overlap a scrape',
       },
       baseline: { byEndpoint: baselineCalls, perScrape: baselineTotal / SCRAPES },
     },
@@ -275,9 +287,10 @@ try {
     resources: {
       windowSeconds, scrapeIntervalSeconds: 15, statsIntervalSeconds: 15, scrapes,
       shorterThanFiveMinutes: windowSeconds < 299,
-      agent: { cpuPercentOfOneCore: agentCpu, rssMB: Math.max(...rss.agent), callsInWindow: windowCalls.agent },
-      baseline: { cpuPercentOfOneCore: baselineCpu, rssMB: Math.max(...rss.baseline), callsInWindow: windowCalls.baseline },
+      agent: { cpuPercentOfOneCore: agentCpu, rssMB: Math.max(...rss.agent), rssMBAfterPhasesAB: rssMB(agent.pid), callsInWindow: windowCalls.agent },
+      baseline: { cpuPercentOfOneCore: baselineCpu, rssMB: Math.max(...rss.baseline), rssMBAfterPhasesAB: rssMB(baseline.pid), callsInWindow: windowCalls.baseline },
       agentWithoutStats: { cpuPercentOfOneCore: bareCpu, rssMB: Math.max(...rss.bare), note: '--stats-interval 0 --no-container-resources: the same information as the baseline' },
+      rssNote: 'rssMB: the most seen in the 15 s window (run first); rssMBAfterPhasesAB: after 200 back-to-back scrapes and 10 ms polling, which grow V8\'s heap',
       dockerdCpuPercentOfOneCore: dpid ? cpuPct(cpuSeconds(dpid), cpu0.dockerd) : null,
       note: 'dockerd serves both (and the rest of the shared machine): its CPU is context, not either side\'s cost',
     },
