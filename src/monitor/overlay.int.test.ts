@@ -96,8 +96,14 @@ test('monitoring overlay end to end: Prometheus scrapes the agent, Alertmanager 
   const received = `http://127.0.0.1:${await publishedPort('receiver', 8080)}`;
   const query = async (q: string) => ((await (await fetch(`${prometheus}/api/v1/query?query=${encodeURIComponent(q)}`)).json()) as { data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } }).data.result;
 
+  // On a timeout, say what Prometheus and the receiver saw.
+  const diagnose = async (error: Error): Promise<never> => {
+    const look = async (url: string) => (await fetch(url).then((r) => r.text()).catch((e: Error) => e.message)).slice(0, 1500);
+    const logs = await runBerth([...files, 'compose', '--', 'logs', '--tail', '20', 'berth-agent', 'alertmanager'], { cwd: dir, env });
+    throw new Error(`${error.message}\ntargets: ${await look(`${prometheus}/api/v1/targets?state=active`)}\nalerts: ${await look(`${prometheus}/api/v1/alerts`)}\nreceived: ${await look(received)}\nlogs: ${logs.stdout.slice(-3000)}`);
+  };
   // Prometheus scrapes the agent, which reads the engine through the read-only proxy.
-  await waitFor('Prometheus scraping the agent', async () => (await query('up{job="berth"}'))[0]?.value[1] === '1' && (await query(`container_state_status{container_label_com_docker_compose_project="${project}",status="running"}`)).length >= 2, 120_000);
+  await waitFor('Prometheus scraping the agent', async () => (await query('up{job="berth"}'))[0]?.value[1] === '1' && (await query(`container_state_status{container_label_com_docker_compose_project="${project}",status="running"}`)).length >= 2, 120_000).catch(diagnose);
   assert.equal((await query('berth_events_stream_up'))[0]?.value[1], '1');
   assert.equal((await query(`berth_service_desired_replicas{project="${project}",service="web"}`))[0]?.value[1], '1');
   assert.equal((await query('up{job="node"}'))[0]?.value[1], '1');
@@ -110,7 +116,7 @@ test('monitoring overlay end to end: Prometheus scrapes the agent, Alertmanager 
   await waitFor('both alerts delivered to the webhook', async () => {
     const names = new Set((await firing()).map((a) => a.labels.alertname));
     return names.has('BerthContainerUnhealthy') && names.has('BerthStopForced');
-  }, 180_000);
+  }, 180_000).catch(diagnose);
   const alerts = await firing();
   const unhealthy = alerts.find((a) => a.labels.alertname === 'BerthContainerUnhealthy')!;
   assert.equal(unhealthy.labels.container_label_com_docker_compose_service, 'web');
