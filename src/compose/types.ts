@@ -99,6 +99,8 @@ export interface ServiceBerthConfig {
   backup?: BackupTargetConfig;
   /** The app's own shutdown deadline (berth/graceful hardDeadline), for checks. */
   shutdownDeadlineMs?: number;
+  /** x-berth monitor: the URL the agent probes. */
+  monitor?: { url?: string; intervalMs?: number; timeoutMs?: number };
 }
 
 export interface HookConfig {

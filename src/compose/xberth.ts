@@ -58,6 +58,7 @@ export const serviceBerthSchema: Json = object({
     volume: object({ volumes: { type: 'array', items: str, minItems: 1 }, stop_containers: bool, schedule: str, destination: str }, ['volumes']),
   }),
   shutdown_deadline: duration,
+  monitor: object({ url: str, interval: duration, timeout: duration }),
 });
 
 export const projectBerthSchema: Json = object({
@@ -256,7 +257,21 @@ function readServiceBerth(x: Json, serviceName: string, base: ModelPath, ctx: XB
   const config: ServiceBerthConfig = { rollout };
   if (x.backup) config.backup = backupTargetOf(x.backup as Json);
   if (x.shutdown_deadline !== undefined) config.shutdownDeadlineMs = ms(x.shutdown_deadline, [...base, 'shutdown_deadline'], ctx);
+  if (x.monitor) config.monitor = monitorOf(x.monitor as Json, [...base, 'monitor'], ctx);
   return config;
+}
+
+/** Per-service monitoring: an HTTP(S) URL the agent probes (blackbox_exporter's probe_* names). */
+function monitorOf(m: Json, path: ModelPath, ctx: XBerthContext): NonNullable<ServiceBerthConfig['monitor']> {
+  const out: NonNullable<ServiceBerthConfig['monitor']> = {};
+  if (m.url !== undefined) {
+    const url = String(m.url);
+    if (!/^https?:\/\/[^/]/.test(url)) throw new BerthError(`${at(ctx, [...path, 'url'])}${formatPath([...path, 'url'])} must be an http:// or https:// URL, got "${url}"`);
+    out.url = url;
+  }
+  if (m.interval !== undefined) out.intervalMs = ms(m.interval, [...path, 'interval'], ctx);
+  if (m.timeout !== undefined) out.timeoutMs = ms(m.timeout, [...path, 'timeout'], ctx);
+  return out;
 }
 
 /** Traffic networks must be the service's own, and leave it one network to start on. */

@@ -7,18 +7,25 @@ import { value } from '../values.js';
 export function registerAgent(program: Command): void {
   program
     .command('agent')
-    .description('long-running: run backup schedules (x-berth.backup.schedule, cron) and serve dead-man health on /health')
-    .option('--listen <host:port>', 'HTTP address for GET /health (200 fresh, 503 stale)', value.hostPort(), '127.0.0.1:9465')
+    .description('long-running: run backup schedules (x-berth.backup.schedule, cron), serve dead-man health on /health, watch the engine and serve Prometheus /metrics')
+    .option('--listen <host:port>', 'HTTP address for GET /health (200 fresh, 503 stale) and GET /metrics', value.hostPort(), '127.0.0.1:9465')
     .option('--no-listen', 'no HTTP endpoint')
     .option('--once', 'print the health (age of the newest verified backup per target) and exit: 0 fresh, 1 stale')
     .option('--max-age <duration>', 'how old the newest verified backup may be (default: two schedule intervals + 10m, or 26h)', value.duration())
+    .option('--no-monitor', 'do not watch the engine (no /metrics)')
+    .option('--no-schedules', 'monitoring only: run no backups (an agent behind a read-only socket proxy)')
+    .option('--stats-interval <duration>', 'how often to read container resource stats (one-shot); 0 turns them off', value.duration({ zero: true }), '15s')
+    .option('--no-container-resources', 'leave out the cAdvisor-named container_* resource series (where cAdvisor runs)')
+    .option('--no-host-metrics', 'leave out the node_* host series (where node_exporter runs)')
+    .option('--docker-root <path>', 'the engine\'s data root, for the disk series', '/var/lib/docker')
     .addHelpText('after', `
 Examples:
   berth agent                                  # run schedules; health on http://127.0.0.1:9465/health
   berth agent --once --json                    # for a monitoring check
-  berth agent --listen 0.0.0.0:9465 --max-age 26h`)
+  berth agent --listen 0.0.0.0:9465 --max-age 26h
+  berth agent --no-schedules --listen 0.0.0.0:9465   # watch only (behind a read-only socket proxy)`)
     .action(
-      action(async (ctx, opts: { listen: string | false; once?: boolean; maxAge?: string }) => {
+      action(async (ctx, opts: { listen: string | false; once?: boolean; maxAge?: string; monitor: boolean; schedules: boolean; statsInterval: string; containerResources: boolean; hostMetrics: boolean; dockerRoot: string }) => {
         const { agentHealth, startAgent } = await import('../../agent/scheduler.js');
         const project = await ctx.project();
         const store = await ctx.store();
@@ -35,8 +42,11 @@ Examples:
         }
         const engine = await ctx.engine();
         const log = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), ...line })}\n`);
-        const agent = await startAgent({ engine, store, project, listen: opts.listen || undefined, maxAgeMs, log });
-        if (agent.jobs.length === 0) log({ event: 'warning', message: 'no target has x-berth.backup.schedule: only health is served' });
+        const monitor = opts.monitor
+          ? { statsIntervalMs: parseDuration(opts.statsInterval, '--stats-interval'), containerResources: opts.containerResources, hostMetrics: opts.hostMetrics, dockerRoot: opts.dockerRoot }
+          : undefined;
+        const agent = await startAgent({ engine, store, project, listen: opts.listen || undefined, maxAgeMs, log, schedules: opts.schedules, monitor });
+        if (agent.jobs.length === 0 && opts.schedules) log({ event: 'warning', message: 'no target has x-berth.backup.schedule: only health is served' });
         await new Promise<void>((resolve) => {
           const stop = (signal: string) => {
             log({ event: 'stopping', signal });
