@@ -70,4 +70,33 @@ export const MIGRATIONS: ReadonlyArray<{ name: string; sql: string }> = [
       );
     `,
   },
+  {
+    name: 'monitor: planned stops (silences) announced to the agent, and the bounded health history of the status page',
+    sql: `
+      CREATE TABLE monitor_silences (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        project TEXT NOT NULL,
+        service TEXT,                    -- NULL: the whole project
+        reason TEXT NOT NULL,            -- e.g. "rollout web", "backup uploads (stop_containers)"
+        user TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at INTEGER NOT NULL,     -- ms since the epoch
+        expires_at INTEGER NOT NULL,     -- a berth that dies leaves no silence forever
+        ended_at INTEGER
+      );
+      CREATE INDEX monitor_silences_project ON monitor_silences (project, ended_at, expires_at);
+
+      CREATE TABLE monitor_history (
+        project TEXT NOT NULL,
+        service TEXT NOT NULL,
+        bucket INTEGER NOT NULL,         -- start of a 15-minute bucket, seconds since the epoch
+        up_s REAL NOT NULL DEFAULT 0,
+        degraded_s REAL NOT NULL DEFAULT 0,
+        down_s REAL NOT NULL DEFAULT 0,
+        planned_s REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (project, service, bucket)
+      );
+    `,
+  },
 ];

@@ -27,9 +27,10 @@ Examples:
   berth deploy --monitor 30s --lock-wait 5m`)
     .action(
       action(async (ctx, services: string[], flags: RolloutFlags & { migrate: boolean }) => {
-        const [{ planDeploy, renderDeployPlan, runDeploy, describeDeployStep }, { lockProject }] = await Promise.all([
+        const [{ planDeploy, renderDeployPlan, runDeploy, describeDeployStep }, { lockProject }, { announcePlannedStop }] = await Promise.all([
           import('../../rollout/deploy.js'),
           import('../../rollout/run.js'),
+          import('../../monitor/silences.js'),
         ]);
         const project = await ctx.project();
         const req = rolloutOptions(flags);
@@ -44,6 +45,8 @@ Examples:
         const engine = await ctx.engine();
         const store = await ctx.store();
         const lock = await lockProject({ store, project }, `deploy ${services.join(' ') || 'all'}`, req.lockWaitMs);
+        // The agent's alerting holds what this deploy's planned stops cause (src/monitor/silences.ts).
+        const silence = announcePlannedStop(store, { project: project.name, services, reason: `deploy ${services.join(' ') || 'all'}` });
         const onEvent = (e: DeployEvent) => {
           if (ctx.output.json) return;
           if (e.type === 'deploy-note') ctx.output.note(paint.yellow(`• ${e.text}`));
@@ -67,6 +70,7 @@ Examples:
           ctx.output.line(result.ok ? paint.green(`✓ deployed ${project.name}`) : paint.red(`✗ deploy of ${project.name} stopped at: ${result.steps[result.steps.length - 1]?.step}`));
           return result.exitCode;
         } finally {
+          silence.end();
           lock.release();
         }
       }),
