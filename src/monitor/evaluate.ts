@@ -168,14 +168,15 @@ function exitCodes(s: ServiceView): string[] {
 }
 
 /** The counter series the conditions read, from the current inputs (raw values). */
-function counterSeries(inputs: AlertInputs): Array<{ key: string; value: number; project?: string; service?: string }> {
-  const out: Array<{ key: string; value: number; project?: string; service?: string }> = [];
+function counterSeries(inputs: AlertInputs): Array<{ key: string; value: number; project?: string; service?: string; neverHeld?: boolean }> {
+  const out: Array<{ key: string; value: number; project?: string; service?: string; neverHeld?: boolean }> = [];
   for (const s of inputs.services) {
     const at = { project: s.project, service: s.service };
     const k = `${s.project}|${s.service}`;
     out.push({ key: `health|${k}`, value: s.counters.healthTransitions.get('unhealthy') ?? 0, ...at });
     out.push({ key: `oom|${k}`, value: s.counters.oomEvents, ...at });
-    out.push({ key: `forced|${k}`, value: s.counters.stopsForced, ...at });
+    // BerthStopForced is never held: a SIGKILL on a planned stop is the finding.
+    out.push({ key: `forced|${k}`, value: s.counters.stopsForced, ...at, neverHeld: true });
     let unasked = 0;
     for (const [key, n] of s.counters.exits) {
       const [code = '', requested = ''] = key.split('|');
@@ -248,7 +249,7 @@ export class AlertEvaluator {
     const heldNow = (project: string | undefined, service: string | undefined) => project !== undefined && silences.some((s) => silenceCovers(s, project, service, now));
 
     this.firstEvaluation ??= now;
-    for (const series of counterSeries(inputs)) this.observeCounter(series.key, series.value, now, heldBetween(series.project, series.service, since, now));
+    for (const series of counterSeries(inputs)) this.observeCounter(series.key, series.value, now, !series.neverHeld && heldBetween(series.project, series.service, since, now));
     for (const fs of inputs.host?.filesystems ?? []) this.observeGauge(`avail|${fs.mountpoint}`, fs.availBytes, now);
     this.pruneHistory(now);
 
