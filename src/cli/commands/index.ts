@@ -5,6 +5,7 @@ import { registerCheck } from './check.js';
 import { registerCompose } from './compose.js';
 import { registerDeploy } from './deploy.js';
 import { registerHistory } from './history.js';
+import { registerMonitorTest } from './monitor-test.js';
 import { registerRollback } from './rollback.js';
 import { registerRollout } from './rollout.js';
 import { registerSocketProxy } from './socket-proxy.js';
@@ -20,4 +21,5 @@ export function registerCommands(program: Command): void {
   registerCheck(program);
   registerBackup(program); registerAgent(program);
   registerSocketProxy(program);
+  registerMonitorTest(program);
 }
