@@ -65,16 +65,14 @@ test('the example stack in Chromium: every service listed, red within 2 s of unh
     await page.fill('#token', TOKEN);
     await Promise.all([page.waitForURL(`${base}/status`), page.click('button[type=submit]')]);
     assert.ok((await page.content()).includes('local/berth-example-app'), 'the admin view shows images');
-    await page.waitForFunction(() => document.getElementById('live-state')?.textContent === 'Live');
+    await page.waitForFunction(`document.getElementById('live-state').textContent === 'Live'`);
     assert.equal(await page.getAttribute('[data-service="app"]', 'data-state'), 'up');
 
     // Freeze both app replicas' Node processes: their healthchecks time out, they turn unhealthy.
-    await page.evaluate(() => {
-      const w = window as unknown as { redAt?: number };
-      new MutationObserver(() => {
-        if (!w.redAt && document.querySelector('[data-service="app"][data-state="down"]')) w.redAt = Date.now();
-      }).observe(document.getElementById('live')!, { subtree: true, childList: true, attributes: true });
-    });
+    // In the page: the wall-clock time the app row turns red (same clock as the engine's events).
+    await page.evaluate(`new MutationObserver(() => {
+      if (!window.redAt && document.querySelector('[data-service="app"][data-state="down"]')) window.redAt = Date.now();
+    }).observe(document.getElementById('live'), { subtree: true, childList: true, attributes: true })`);
     const apps = await engine!.docker.listContainers({ filters: { label: [`com.docker.compose.project=${project}`, 'com.docker.compose.service=app'] } });
     assert.equal(apps.length, 2);
     const unhealthyAt = new Map<string, number>();
@@ -84,14 +82,14 @@ test('the example stack in Chromium: every service listed, red within 2 s of unh
     const frozen: number[] = [];
     for (const app of apps) {
       const top = await engine!.docker.getContainer(app.Id).top({ ps_args: '-o pid,args' });
-      const pid = top.Processes?.find((p) => p.join(' ').includes('server.mjs'))?.[0];
+      const pid = top.Processes?.find((p: string[]) => p.join(' ').includes('server.mjs'))?.[0];
       assert.ok(pid, JSON.stringify(top));
       process.kill(Number(pid), 'SIGSTOP');
       frozen.push(Number(pid));
     }
     try {
-      await page.waitForFunction(() => (window as unknown as { redAt?: number }).redAt !== undefined, undefined, { timeout: 90_000 });
-      const redAt = await page.evaluate(() => (window as unknown as { redAt: number }).redAt);
+      await page.waitForFunction('window.redAt !== undefined', undefined, { timeout: 90_000 });
+      const redAt = (await page.evaluate('window.redAt')) as number;
       await new Promise((r) => setTimeout(r, 500));
       assert.equal(unhealthyAt.size, 2, 'both replicas turned unhealthy');
       const lastUnhealthy = Math.max(...unhealthyAt.values());
