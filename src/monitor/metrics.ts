@@ -11,7 +11,7 @@ import type { StateStore } from '../state/store.js';
 import { Catalog } from '../backup/catalog.js';
 import { readHost, type FilesystemSample, type HostSample } from './host.js';
 import type { ProbeResult } from './probes.js';
-import { CONTAINER_STATUSES, HEALTH_STATUSES, type ContainerRecord, type WatchState } from './state.js';
+import { CONTAINER_STATUSES, HEALTH_STATUSES, type ContainerRecord, type ResourceSample, type WatchState } from './state.js';
 import type { WatcherHealth } from './watcher.js';
 
 export interface ExpositionOptions {
@@ -35,17 +35,90 @@ export interface Exposition {
   close(): void;
 }
 
-/** cAdvisor's label set for one container (its id label is the cgroup path). */
-const CONTAINER_LABELS = ['id', 'name', 'image', 'container_label_com_docker_compose_project', 'container_label_com_docker_compose_service'] as const;
-type ContainerLabel = (typeof CONTAINER_LABELS)[number];
+interface ContainerFamily {
+  name: string;
+  help: string;
+  type: 'gauge' | 'counter';
+  /** The family's sample lines of one container; `labels` is its rendered label set. */
+  lines(c: ContainerRecord, labels: string): string;
+}
 
-function containerLabels(c: ContainerRecord): Record<ContainerLabel, string> {
-  return {
-    id: `/docker/${c.id}`,
-    name: c.name,
-    image: c.image,
-    container_label_com_docker_compose_project: c.project ?? '',
-    container_label_com_docker_compose_service: c.service ?? '',
+const escapeLabel = (value: string) => value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+const num = (value: number) => (Number.isNaN(value) ? 'NaN' : value === Infinity ? '+Inf' : value === -Infinity ? '-Inf' : String(value));
+const line = (name: string, labels: string, value: number) => `${name}{${labels}} ${num(value)}\n`;
+
+/** cAdvisor's label set for one container (its id label is the cgroup path), rendered. */
+function containerLabels(c: ContainerRecord): string {
+  return `id="/docker/${c.id}",name="${escapeLabel(c.name)}",image="${escapeLabel(c.image)}",container_label_com_docker_compose_project="${escapeLabel(c.project ?? '')}",container_label_com_docker_compose_service="${escapeLabel(c.service ?? '')}"`;
+}
+
+function containerFamilies(resources: boolean): ContainerFamily[] {
+  const oneHot = (name: string, help: string, statuses: readonly string[], of: (c: ContainerRecord) => string): ContainerFamily => ({
+    name, help, type: 'gauge',
+    lines: (c, l) => statuses.map((s) => line(name, `${l},status="${s}"`, of(c) === s ? 1 : 0)).join(''),
+  });
+  const gauge = (name: string, help: string, value: (c: ContainerRecord) => number | null, type: 'gauge' | 'counter' = 'gauge'): ContainerFamily => ({
+    name, help, type,
+    lines: (c, l) => {
+      const v = value(c);
+      return v === null ? '' : line(name, l, v);
+    },
+  });
+  // cAdvisor reports resources of running containers only.
+  const sampled = (value: (r: ResourceSample, c: ContainerRecord) => number) => (c: ContainerRecord) => (c.status === 'running' && c.resources ? value(c.resources, c) : null);
+  const families: ContainerFamily[] = [
+    oneHot('container_state_health_status', 'Container health, one-hot over none/starting/healthy/unhealthy', HEALTH_STATUSES, (c) => c.health),
+    oneHot('container_state_status', 'Container state, one-hot over created/running/paused/restarting/removing/exited/dead', CONTAINER_STATUSES, (c) => c.status),
+    gauge('container_state_oomkilled', 'Whether the container was killed by the OOM killer (1) at its last exit', (c) => (c.oomKilled ? 1 : 0)),
+    gauge('container_state_startedat', 'When the container last started, seconds since the epoch', (c) => c.startedAt),
+    gauge('container_state_finishedat', 'When the container last exited, seconds since the epoch', (c) => c.finishedAt),
+    gauge('container_restartcount', 'Restarts by the engine (restart policy) of this container', (c) => c.restartCount),
+  ];
+  if (!resources) return families;
+  const network = (name: string, help: string, field: 'rxBytes' | 'txBytes'): ContainerFamily => ({
+    name, help, type: 'counter',
+    lines: (c, l) => (c.status === 'running' && c.resources ? Object.entries(c.resources.network).map(([iface, n]) => line(name, `${l},interface="${escapeLabel(iface)}"`, n[field])).join('') : ''),
+  });
+  return [
+    ...families,
+    gauge('container_cpu_usage_seconds_total', 'Cumulative CPU time consumed, seconds', sampled((r) => r.cpuSeconds), 'counter'),
+    gauge('container_memory_usage_bytes', 'Current memory usage, page cache included', sampled((r) => r.memoryUsageBytes)),
+    gauge('container_memory_working_set_bytes', 'Memory usage minus inactive file cache (what the OOM killer weighs)', sampled((r) => r.memoryWorkingSetBytes)),
+    gauge('container_spec_memory_limit_bytes', 'Memory limit of the container; 0 when unlimited', (c) => (c.status === 'running' ? c.memoryLimitBytes : null)),
+    gauge('container_cpu_cfs_periods_total', 'Elapsed CFS enforcement periods', sampled((r) => r.cfsPeriods), 'counter'),
+    gauge('container_cpu_cfs_throttled_periods_total', 'CFS periods in which the container was throttled', sampled((r) => r.cfsThrottledPeriods), 'counter'),
+    gauge('container_fs_reads_bytes_total', 'Cumulative bytes read from block devices', sampled((r) => r.fsReadBytes), 'counter'),
+    gauge('container_fs_writes_bytes_total', 'Cumulative bytes written to block devices', sampled((r) => r.fsWriteBytes), 'counter'),
+    gauge('container_last_seen', 'Last time the agent saw the container, seconds since the epoch', sampled((_, c) => Math.floor(c.lastSeen / 1000))),
+    gauge('container_start_time_seconds', 'Start time of the container, seconds since the epoch', sampled((_, c) => c.startedAt ?? 0)),
+    network('container_network_receive_bytes_total', 'Cumulative bytes received', 'rxBytes'),
+    network('container_network_transmit_bytes_total', 'Cumulative bytes transmitted', 'txBytes'),
+  ];
+}
+
+/** Renders the per-container families, reusing each container's text while its record is unchanged. */
+function containerFamiliesRenderer(resources: boolean): (containers: ContainerRecord[]) => string {
+  const families = containerFamilies(resources);
+  const cache = new Map<string, { version: number; texts: string[] }>();
+  return (containers) => {
+    const seen = new Set<string>();
+    const texts = containers.map((c) => {
+      seen.add(c.id);
+      let entry = cache.get(c.id);
+      if (!entry || entry.version !== c.version) {
+        const labels = containerLabels(c);
+        entry = { version: c.version, texts: families.map((f) => f.lines(c, labels)) };
+        cache.set(c.id, entry);
+      }
+      return entry.texts;
+    });
+    for (const id of cache.keys()) if (!seen.has(id)) cache.delete(id);
+    let out = '';
+    families.forEach((f, i) => {
+      out += `# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.type}\n`;
+      for (const t of texts) out += t[i];
+    });
+    return out;
   };
 }
 
@@ -53,88 +126,12 @@ export function createExposition(options: ExpositionOptions): Exposition {
   const { state } = options;
   const registry = new Registry();
   const registers = [registry];
-  const containers = () => state.containers();
-  const withResources = () => containers().filter((c) => c.status === 'running' && c.resources);
 
-  // docker_state_exporter names.
-  new Gauge({
-    name: 'container_state_health_status', help: 'Container health, one-hot over none/starting/healthy/unhealthy', labelNames: [...CONTAINER_LABELS, 'status'], registers,
-    collect() {
-      this.reset();
-      for (const c of containers()) for (const status of HEALTH_STATUSES) this.set({ ...containerLabels(c), status }, c.health === status ? 1 : 0);
-    },
-  });
-  new Gauge({
-    name: 'container_state_status', help: 'Container state, one-hot over created/running/paused/restarting/removing/exited/dead', labelNames: [...CONTAINER_LABELS, 'status'], registers,
-    collect() {
-      this.reset();
-      for (const c of containers()) for (const status of CONTAINER_STATUSES) this.set({ ...containerLabels(c), status }, c.status === status ? 1 : 0);
-    },
-  });
-  const perContainer = (name: string, help: string, value: (c: ContainerRecord) => number | null, filter: (c: ContainerRecord) => boolean = () => true) =>
-    new Gauge({
-      name, help, labelNames: [...CONTAINER_LABELS], registers,
-      collect() {
-        this.reset();
-        for (const c of containers()) {
-          const v = value(c);
-          if (v !== null && filter(c)) this.set(containerLabels(c), v);
-        }
-      },
-    });
-  perContainer('container_state_oomkilled', 'Whether the container was killed by the OOM killer (1) at its last exit', (c) => (c.oomKilled ? 1 : 0));
-  perContainer('container_state_startedat', 'When the container last started, seconds since the epoch', (c) => c.startedAt);
-  perContainer('container_state_finishedat', 'When the container last exited, seconds since the epoch', (c) => c.finishedAt);
-  perContainer('container_restartcount', 'Restarts by the engine (restart policy) of this container', (c) => c.restartCount);
-
-  if (options.containerResources !== false) {
-    const resource = (name: string, help: string, value: (c: ContainerRecord) => number, type: 'counter' | 'gauge' = 'gauge') => {
-      if (type === 'counter') {
-        return new Counter({
-          name, help, labelNames: [...CONTAINER_LABELS], registers,
-          collect() {
-            this.reset();
-            for (const c of withResources()) this.inc(containerLabels(c), value(c));
-          },
-        });
-      }
-      return new Gauge({
-        name, help, labelNames: [...CONTAINER_LABELS], registers,
-        collect() {
-          this.reset();
-          for (const c of withResources()) this.set(containerLabels(c), value(c));
-        },
-      });
-    };
-    resource('container_cpu_usage_seconds_total', 'Cumulative CPU time consumed, seconds', (c) => c.resources!.cpuSeconds, 'counter');
-    resource('container_memory_usage_bytes', 'Current memory usage, page cache included', (c) => c.resources!.memoryUsageBytes);
-    resource('container_memory_working_set_bytes', 'Memory usage minus inactive file cache (what the OOM killer weighs)', (c) => c.resources!.memoryWorkingSetBytes);
-    resource('container_cpu_cfs_periods_total', 'Elapsed CFS enforcement periods', (c) => c.resources!.cfsPeriods, 'counter');
-    resource('container_cpu_cfs_throttled_periods_total', 'CFS periods in which the container was throttled', (c) => c.resources!.cfsThrottledPeriods, 'counter');
-    resource('container_fs_reads_bytes_total', 'Cumulative bytes read from block devices', (c) => c.resources!.fsReadBytes, 'counter');
-    resource('container_fs_writes_bytes_total', 'Cumulative bytes written to block devices', (c) => c.resources!.fsWriteBytes, 'counter');
-    resource('container_last_seen', 'Last time the agent saw the container, seconds since the epoch', (c) => Math.floor(c.lastSeen / 1000));
-    resource('container_start_time_seconds', 'Start time of the container, seconds since the epoch', (c) => c.startedAt ?? 0);
-    new Gauge({
-      name: 'container_spec_memory_limit_bytes', help: 'Memory limit of the container; 0 when unlimited', labelNames: [...CONTAINER_LABELS], registers,
-      collect() {
-        this.reset();
-        for (const c of containers()) if (c.status === 'running') this.set(containerLabels(c), c.memoryLimitBytes);
-      },
-    });
-    for (const [name, field, help] of [
-      ['container_network_receive_bytes_total', 'rxBytes', 'Cumulative bytes received'],
-      ['container_network_transmit_bytes_total', 'txBytes', 'Cumulative bytes transmitted'],
-    ] as const) {
-      new Counter({
-        name, help, labelNames: [...CONTAINER_LABELS, 'interface'], registers,
-        collect() {
-          this.reset();
-          for (const c of withResources()) for (const [iface, n] of Object.entries(c.resources!.network)) this.inc({ ...containerLabels(c), interface: iface }, n[field]);
-        },
-      });
-    }
-  }
+  // Per-container families (docker_state_exporter and cAdvisor names): rendered by a cache of
+  // text per container and family, redone only when the container's record changed. With 100
+  // containers that is ~3000 series; setting them through prom-client's label hashing on every
+  // scrape cost 20 ms at the median and 100 ms at p99 here (measured), this costs ~1 ms.
+  const containerText = containerFamiliesRenderer(options.containerResources !== false);
 
   // berth's own, keyed by compose project and service.
   const services = () => state.services();
@@ -306,7 +303,7 @@ export function createExposition(options: ExpositionOptions): Exposition {
   return {
     registry,
     contentType: registry.contentType,
-    metrics: () => registry.metrics(),
+    metrics: async () => `${containerText(state.containers())}${await registry.metrics()}`,
     observeApiCall: (call, seconds, ok) => apiDuration.observe({ call, result: ok ? 'ok' : 'error' }, seconds),
     close: () => unsubscribe(),
   };

@@ -49,6 +49,8 @@ export interface ContainerRecord {
   /** Last time the engine told us about it (ms since the epoch). */
   lastSeen: number;
   resources: ResourceSample | undefined;
+  /** Bumped on every change of the record: readers may cache what they derive from it. */
+  version: number;
 }
 
 export interface ServiceKey {
@@ -174,6 +176,7 @@ export class WatchState {
     }
     const record = this.records.get(id) ?? this.add(recordFromAttributes(id, attributes, now));
     record.lastSeen = now;
+    record.version++;
     if (attributes.name) record.name = attributes.name;
     const inspect: string[] = [];
     if (action.startsWith('health_status')) {
@@ -258,6 +261,7 @@ export class WatchState {
     if (info.Name) record.name = info.Name.replace(/^\//, '');
     if (info.Config?.Image) record.image = info.Config.Image;
     record.lastSeen = now;
+    record.version++;
     record.hasHealthcheck = Boolean(info.Config?.Healthcheck?.Test?.length && info.Config.Healthcheck.Test[0] !== 'NONE') || Boolean(info.State?.Health);
     record.restartCount = info.RestartCount ?? record.restartCount;
     record.memoryLimitBytes = info.HostConfig?.Memory ?? 0;
@@ -291,6 +295,7 @@ export class WatchState {
         continue;
       }
       record.lastSeen = now;
+      record.version++;
       const status = parseStatus(c.State);
       const health = healthFromStatusText(c.Status);
       if (status !== record.status || (health !== undefined && health !== record.health)) inspect.push(c.Id);
@@ -306,7 +311,10 @@ export class WatchState {
 
   setResources(id: string, sample: ResourceSample): void {
     const record = this.records.get(id);
-    if (record) record.resources = sample;
+    if (record) {
+      record.resources = sample;
+      record.version++;
+    }
   }
 
   private add(record: ContainerRecord): ContainerRecord {
@@ -402,6 +410,7 @@ function recordFromAttributes(id: string, attributes: Record<string, string>, no
     memoryLimitBytes: 0,
     lastSeen: now,
     resources: undefined,
+    version: 0,
   };
 }
 

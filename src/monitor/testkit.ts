@@ -13,6 +13,8 @@ export interface EngineRelay {
   host: string;
   /** Every request line seen, in order ("GET /v1.41/containers/json?... HTTP/1.0"). */
   requests: string[];
+  /** When each of `requests` arrived (ms since the epoch). */
+  requestTimes: number[];
   /** While true, new connections are closed at once (the engine is unreachable). */
   down: boolean;
   /** Closes the open connections whose requests match (e.g. /\/events/): a cut stream. Returns how many. */
@@ -32,6 +34,7 @@ export async function startEngineRelay(upstreamPath = '/var/run/docker.sock'): P
   const relay: EngineRelay = {
     host: `unix://${path}`,
     requests: [],
+    requestTimes: [],
     down: false,
     cut(pattern) {
       let n = 0;
@@ -74,6 +77,7 @@ export async function startEngineRelay(upstreamPath = '/var/run/docker.sock'): P
       const lines = linesOf(data);
       conn.lines.push(...lines);
       relay.requests.push(...lines);
+      for (let i = 0; i < lines.length; i++) relay.requestTimes.push(Date.now());
       if (ready) return void conn.upstream!.write(data);
       pending.push(data);
       if (starting) return;

@@ -4,6 +4,7 @@ import { registerBackup } from './backup.js';
 import { registerCheck } from './check.js';
 import { registerCompose } from './compose.js';
 import { registerDeploy } from './deploy.js';
+import { registerMonitor } from './monitor.js';
 import { registerHistory } from './history.js';
 import { registerMonitorTest } from './monitor-test.js';
 import { registerRollback } from './rollback.js';
@@ -21,5 +22,6 @@ export function registerCommands(program: Command): void {
   registerCheck(program);
   registerBackup(program); registerAgent(program);
   registerSocketProxy(program);
-  registerMonitorTest(program);
+  registerMonitor(program);
+  registerMonitorTest(program); // after registerMonitor: it adds `test` to the monitor family
 }
