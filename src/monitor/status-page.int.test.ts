@@ -65,14 +65,19 @@ test('the example stack in Chromium: every service listed, red within 2 s of unh
     await page.fill('#token', TOKEN);
     await Promise.all([page.waitForURL(`${base}/status`), page.click('button[type=submit]')]);
     assert.ok((await page.content()).includes('local/berth-example-app'), 'the admin view shows images');
-    await page.waitForFunction(`document.getElementById('live-state').textContent === 'Live'`);
+    // Functions, not strings: the page's CSP (no unsafe-eval) refuses string predicates. The
+    // build has no DOM types: the page's globals are reached through globalThis.
+    await page.waitForFunction(() => (globalThis as any).document.getElementById('live-state').textContent === 'Live');
     assert.equal(await page.getAttribute('[data-service="app"]', 'data-state'), 'up');
 
     // Freeze both app replicas' Node processes: their healthchecks time out, they turn unhealthy.
     // In the page: the wall-clock time the app row turns red (same clock as the engine's events).
-    await page.evaluate(`new MutationObserver(() => {
-      if (!window.redAt && document.querySelector('[data-service="app"][data-state="down"]')) window.redAt = Date.now();
-    }).observe(document.getElementById('live'), { subtree: true, childList: true, attributes: true })`);
+    await page.evaluate(() => {
+      const g = globalThis as any;
+      new g.MutationObserver(() => {
+        if (!g.redAt && g.document.querySelector('[data-service="app"][data-state="down"]')) g.redAt = Date.now();
+      }).observe(g.document.getElementById('live'), { subtree: true, childList: true, attributes: true });
+    });
     const apps = await engine!.docker.listContainers({ filters: { label: [`com.docker.compose.project=${project}`, 'com.docker.compose.service=app'] } });
     assert.equal(apps.length, 2);
     const unhealthyAt = new Map<string, number>();
@@ -88,8 +93,8 @@ test('the example stack in Chromium: every service listed, red within 2 s of unh
       frozen.push(Number(pid));
     }
     try {
-      await page.waitForFunction('window.redAt !== undefined', undefined, { timeout: 90_000 });
-      const redAt = (await page.evaluate('window.redAt')) as number;
+      await page.waitForFunction(() => (globalThis as any).redAt !== undefined, undefined, { timeout: 90_000 });
+      const redAt = (await page.evaluate(() => (globalThis as any).redAt)) as number;
       await new Promise((r) => setTimeout(r, 500));
       assert.equal(unhealthyAt.size, 2, 'both replicas turned unhealthy');
       const lastUnhealthy = Math.max(...unhealthyAt.values());
