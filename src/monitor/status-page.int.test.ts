@@ -104,7 +104,8 @@ test('the example stack in Chromium: every service listed, red within 2 s of unh
     const frozen: number[] = [];
     for (const app of apps) {
       const top = await engine!.docker.getContainer(app.Id).top({ ps_args: '-o pid,args' });
-      const pid = top.Processes?.find((p: string[]) => p.join(' ').includes('server.mjs'))?.[0];
+      // The Node process itself, not docker-init (PID 1, whose command line also names server.mjs).
+      const pid = top.Processes?.find((p: string[]) => p[1]?.startsWith('node server.mjs'))?.[0];
       assert.ok(pid, JSON.stringify(top));
       process.kill(Number(pid), 'SIGSTOP');
       frozen.push(Number(pid));
