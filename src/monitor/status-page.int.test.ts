@@ -135,7 +135,11 @@ test('the example stack in Chromium: every service listed, red within 2 s of unh
     assert.match(row, /deploy/);
     assert.match(row, /berth-example-app:2/);
     await page.waitForSelector('[data-service="app"][data-state="up"]', { timeout: 30_000 });
-    if (process.env.BERTH_STATUS_SCREENSHOT) await page.screenshot({ path: process.env.BERTH_STATUS_SCREENSHOT, fullPage: true });
+    if (process.env.BERTH_STATUS_SCREENSHOT) {
+      // Once the deploy's planned stops have ended (the agent re-reads them every 5 s).
+      await page.waitForFunction(() => !(globalThis as any).document.body.textContent.includes('Planned stops'), undefined, { timeout: 30_000 });
+      await page.screenshot({ path: process.env.BERTH_STATUS_SCREENSHOT, fullPage: true });
+    }
   } finally {
     await browser.close();
     await agent.stop();

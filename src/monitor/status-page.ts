@@ -125,7 +125,7 @@ export function renderLive(snapshot: StatusSnapshot | PublicSnapshot, admin: boo
   const overallText = down || degraded
     ? [down ? `${down} service${down > 1 ? 's' : ''} down` : '', degraded ? `${degraded} degraded` : ''].filter(Boolean).join(', ')
     : planned ? 'Planned maintenance in progress' : 'All services are up';
-  const head = `<section aria-labelledby="overall" class="overall s-${overall}"><h2 id="overall">${esc(overallText)}</h2><p class="dim">Updated <time datetime="${new Date(now).toISOString()}">${esc(new Date(now).toISOString().replace('T', ' ').slice(0, 19))} UTC</time></p></section>`;
+  const head = `<section aria-labelledby="overall" class="overall o-${overall}"><h2 id="overall">${esc(overallText)}</h2><p class="dim">Updated <time datetime="${new Date(now).toISOString()}">${esc(new Date(now).toISOString().replace('T', ' ').slice(0, 19))} UTC</time></p></section>`;
   const table = `<section aria-labelledby="svc-h"><h2 id="svc-h">Services</h2><div class="scroll"><table><caption class="sr">Services of ${esc(snapshot.project)}: state now and over the last 24 hours and 7 days</caption><thead><tr><th scope="col">Service</th><th scope="col">State</th>${admin ? '<th scope="col">Replicas</th><th scope="col">Probe</th>' : ''}<th scope="col">24 hours</th><th scope="col">7 days</th></tr></thead><tbody>${serviceRows(services, admin, now)}</tbody></table></div></section>`;
   if (!admin || !('alerts' in snapshot)) return head + table;
   const s = snapshot;
@@ -142,8 +142,8 @@ header,main,footer{max-width:68rem;margin:0 auto;padding:0 1rem}header{display:f
 h1{font-size:1.4rem;margin:.3rem 0}h2{font-size:1.15rem;margin:1.4rem 0 .5rem}h3{font-size:1rem}a{color:var(--planned)}a:focus-visible,button:focus-visible,input:focus-visible{outline:3px solid var(--planned);outline-offset:2px}
 .skip{position:absolute;left:-9999px}.skip:focus{left:1rem;top:.5rem;background:var(--bg);padding:.3rem}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}.dim{color:var(--dim);font-size:.875rem}.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.8rem;word-break:break-all}
-.overall{border:1px solid var(--line);border-left:6px solid var(--up);border-radius:6px;padding:.3rem 1rem;background:var(--card)}.overall h2{margin:.4rem 0 0}.overall.s-down{border-left-color:var(--down)}.overall.s-degraded{border-left-color:var(--degraded)}.overall.s-planned{border-left-color:var(--planned)}
-.scroll{overflow-x:auto}table{border-collapse:collapse;width:100%}th,td{text-align:left;vertical-align:top;padding:.5rem .4rem;border-bottom:1px solid var(--line)}thead th{font-size:.8rem;color:var(--dim);font-weight:600}.num{text-align:right;white-space:nowrap}
+.overall{border:1px solid var(--line);border-left:6px solid var(--up);border-radius:6px;padding:.3rem 1rem;background:var(--card)}.overall h2{margin:.4rem 0 0}.o-down{border-left-color:var(--down)}.o-degraded{border-left-color:var(--degraded)}.o-planned{border-left-color:var(--planned)}
+.scroll{overflow-x:auto}tbody th[scope=row]{min-width:13rem}table{border-collapse:collapse;width:100%}th,td{text-align:left;vertical-align:top;padding:.5rem .4rem;border-bottom:1px solid var(--line)}thead th{font-size:.8rem;color:var(--dim);font-weight:600}.num{text-align:right;white-space:nowrap}
 .pill{display:inline-block;border-radius:1rem;padding:0 .6rem;font-size:.8rem;font-weight:600;color:var(--on);white-space:nowrap}.s-up{background:var(--up)}.s-degraded{background:var(--degraded)}.s-down{background:var(--down)}.s-planned{background:var(--planned)}
 .hist{min-width:9rem}.bar{display:block;width:100%;height:1.4rem}.b-up{fill:var(--up)}.b-degraded{fill:var(--degraded)}.b-down{fill:var(--down)}.b-planned{fill:var(--planned)}.b-none{fill:var(--none)}.up{font-size:.75rem;color:var(--dim)}
 .ctr,.list{margin:.3rem 0;padding-left:1.1rem;font-weight:400}.ctr li{font-size:.85rem}.list li{margin:.3rem 0}
