@@ -4,6 +4,7 @@
  * of the newest verified backup of each target, against a limit derived from its schedule.
  */
 import { createServer, type Server } from 'node:http';
+import { gzip } from 'node:zlib';
 import { Cron } from 'croner';
 import type { ComposeProject } from '../compose/types.js';
 import type { Engine } from '../engine/client.js';
@@ -179,8 +180,20 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         const exposition = monitor.exposition;
         exposition.metrics().then(
           (text) => {
-            res.writeHead(200, { 'content-type': exposition.contentType });
-            res.end(text);
+            // Prometheus asks for gzip: ~800 kB for 100 containers becomes ~25 kB, compressed
+            // off the main thread at the fastest level.
+            if (!/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
+              res.writeHead(200, { 'content-type': exposition.contentType });
+              return void res.end(text);
+            }
+            gzip(text, { level: 1 }, (error, body) => {
+              if (error) {
+                res.writeHead(200, { 'content-type': exposition.contentType });
+                return void res.end(text);
+              }
+              res.writeHead(200, { 'content-type': exposition.contentType, 'content-encoding': 'gzip', vary: 'accept-encoding' });
+              res.end(body);
+            });
           },
           (error: unknown) => {
             res.writeHead(500, { 'content-type': 'text/plain' });

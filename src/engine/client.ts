@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { IncomingHttpHeaders, RequestOptions } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, RequestOptions } from 'node:http';
 import { createRequire } from 'node:module';
 import type Docker from 'dockerode';
 import { BerthError, ExitCode } from '../lib/errors.js';
@@ -126,7 +126,13 @@ export class Engine {
   async containerEvents(ids: string[], onEvent: (event: EngineEvent) => void, options: { since?: string; onEnd?: (error?: Error) => void } = {}): Promise<{ close(): void }> {
     const filters: Record<string, string[]> = { type: ['container'] };
     if (ids.length > 0) filters.container = ids;
-    const stream = (await this.call('subscribe to engine events', () => this.docker.getEvents({ filters, ...(options.since ? { since: options.since } : {}) } as Docker.GetEventsOptions))) as NodeJS.ReadableStream & { destroy?: () => void };
+    const query = `filters=${encodeURIComponent(JSON.stringify(filters))}${options.since ? `&since=${encodeURIComponent(options.since)}` : ''}`;
+    // Sent directly on unix and tcp hosts (as the reads below): a long-lived watcher then never
+    // loads dockerode (22 MB of resident memory); ssh hosts go through dockerode.
+    const transport = directTransport(this.options);
+    const stream = await this.call('subscribe to engine events', async (): Promise<NodeJS.ReadableStream & { destroy?: () => void }> =>
+      transport ? this.openStream(`/events?${query}`, EVENTS_STATUS, transport) : this.docker.getEvents({ filters, ...(options.since ? { since: options.since } : {}) } as Docker.GetEventsOptions),
+    );
     let buffer = '';
     let closed = false;
     const ended = (error?: Error) => {
@@ -208,6 +214,33 @@ export class Engine {
     if (!transport) return viaDockerode();
     const { json, text } = await this.send(this.options.version ? `/${this.options.version}${path}` : path, reasons, transport);
     return (json ?? text) as T;
+  }
+
+  /** A GET whose answer is a stream (events): resolves with the response once its status is 2xx. */
+  private openStream(path: string, reasons: Record<number, string>, transport: DirectTransport): Promise<IncomingMessage> {
+    const { request } = require(transport.https ? 'node:https' : 'node:http') as typeof import('node:http');
+    const fullPath = this.options.version ? `/${this.options.version}${path}` : path;
+    return new Promise((resolve, reject) => {
+      const req = request({ ...transport.options, path: fullPath, method: 'GET', headers: {}, agent: false }, (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) return resolve(res);
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          let json: { message?: string } | undefined;
+          try {
+            json = JSON.parse(text) as { message?: string };
+          } catch {
+            json = undefined;
+          }
+          reject(Object.assign(new Error(`(HTTP code ${status}) ${reasons[status] ?? 'unexpected'} - ${json?.message ?? text} `), { reason: reasons[status], statusCode: status, json: json ?? text }));
+        });
+      });
+      req.on('error', reject);
+      req.end();
+    });
   }
 
   private async send(path: string, reasons: Record<number, string>, transport: DirectTransport): Promise<{ json: unknown; text: string; headers: IncomingHttpHeaders }> {
@@ -313,6 +346,7 @@ const PING_STATUS = { 500: 'server error' };
 const LIST_STATUS = { 400: 'bad parameter', 500: 'server error' };
 const CONTAINER_STATUS = { 404: 'no such container', 500: 'server error' };
 const IMAGE_STATUS = { 404: 'no such image', 500: 'server error' };
+const EVENTS_STATUS = { 400: 'bad parameter', 500: 'server error' };
 
 /** How to reach the engine without dockerode: unix socket, http or https (with the TLS files); undefined for ssh. */
 interface DirectTransport {

@@ -6,8 +6,11 @@
  * resync: no event lost), and a container removed between the list and its inspection.
  */
 import assert from 'node:assert/strict';
+import { get } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import { after, test } from 'node:test';
 import type Docker from 'dockerode';
+import { execInContainer } from '../backup/exec.js';
 import { makeProject, composeLabels, tempDir, waitFor } from '../backup/testkit.js';
 import { Engine } from '../engine/client.js';
 import { startAgent } from '../agent/scheduler.js';
@@ -53,8 +56,8 @@ test('the night: unhealthy, SIGKILL on stop, OOM kill and a graceful stop, seen 
   try {
     await agent.monitor!.watcher.ready;
     const scrape = async () => parseExposition(await (await fetch(`http://${agent.address}/metrics`)).text());
-    // web: healthy until its file goes, then unhealthy (the night's first page).
-    const web = await run({ name: `${project}_web_1`, project, service: 'web', cmd: ['sh', '-c', 'echo ok > /tmp/ok; sleep 3; rm /tmp/ok; exec sleep 3600'], healthcheck: { Test: ['CMD-SHELL', 'test -f /tmp/ok'], Interval: ms(500), Timeout: ms(2000), Retries: 1 } });
+    // web: healthy until its file goes (the test removes it), then unhealthy (the night's first page).
+    const web = await run({ name: `${project}_web_1`, project, service: 'web', cmd: ['sh', '-c', 'echo ok > /tmp/ok; exec sleep 3600'], healthcheck: { Test: ['CMD-SHELL', 'test -f /tmp/ok'], Interval: ms(500), Timeout: ms(2000), Retries: 1 } });
     // worker: sleep as PID 1 ignores SIGTERM: `docker stop` has to SIGKILL it.
     const worker = await run({ name: `${project}_worker_1`, project, service: 'worker', cmd: ['sleep', '3600'] });
     // calm: stops on SIGTERM within the grace period: the negative control of the forced stop.
@@ -64,7 +67,8 @@ test('the night: unhealthy, SIGKILL on stop, OOM kill and a graceful stop, seen 
     // A one-off container (docker compose run) that exits non-zero: a job, not a service exit.
     await run({ name: `${project}_worker_run_1`, project, service: 'worker', cmd: ['sh', '-c', 'exit 3'], oneOff: true });
 
-    await waitFor('web healthy', async () => sampleValue(await scrape(), 'container_state_health_status', { name: `${project}_web_1`, status: 'healthy' }) === 1, 20_000);
+    await waitFor('web healthy', async () => sampleValue(await scrape(), 'container_state_health_status', { name: `${project}_web_1`, status: 'healthy' }) === 1, 30_000);
+    assert.equal((await execInContainer(engine!, web.id, ['rm', '/tmp/ok'])).exitCode, 0);
     await Promise.all([worker.stop({ t: 1 }), calm.stop({ t: 10 })]);
     await waitFor('web unhealthy, worker and calm stopped, hog OOM-killed', async () => {
       const s = await scrape();
@@ -105,6 +109,18 @@ test('the night: unhealthy, SIGKILL on stop, OOM kill and a graceful stop, seen 
     assert.deepEqual(proxy.entries.filter((e) => e.method !== 'GET').map((e) => `${e.method} ${e.path}`), []);
     assert.deepEqual(proxy.entries.filter((e) => e.verdict !== 'allow').map((e) => `${e.method} ${e.path}: ${e.verdict}`), []);
     assert.ok(proxy.entries.length > 0);
+    // Prometheus asks for gzip and gets it; without the header the text comes plain.
+    const gz = await new Promise<{ encoding: string | undefined; body: Buffer }>((resolve, reject) => {
+      get(`http://${agent.address}/metrics`, { headers: { 'accept-encoding': 'gzip' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ encoding: res.headers['content-encoding'], body: Buffer.concat(chunks) }));
+      }).on('error', reject);
+    });
+    assert.equal(gz.encoding, 'gzip');
+    assert.ok(gunzipSync(gz.body).toString().includes(`name="${project}_web_1"`));
+    const plain = await new Promise<string | undefined>((resolve, reject) => get(`http://${agent.address}/metrics`, (res) => { res.resume(); resolve(res.headers['content-encoding']); }).on('error', reject));
+    assert.equal(plain, undefined);
   } finally {
     await agent.stop();
     store.close();
@@ -142,7 +158,8 @@ test('events stream cut: reconnect with since=, de-duplicated, and a resync: no 
     assert.ok(sampleValue(s, 'berth_events_reconnects_total')! >= 1);
     assert.equal(sampleValue(s, 'berth_events_stream_up'), 1);
     // Replayed, not inferred: the exits came from events.
-    assert.deepEqual(changes.filter((c) => c.type === 'exit').map((c) => (c as { inferred: boolean }).inferred), [false, false]);
+    // (The engine is shared: other people's containers change too; only this project's count.)
+    assert.deepEqual(changes.filter((c) => c.type === 'exit' && c.container.project === project).map((c) => (c as { inferred: boolean }).inferred), [false, false]);
     // The subscription after the cut asked for the events since the last one it had.
     assert.ok(relay.requests.some((l) => /\/events\?.*since=\d+\.\d{9}/.test(l)), relay.requests.filter((l) => l.includes('events')).join('\n'));
   } finally {
@@ -181,5 +198,28 @@ test('a container removed between the list and its inspection is dropped; the wa
   } finally {
     await monitor.stop();
     await relay.close();
+  }
+});
+
+test('through Tecnativa\'s rules (berth socket-proxy --compat, CONTAINERS=1 with its EVENTS default): events, inspect and one-shot stats all pass', { skip, timeout: 60_000 }, async () => {
+  const project = testName('montec');
+  // Tecnativa's image sets EVENTS=1 PING=1 VERSION=1 POST=0 as its defaults.
+  const proxy = await startTestProxy({ CONTAINERS: '1', EVENTS: '1', PING: '1', VERSION: '1', POST: '0' }, { compat: true });
+  try {
+    const viaProxy = await Engine.connect({ host: proxy.dockerHost });
+    const monitor = startMonitor({ engine: viaProxy, project: makeProject(project, { a: {} }), statsIntervalMs: 0, hostMetrics: false });
+    try {
+      await monitor.watcher.ready;
+      const a = await run({ name: `${project}_a_1`, project, service: 'a', cmd: ['sleep', '3600'] });
+      await waitFor('a seen from its events', async () => monitor.state.container(a.id)?.status === 'running', 10_000);
+      await monitor.watcher.sampleStats();
+      assert.ok(monitor.state.container(a.id)!.resources, 'one-shot stats through the proxy');
+      assert.equal(monitor.watcher.health.eventsStreamUp, true);
+      assert.deepEqual(proxy.entries.filter((e) => e.verdict !== 'allow').map((e) => `${e.method} ${e.path}`), []);
+    } finally {
+      await monitor.stop();
+    }
+  } finally {
+    await proxy.close();
   }
 });

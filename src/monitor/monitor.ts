@@ -3,6 +3,7 @@
  * /metrics exposition over them. The state is the reusable part: built-in alerting and a status
  * page read `monitor.state` (and `monitor.watcher.health`) without going through Prometheus.
  */
+import { isOneOff } from '../check/rules/util.js';
 import type { ComposeProject } from '../compose/types.js';
 import type { Engine } from '../engine/client.js';
 import type { StateStore } from '../state/store.js';
@@ -45,9 +46,13 @@ export function hostPaths(project: ComposeProject, dockerRoot = '/var/lib/docker
   return [...new Set(paths)];
 }
 
-/** Pure: desired replicas of the project's active services. */
+/**
+ * Pure: desired replicas of the project's active long-running services. Jobs are left out (they
+ * exit by design): one-off services as berth check sees them (berth's migrate service, a profile
+ * without restarts) and services that say `restart: "no"`.
+ */
 export function desiredReplicas(project: ComposeProject): Record<string, number> {
-  return Object.fromEntries(Object.values(project.services).map((s) => [s.name, s.replicas]));
+  return Object.fromEntries(Object.values(project.services).filter((s) => !isOneOff(s, project) && s.restart !== 'no').map((s) => [s.name, s.replicas]));
 }
 
 export function startMonitor(options: MonitorOptions): Monitor {

@@ -72,3 +72,13 @@ test('berth monitor init: --dry-run prints what the real run writes; existing fi
   const rules = await runBerth(['monitor', 'rules']);
   assert.equal(rules.stdout, renderRules());
 });
+
+test('desired replicas: long-running services only (jobs exit by design)', async () => {
+  const { desiredReplicas } = await import('./monitor.js');
+  const project = makeProject('shop', { app: {}, migrate: {}, seed: {}, tool: {} });
+  project.services.app!.replicas = 3;
+  project.berth.deploy.migrate = { service: 'migrate', timeoutMs: 1000 };
+  project.services.seed!.restart = 'no';
+  project.services.tool!.profiles = ['tools'];
+  assert.deepEqual(desiredReplicas(project), { app: 3 });
+});

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { EngineEvent } from '../engine/client.js';
-import { healthFromStatusText, WatchState, type StateChange } from './state.js';
+import { healthFromStatusText, resourceRates, WatchState, type StateChange } from './state.js';
 import { mountOf, parseMemAvailable, parseMounts } from './host.js';
 import { resourceSample } from './watcher.js';
 
@@ -119,4 +119,16 @@ test('host: the mount a path lives on, and MemAvailable', () => {
   assert.equal(mountOf('/var/lib/dockerx', mounts)?.mountpoint, '/');
   assert.equal(mountOf('/srv/back ups/db', mounts)?.device, '/dev/sdc1');
   assert.equal(parseMemAvailable('MemTotal: 100 kB\nMemAvailable:    2048 kB\n'), 2048 * 1024);
+});
+
+test('the agent\'s own deltas: rates between the last two samples; none after a restart reset the counters', () => {
+  const state = new WatchState();
+  state.applyEvent(ev('c', 'start'));
+  const sample = (at: number, cpu: number, periods: number, throttled: number, rx: number) => ({ at, cpuSeconds: cpu, memoryUsageBytes: 0, memoryWorkingSetBytes: 0, cfsPeriods: periods, cfsThrottledPeriods: throttled, network: { eth0: { rxBytes: rx, txBytes: 0 } }, fsReadBytes: 0, fsWriteBytes: 0 });
+  state.setResources('c', sample(0, 10, 100, 10, 1000));
+  assert.equal(resourceRates(state.container('c')!), undefined);
+  state.setResources('c', sample(15_000, 13, 250, 70, 4000));
+  assert.deepEqual(resourceRates(state.container('c')!), { seconds: 15, cpuCores: 0.2, throttledRatio: 0.4, rxBytesPerSecond: 200, txBytesPerSecond: 0 });
+  state.setResources('c', sample(30_000, 1, 10, 0, 0));
+  assert.equal(resourceRates(state.container('c')!), undefined);
 });

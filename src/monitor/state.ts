@@ -49,6 +49,8 @@ export interface ContainerRecord {
   /** Last time the engine told us about it (ms since the epoch). */
   lastSeen: number;
   resources: ResourceSample | undefined;
+  /** The sample before `resources`: the agent's own deltas (resourceRates) need two. */
+  previousResources: ResourceSample | undefined;
   /** Bumped on every change of the record: readers may cache what they derive from it. */
   version: number;
 }
@@ -312,7 +314,9 @@ export class WatchState {
   setResources(id: string, sample: ResourceSample): void {
     const record = this.records.get(id);
     if (record) {
+      record.previousResources = record.resources;
       record.resources = sample;
+      record.lastSeen = Math.max(record.lastSeen, sample.at);
       record.version++;
     }
   }
@@ -380,6 +384,30 @@ export class WatchState {
   }
 }
 
+/**
+ * Rates between a container's last two samples, computed by the agent itself (for evaluation
+ * without Prometheus): CPU in cores, the share of CFS periods throttled, bytes per second.
+ * Undefined until two samples exist, or when the counters went back (a restart).
+ */
+export function resourceRates(record: ContainerRecord): { seconds: number; cpuCores: number; throttledRatio: number; rxBytesPerSecond: number; txBytesPerSecond: number } | undefined {
+  const now = record.resources;
+  const before = record.previousResources;
+  if (!now || !before) return undefined;
+  const seconds = (now.at - before.at) / 1000;
+  const sum = (s: ResourceSample, field: 'rxBytes' | 'txBytes') => Object.values(s.network).reduce((n, i) => n + i[field], 0);
+  const cpu = now.cpuSeconds - before.cpuSeconds;
+  const periods = now.cfsPeriods - before.cfsPeriods;
+  const throttled = now.cfsThrottledPeriods - before.cfsThrottledPeriods;
+  if (seconds <= 0 || cpu < 0 || periods < 0 || throttled < 0) return undefined;
+  return {
+    seconds,
+    cpuCores: cpu / seconds,
+    throttledRatio: periods > 0 ? throttled / periods : 0,
+    rxBytesPerSecond: Math.max(0, sum(now, 'rxBytes') - sum(before, 'rxBytes')) / seconds,
+    txBytesPerSecond: Math.max(0, sum(now, 'txBytes') - sum(before, 'txBytes')) / seconds,
+  };
+}
+
 function serviceKey(key: ServiceKey): string {
   return `${key.project}\u0000${key.service}`;
 }
@@ -410,6 +438,7 @@ function recordFromAttributes(id: string, attributes: Record<string, string>, no
     memoryLimitBytes: 0,
     lastSeen: now,
     resources: undefined,
+    previousResources: undefined,
     version: 0,
   };
 }
