@@ -41,6 +41,8 @@ export function uptime(bars: Bar[]): number | undefined {
 export class HistoryRecorder {
   private readonly pending = new Map<string, { project: string; service: string; bucket: number; up: number; degraded: number; down: number; planned: number }>();
   private last: number | undefined;
+  /** Bumped by every write: readers cache the stored bars per generation. */
+  generation = 0;
 
   constructor(private readonly store: StateStore) {}
 
@@ -66,6 +68,7 @@ export class HistoryRecorder {
       ON CONFLICT (project, service, bucket) DO UPDATE SET up_s = up_s + excluded.up_s, degraded_s = degraded_s + excluded.degraded_s, down_s = down_s + excluded.down_s, planned_s = planned_s + excluded.planned_s`);
     const entries = [...this.pending.values()];
     this.pending.clear();
+    this.generation++;
     this.store.db.transaction(() => {
       for (const e of entries) upsert.run(e.project, e.service, e.bucket, e.up, e.degraded, e.down, e.planned);
       this.store.db.prepare('DELETE FROM monitor_history WHERE bucket < ?').run(Math.floor(now / 1000) - HISTORY_DAYS * 86_400 - BUCKET_SECONDS);
@@ -80,30 +83,40 @@ export class HistoryRecorder {
 
 /**
  * Bars of every service of a project: `count` bars of `barSeconds` each, ending with the one
- * that holds `now`. One query for all services.
+ * that holds `now`, from the store (one query for all services), plus what is gathered but not
+ * written yet.
  */
 export function historyBars(store: StateStore, project: string, now: number, count: number, barSeconds: number, unwritten: ReturnType<HistoryRecorder['unwritten']> = []): Map<string, Bar[]> {
+  return addUnwritten(storedBars(store, project, now, count, barSeconds), unwritten, now, count, barSeconds);
+}
+
+/** The stored part of historyBars: it changes only when the recorder writes, so readers may cache it per write. */
+export function storedBars(store: StateStore, project: string, now: number, count: number, barSeconds: number): Map<string, Bar[]> {
   const start = blankBars(now, count, barSeconds)[0]!.start;
   const end = start + count * barSeconds;
+  // Summed per bar in SQLite: 84 rows a service for 7 days instead of its 672 buckets.
   const rows = store.db
-    .prepare('SELECT service, bucket, up_s AS up, degraded_s AS degraded, down_s AS down, planned_s AS planned FROM monitor_history WHERE project = ? AND bucket >= ? AND bucket < ?')
-    .all(project, start, end) as Array<{ service: string; bucket: number; up: number; degraded: number; down: number; planned: number }>;
-  const out = new Map<string, Bar[]>();
-  const barsOf = (service: string) => {
-    let bars = out.get(service);
-    if (!bars) {
-      bars = blankBars(now, count, barSeconds);
-      out.set(service, bars);
+    .prepare('SELECT service, ? + ((bucket - ?) / ?) * ? AS bucket, SUM(up_s) AS up, SUM(degraded_s) AS degraded, SUM(down_s) AS down, SUM(planned_s) AS planned FROM monitor_history WHERE project = ? AND bucket >= ? AND bucket < ? GROUP BY service, (bucket - ?) / ?')
+    .all(start, start, barSeconds, barSeconds, project, start, end, start, barSeconds) as Array<{ service: string; bucket: number; up: number; degraded: number; down: number; planned: number }>;
+  return addUnwritten(new Map(), rows, now, count, barSeconds);
+}
+
+/** A copy of `bars` with `entries` (buckets) added; `bars` is left as it was. */
+export function addUnwritten(bars: Map<string, Bar[]>, entries: Array<{ service: string; bucket: number; up: number; degraded: number; down: number; planned: number }>, now: number, count: number, barSeconds: number): Map<string, Bar[]> {
+  const out = new Map([...bars].map(([service, list]) => [service, list.map((b) => ({ ...b }))]));
+  const start = blankBars(now, count, barSeconds)[0]!.start;
+  for (const e of entries) {
+    let list = out.get(e.service);
+    if (!list) {
+      list = blankBars(now, count, barSeconds);
+      out.set(e.service, list);
     }
-    return bars;
-  };
-  for (const r of [...rows, ...unwritten.filter((u) => u.bucket >= start && u.bucket < end)]) {
-    const bar = barsOf(r.service)[Math.floor((r.bucket - start) / barSeconds)];
+    const bar = list[Math.floor((e.bucket - start) / barSeconds)];
     if (!bar) continue;
-    bar.up += r.up;
-    bar.degraded += r.degraded;
-    bar.down += r.down;
-    bar.planned += r.planned;
+    bar.up += e.up;
+    bar.degraded += e.degraded;
+    bar.down += e.down;
+    bar.planned += e.planned;
   }
   return out;
 }

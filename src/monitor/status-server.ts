@@ -17,7 +17,7 @@ import { Catalog } from '../backup/catalog.js';
 import { resolveTargets } from '../backup/targets.js';
 import { listDeploys } from '../rollout/history.js';
 import type { Alerting } from './alerting.js';
-import { blankBars, historyBars, HistoryRecorder, BUCKET_SECONDS } from './history.js';
+import { addUnwritten, blankBars, storedBars, HistoryRecorder, BUCKET_SECONDS, type Bar } from './history.js';
 import type { Monitor } from './monitor.js';
 import { silenceCovers } from './silences.js';
 import { publicSnapshot, renderLive, renderLogin, renderPage, serviceHealth, type StatusSnapshot } from './status-page.js';
@@ -61,12 +61,25 @@ export function startStatusPage(options: StatusPageOptions): StatusPage {
 
   const services = () => monitor.state.services().filter((s) => s.project === project.name);
 
+  // The stored history changes only when the recorder writes (once a minute): read it once per write and bar.
+  const barsCache = new Map<string, Map<string, Bar[]>>();
+  const cachedBars = (now: number, count: number, seconds: number) => {
+    const key = `${recorder.generation}|${count}|${seconds}|${Math.floor(now / 1000 / seconds)}`;
+    let bars = barsCache.get(key);
+    if (!bars) {
+      for (const k of barsCache.keys()) if (!k.startsWith(`${recorder.generation}|`)) barsCache.delete(k);
+      bars = storedBars(store, project.name, now, count, seconds);
+      barsCache.set(key, bars);
+    }
+    return bars;
+  };
+
   const snapshot = (now = Date.now()): StatusSnapshot => {
     const probes = monitor.probeResults();
     const list = services();
     const unwritten = recorder.unwritten(project.name);
-    const bars24 = historyBars(store, project.name, now, 96, BUCKET_SECONDS, unwritten);
-    const bars7d = historyBars(store, project.name, now, 84, 7200, unwritten);
+    const bars24 = addUnwritten(cachedBars(now, 96, BUCKET_SECONDS), unwritten, now, 96, BUCKET_SECONDS);
+    const bars7d = addUnwritten(cachedBars(now, 84, 7200), unwritten, now, 84, 7200);
     const newest = catalog.newestVerified(project.name);
     return {
       project: project.name,
