@@ -67,6 +67,9 @@ const baseline = createServer(async (req, res) => {
 });
 await new Promise((resolve) => baseline.listen(0, '127.0.0.1', resolve));
 const sides = { berth: `http://${agent.address}`, baseline: `http://127.0.0.1:${baseline.address().port}` };
+// The floor: the smallest page a server can send, painted by the same browser under the same load.
+const floor = createServer((req, res) => (res.writeHead(200, { 'content-type': 'text/html' }), res.end('<!doctype html><title>floor</title><p>up</p>')));
+await new Promise((resolve) => floor.listen(0, '127.0.0.1', resolve));
 
 const fetchTime = async (url, admin) => {
   const started = process.hrtime.bigint();
@@ -102,14 +105,15 @@ try {
     const { chromium: launcher } = await import('playwright-core');
     const browser = await launcher.launch({ executablePath: chromium, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
     try {
-      const paint = { berth: { public: [], admin: [] }, baseline: { public: [], admin: [] } };
+      const paint = { berth: { public: [], admin: [] }, baseline: { public: [], admin: [] }, floor: { public: [], admin: [] } };
       const browserRuns = Math.min(runs, 15);
+      const floorUrl = `http://127.0.0.1:${floor.address().port}/`;
       for (let i = 0; i < browserRuns + 2; i++) {
-        for (const side of i % 2 ? ['baseline', 'berth'] : ['berth', 'baseline']) {
-          for (const view of ['public', 'admin']) {
+        for (const side of i % 2 ? ['baseline', 'floor', 'berth'] : ['berth', 'floor', 'baseline']) {
+          for (const view of side === 'floor' ? ['public'] : ['public', 'admin']) {
             const context = await browser.newContext({ extraHTTPHeaders: view === 'admin' ? { authorization: `Bearer ${TOKEN}` } : {} });
             const page = await context.newPage();
-            await page.goto(`${sides[side]}/status`, { waitUntil: 'load' });
+            await page.goto(side === 'floor' ? floorUrl : `${sides[side]}/status`, { waitUntil: 'load' });
             const fcp = await page.evaluate(() => new Promise((resolve) => {
               const done = () => resolve(performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null);
               performance.getEntriesByName('first-contentful-paint').length ? done() : new PerformanceObserver(done).observe({ type: 'paint', buffered: true });
@@ -121,6 +125,10 @@ try {
       }
       for (const side of ['berth', 'baseline']) for (const view of ['public', 'admin']) result[`${side}_${view}_firstPaintMedianMs`] = median(paint[side][view]);
       result.firstPaintRatioAdmin = result.berth_admin_firstPaintMedianMs / result.baseline_admin_firstPaintMedianMs;
+      result.floor_firstPaintMedianMs = median(paint.floor.public);
+      // What the page itself adds to the browser's floor under the same load.
+      result.berth_admin_firstPaintOverFloorMs = result.berth_admin_firstPaintMedianMs - result.floor_firstPaintMedianMs;
+      result.berth_public_firstPaintOverFloorMs = result.berth_public_firstPaintMedianMs - result.floor_firstPaintMedianMs;
     } finally {
       await browser.close();
     }
@@ -133,6 +141,7 @@ try {
 } finally {
   baselinePage.stop();
   baseline.close();
+  floor.close();
   await agent.stop();
   store.close();
   spawnSync(process.execPath, ['bin/berth.js', ...stack, '--profile', 'backup', '--profile', 'migrate', 'compose', '--', 'down', '-v'], { env, stdio: 'ignore' });
