@@ -5,7 +5,7 @@
  * sees the engine": while the engine cannot be seen, the agent stops pinging, so the outside
  * service pages for that too.
  */
-import { errorMessage } from '../lib/errors.js';
+import { fetchErrorMessage } from './notify.js';
 
 export interface HeartbeatOptions {
   url: string;
@@ -43,8 +43,8 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
       last = { at, outcome: 'sent' };
       return 'sent';
     } catch (error) {
-      last = { at, outcome: 'failed', error: errorMessage(error) };
-      log({ event: 'heartbeat-failed', error: errorMessage(error) });
+      last = { at, outcome: 'failed', error: fetchErrorMessage(error) };
+      log({ event: 'heartbeat-failed', error: fetchErrorMessage(error) });
       return 'failed';
     }
   };

@@ -92,8 +92,17 @@ export interface Channel {
 
 const TIMEOUT_MS = 10_000;
 
+/** fetch's own message is "fetch failed": the cause says what (ECONNREFUSED, ENOTFOUND, a timeout). */
+export function fetchErrorMessage(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
+  const message = errorMessage(error);
+  return cause && message === 'fetch failed' ? `${message}: ${cause.code ?? cause.message}` : message;
+}
+
 async function post(url: string, body: string | Uint8Array, headers: Record<string, string>): Promise<void> {
-  const response = await fetch(url, { method: 'POST', body, headers, signal: AbortSignal.timeout(TIMEOUT_MS), redirect: 'manual' });
+  const response = await fetch(url, { method: 'POST', body, headers, signal: AbortSignal.timeout(TIMEOUT_MS), redirect: 'manual' }).catch((error: unknown) => {
+    throw new Error(fetchErrorMessage(error));
+  });
   const text = await response.text().catch(() => '');
   if (response.status < 200 || response.status >= 300) throw new Error(`HTTP ${response.status}${text.trim() ? `: ${text.trim().slice(0, 200)}` : ''}`);
 }
