@@ -120,6 +120,7 @@ test('live updates: the events stream sends <main> again when a container turns 
     f.state.applyEvent({ Type: 'container', Action: 'health_status: unhealthy', Actor: { ID: 'd1', Attributes: {} } } as never);
     const update = await next();
     assert.match(update, /data-service=\\"db\\" data-state=\\"down\\"/);
+    assert.ok(!update.includes('secret-api') && !update.includes('shop_db_d1'), 'the public stream is the public view');
     assert.ok(Date.now() - changed < 1000, `pushed within a second (${Date.now() - changed} ms)`);
   } finally {
     controller.abort();
