@@ -79,3 +79,35 @@ test('grouped per project, notified once, repeated after repeat_interval, resolv
     store.close();
   }
 });
+
+test('a restarted agent neither pages again for what it already notified nor forgets to resolve it', async () => {
+  const store = StateStore.open(tempDir('alerting-restart'));
+  const project = makeProject('shop', { api: {} });
+  const monitor = { state: new WatchState(), watcher: { health: { dockerUp: true, eventsStreamUp: true }, ready: Promise.resolve() }, probeResults: () => [] } as unknown as Pick<Monitor, 'state' | 'watcher' | 'probeResults'>;
+  const options = { monitor, store, project, intervalMs: 100, groupWaitMs: 100, hostPaths: false as const };
+  try {
+    const id = startDeploy(store, { project: 'shop', service: 'api', kind: 'rollout', imageAfter: 'x', detail: {} });
+    finishDeploy(store, id, { result: 'failed', durationMs: 1 });
+    const before = recorder('ops');
+    const first = startAlerting({ ...options, channels: [before] });
+    await until(() => before.sent.length === 1);
+    await first.stop();
+    // The agent restarts while the alert still fires.
+    const after = recorder('ops');
+    const second = startAlerting({ ...options, channels: [after] });
+    try {
+      await new Promise((r) => setTimeout(r, 800));
+      await second.flush();
+      assert.equal(after.sent.length, 0, 'not paged again');
+      assert.deepEqual(second.evaluator.firing().map((a) => a.name), ['BerthDeployFailed']);
+      store.db.prepare('UPDATE deploys SET finished_at = ?').run(new Date(Date.now() - 31 * 60_000).toISOString());
+      await until(() => after.sent.length === 1);
+      assert.deepEqual(after.sent[0]!.alerts.map((a) => `${a.status} ${a.name}`), ['resolved BerthDeployFailed']);
+      assert.equal((store.db.prepare('SELECT COUNT(*) AS n FROM monitor_alerts').get() as { n: number }).n, 0);
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    store.close();
+  }
+});

@@ -66,8 +66,13 @@ export function startAlerting(options: AlertingOptions): Alerting {
   const deploysSince = store.db.prepare("SELECT service, result, finished_at FROM deploys WHERE project = ? AND result != 'running' AND finished_at >= ?");
   const catalog = new Catalog(store);
 
-  /** Per fingerprint: when its firing was last sent. */
+  /** Per fingerprint: when its firing was last sent. Kept in the state store too (monitor_alerts). */
   const notified = new Map<string, number>();
+  const remember = store.db.prepare('INSERT INTO monitor_alerts (project, fingerprint, alert, notified_at) VALUES (?, ?, ?, ?) ON CONFLICT (project, fingerprint) DO UPDATE SET alert = excluded.alert, notified_at = excluded.notified_at');
+  const forget = store.db.prepare('DELETE FROM monitor_alerts WHERE project = ? AND fingerprint = ?');
+  const firingBefore = (store.db.prepare('SELECT alert, notified_at FROM monitor_alerts WHERE project = ?').all(project.name) as Array<{ alert: string; notified_at: number }>).map((r) => ({ alert: JSON.parse(r.alert) as AlertInstance, notifiedAt: r.notified_at }));
+  evaluator.restore(firingBefore.map((r) => r.alert));
+  for (const r of firingBefore) if (evaluator.firing().some((a) => a.fingerprint === r.alert.fingerprint)) notified.set(r.alert.fingerprint, r.notifiedAt);
   const batches = new Map<string, { alerts: Map<string, NotifiedAlert>; timer: NodeJS.Timeout }>();
   const down = new Map<string, string>();
   const queues = new Map<string, Promise<void>>();
@@ -120,7 +125,13 @@ export function startAlerting(options: AlertingOptions): Alerting {
     const alerts = [...batch.alerts.values()];
     if (alerts.length === 0) return;
     const now = Date.now();
-    for (const a of alerts) if (a.status === 'firing') notified.set(a.fingerprint, now);
+    for (const a of alerts) {
+      if (a.status === 'firing') {
+        notified.set(a.fingerprint, now);
+        const alert = evaluator.firing().find((f) => f.fingerprint === a.fingerprint);
+        if (alert) remember.run(project.name, a.fingerprint, JSON.stringify(alert), now);
+      } else forget.run(project.name, a.fingerprint);
+    }
     send(alertsNotification(group, instance, alerts, now));
   };
 

@@ -233,6 +233,14 @@ export class AlertEvaluator {
     return [...this.instances.values()].filter((a) => a.state === 'firing').sort((a, b) => a.activeSince - b.activeSince);
   }
 
+  /**
+   * Alerts known to fire from before (a restarted agent, from the state store): they continue as
+   * firing, so they are not notified again, and resolve when their condition is gone.
+   */
+  restore(alerts: AlertInstance[]): void {
+    for (const alert of alerts) if (this.definitions.some((d) => d.name === alert.name)) this.instances.set(alert.fingerprint, { ...alert, state: 'firing' });
+  }
+
   /** Pending and firing. */
   all(): AlertInstance[] {
     return [...this.instances.values()];

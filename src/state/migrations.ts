@@ -71,7 +71,7 @@ export const MIGRATIONS: ReadonlyArray<{ name: string; sql: string }> = [
     `,
   },
   {
-    name: 'monitor: planned stops (silences) announced to the agent, and the bounded health history of the status page',
+    name: 'monitor: planned stops (silences) announced to the agent, the bounded health history of the status page, the alerts notified as firing',
     sql: `
       CREATE TABLE monitor_silences (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -96,6 +96,14 @@ export const MIGRATIONS: ReadonlyArray<{ name: string; sql: string }> = [
         down_s REAL NOT NULL DEFAULT 0,
         planned_s REAL NOT NULL DEFAULT 0,
         PRIMARY KEY (project, service, bucket)
+      );
+
+      CREATE TABLE monitor_alerts (
+        project TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        alert TEXT NOT NULL,             -- JSON: the firing alert, so a restarted agent neither pages again nor forgets to resolve
+        notified_at INTEGER NOT NULL,    -- ms since the epoch: when its firing was last sent (repeat_interval counts from here)
+        PRIMARY KEY (project, fingerprint)
       );
     `,
   },
