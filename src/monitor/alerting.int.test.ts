@@ -99,7 +99,9 @@ services:
   const alertsFor = (r: typeof webhook) => notifications(r).filter((n) => n.kind === 'alerts');
   try {
     await agent.monitor!.watcher.ready;
-    const exec = (container: string, cmd: string[]) => engine!.docker.getContainer(container).exec({ Cmd: cmd }).then((e) => e.start({ Detach: true }));
+    // A detached exec still answers with a stream: read it to its end, or its socket keeps this
+    // process alive for minutes after the test (as it kept berth rollout alive, rollout/execute.ts).
+    const exec = (container: string, cmd: string[]) => engine!.docker.getContainer(container).exec({ Cmd: cmd }).then((e) => e.start({ Detach: true })).then((s: unknown) => (s as { resume?: () => void }).resume?.());
     // At once: web turns unhealthy, and api is rolled out (its old replica drains unhealthy for 75 s).
     const started = Date.now();
     await exec(web, ['rm', '/tmp/ok']);
