@@ -16,6 +16,7 @@ import { lockBackups, recoverInterrupted, runBackups } from '../backup/run.js';
 import { resolveTargets } from '../backup/targets.js';
 import type { BackupEvent } from '../backup/types.js';
 import type { Monitor, MonitorOptions } from '../monitor/monitor.js';
+import type { Resident, ResidentOptions } from '../monitor/resident.js';
 
 export interface TargetHealth {
   target: string;
@@ -97,6 +98,8 @@ export interface AgentOptions {
   schedules?: boolean;
   /** Watch the engine and serve /metrics (src/monitor). Default: off. */
   monitor?: Omit<MonitorOptions, 'engine' | 'store' | 'project' | 'log'>;
+  /** With monitor: alerting, heartbeat and the status page (src/monitor/resident.ts); overrides for tests. */
+  resident?: Omit<ResidentOptions, 'monitor' | 'store' | 'project' | 'log'>;
 }
 
 export interface RunningAgent {
@@ -104,6 +107,7 @@ export interface RunningAgent {
   server?: Server;
   address?: string;
   monitor?: Monitor;
+  resident?: Resident;
   stop(): Promise<void>;
   /** Resolves when the first run triggered by `trigger` finishes (tests). */
   trigger(target: string): Promise<void>;
@@ -155,11 +159,17 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     const { startMonitor } = await import('../monitor/monitor.js');
     monitor = startMonitor({ ...options.monitor, engine, store, project, log });
   }
+  let resident: Resident | undefined;
+  if (monitor) {
+    const { startResident } = await import('../monitor/resident.js');
+    resident = startResident({ hostMetrics: options.monitor?.hostMetrics, dockerRoot: options.monitor?.dockerRoot, ...options.resident, monitor, store, project, log });
+  }
   let server: Server | undefined;
   let address: string | undefined;
   if (options.listen) {
     const [host, port] = splitListen(options.listen);
     server = createServer((req, res) => {
+      if (resident?.handle(req, res)) return;
       if (req.method === 'GET' && (req.url === '/health' || req.url === '/healthz')) {
         const health = agentHealth(store, project, new Date(), options.maxAgeMs);
         res.writeHead(health.ok ? 200 : 503, { 'content-type': 'application/json' });
@@ -197,23 +207,25 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         return;
       }
       res.writeHead(404, { 'content-type': 'text/plain' });
-      res.end(monitor ? 'not found; try /health or /metrics\n' : 'not found; try /health\n');
+      res.end(monitor ? 'not found; try /health, /metrics or /status\n' : 'not found; try /health\n');
     });
     await new Promise<void>((resolve, reject) => server!.once('error', reject).listen(port, host, resolve));
     const bound = server.address();
     address = typeof bound === 'object' && bound ? `${bound.address}:${bound.port}` : String(bound);
-    log({ event: 'listening', address, path: '/health', ...(monitor ? { metrics: '/metrics' } : {}) });
+    log({ event: 'listening', address, path: '/health', ...(monitor ? { metrics: '/metrics', status: '/status' } : {}) });
   }
   return {
     jobs: jobs.map((j) => ({ target: j.target, schedule: j.schedule, next: () => j.cron.nextRun() })),
     server,
     address,
     monitor,
+    resident,
     trigger: (target) => runTarget(target),
     stop: async () => {
       for (const j of jobs) j.cron.stop();
       // A run in progress finishes (its containers are restarted, its files committed or removed).
       await Promise.allSettled([...inFlight]);
+      await resident?.stop();
       await monitor?.stop();
       if (server && server.listening) await new Promise<void>((resolve) => server!.close(() => resolve()));
     },

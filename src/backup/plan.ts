@@ -18,6 +18,9 @@ export interface VolumeUser {
   mountPath: string;
   /** Labelled berth.backup.stop=true. */
   stopLabel: boolean;
+  /** Its compose project and service (labels), for the silence a stop announces to the agent. */
+  project?: string;
+  service?: string;
 }
 
 export interface VolumeFacts {
@@ -79,6 +82,8 @@ export async function collectFacts(engine: Engine, project: ComposeProject, targ
           running: c.State === 'running',
           mountPath: c.Mounts?.find((m) => m.Name === volumeName)?.Destination ?? '',
           stopLabel: c.Labels?.[STOP_LABEL] === 'true',
+          project: c.Labels?.['com.docker.compose.project'],
+          service: c.Labels?.['com.docker.compose.service'],
         }));
       volumes.push({ name: volumeName, selectedBy: selector, users });
     }

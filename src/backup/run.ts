@@ -22,6 +22,7 @@ import { planRetention, type RetentionPlan } from './retention.js';
 import { backupMysql, backupPostgres, backupVolumes, verifyVolumeFiles, type SourceResult } from './sources.js';
 import { resolveDestination, resolveTargets } from './targets.js';
 import type { BackupEvent, BackupManifest, BackupTarget } from './types.js';
+import { announcePlannedStop } from '../monitor/silences.js';
 
 export const BACKUP_LOCK = 'backup';
 
@@ -189,6 +190,8 @@ export async function runTarget(options: BackupRunOptions, target: BackupTarget,
     } else {
       const toStop = containersToStop(target, facts);
       const journal = new StopJournal(store.dir);
+      // Announced to the agent: the snapshot's planned stop does not page (src/monitor/silences.ts).
+      const silence = toStop.length ? announcePlannedStop(store, { project: project.name, services: [...new Set(toStop.map((c) => (c.project === project.name ? c.service : undefined)).filter((s): s is string => Boolean(s)))], reason: `backup ${target.name} (stop_containers)` }) : undefined;
       try {
         for (const container of toStop) {
           // Journal first: a crash right after stop() must still find the entry.
@@ -214,6 +217,7 @@ export async function runTarget(options: BackupRunOptions, target: BackupTarget,
           journal.remove(container.id);
         }
         if (stopped.length) emit({ type: 'restarted', target: target.name, containers: stopped });
+        silence?.end();
       }
       emit({ type: 'step', target: target.name, step: 'verify', detail: 'listing archives' });
       await verifyVolumeFiles(result.files);

@@ -4,6 +4,7 @@ import { generateIdentity } from './age.js';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { StateStore } from '../state/store.js';
+import { silencesOf } from '../monitor/silences.js';
 import { execFileAsync, integrationEngine, removeLabelled } from '../testing/engine.js';
 import { execInContainer } from './exec.js';
 import { restoreBackup, verifyBackup } from './restore.js';
@@ -44,8 +45,12 @@ test('volume: round trip keeps content, numeric owners and modes; writers stoppe
 
     const project = makeProject(name, { app: { backup: { type: 'volume', volumes: ['files'], stopContainers: true } } }, { destinations: { local: { type: 'local', path: backupDir } } }, { files: {} });
     const events: Array<{ type: string; containers?: string[] }> = [];
-    const report = await runBackups({ engine: engine!, store, project, helperLabels: label, onEvent: (e) => events.push(e) });
+    // The stop is announced to the agent (src/monitor/silences.ts) for the snapshot window only.
+    let silencedDuring: string[] = [];
+    const report = await runBackups({ engine: engine!, store, project, helperLabels: label, onEvent: (e) => events.push(e), hooks: { inSnapshotWindow: async () => { silencedDuring = silencesOf(store, name).filter((s) => s.endedAt === undefined).map((s) => `${s.service}: ${s.reason}`); } } });
     assert.equal(report.ok, true, JSON.stringify(report.results.map((r) => r.error)));
+    assert.deepEqual(silencedDuring, ['app: backup app (stop_containers)']);
+    assert.deepEqual(silencesOf(store, name).filter((s) => s.endedAt === undefined), [], 'the silence ends with the snapshot');
     const result = report.results[0]!;
     assert.deepEqual(events.find((e) => e.type === 'stopped')?.containers, [`${name}_app_1`]);
     assert.ok(events.findIndex((e) => e.type === 'restarted') > events.findIndex((e) => e.type === 'stopped'));

@@ -144,6 +144,24 @@ export interface ProjectBerthConfig {
   check: {
     rules: Record<string, 'off' | 'info' | 'warning' | 'error'>;
   };
+  /** x-berth monitor: built-in alerting's channels, the heartbeat, the status page. */
+  monitor?: MonitorConfig;
+}
+
+/** A channel the agent's built-in alerting notifies (x-berth monitor.notify). */
+export type NotifierConfig =
+  | { type: 'webhook'; name: string; url: string; headers: Record<string, string> }
+  | { type: 'ntfy'; name: string; url: string; tokenFile?: string; priority?: number }
+  | { type: 'email'; name: string; smtp: string; from: string; to: string[]; user?: string; passwordFile?: string };
+
+export interface MonitorConfig {
+  notify: NotifierConfig[];
+  heartbeat?: { url: string; everyMs: number };
+  /** How long a group of alert changes is gathered before one notification goes out. */
+  groupWaitMs?: number;
+  /** A firing alert is notified again after this long (Alertmanager's repeat_interval). */
+  repeatIntervalMs?: number;
+  status?: { public?: boolean; tokenFile?: string; title?: string };
 }
 
 export interface ServiceModel {

@@ -9,7 +9,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv/dist/2019.js';
 import { parseDuration } from '../lib/duration.js';
 import { BerthError } from '../lib/errors.js';
 import { formatLocation, formatPath } from './source.js';
-import type { BackupDestinationConfig, BackupTargetConfig, DrainConfig, HookConfig, ModelPath, ProjectBerthConfig, ServiceBerthConfig, SourceLocation } from './types.js';
+import type { BackupDestinationConfig, BackupTargetConfig, DrainConfig, HookConfig, ModelPath, MonitorConfig, NotifierConfig, ProjectBerthConfig, ServiceBerthConfig, SourceLocation } from './types.js';
 
 type Json = Record<string, unknown>;
 
@@ -84,6 +84,20 @@ export const projectBerthSchema: Json = object({
   }),
   check: object({
     rules: { type: 'object', additionalProperties: { enum: ['off', 'info', 'warning', 'error'] } },
+  }),
+  monitor: object({
+    notify: {
+      type: 'array',
+      items: tagged('type', {
+        webhook: object({ name: str, url: str, headers: { type: 'object', additionalProperties: str } }, ['url']),
+        ntfy: object({ name: str, url: str, token_file: str, priority: { type: 'integer', minimum: 1, maximum: 5 } }, ['url']),
+        email: object({ name: str, smtp: str, from: str, to: { oneOf: [str, { type: 'array', items: str, minItems: 1 }] }, user: str, password_file: str }, ['smtp', 'from', 'to']),
+      }),
+    },
+    heartbeat: object({ url: str, every: duration }, ['url']),
+    group_wait: duration,
+    repeat_interval: duration,
+    status: object({ public: bool, token_file: str, title: str }),
   }),
 });
 
@@ -365,6 +379,7 @@ function readProjectBerth(x: Json, config: ProjectBerthConfig, base: ModelPath, 
   }
   const c = (x.check ?? {}) as Json;
   config.check.rules = { ...((c.rules ?? {}) as ProjectBerthConfig['check']['rules']) };
+  if (x.monitor) config.monitor = projectMonitorOf(x.monitor as Json, [...base, 'monitor'], ctx);
   return config;
 }
 
@@ -384,6 +399,52 @@ function logScanOf(l: Json, path: ModelPath, ctx: XBerthContext): ProjectBerthCo
     ...(l.ignore !== undefined ? { ignore: regexes('ignore') } : {}),
     ...(l.lines !== undefined ? { lines: l.lines as number } : {}),
   };
+}
+
+/** x-berth monitor: notification channels (each gets a unique name), heartbeat, status page. */
+function projectMonitorOf(m: Json, path: ModelPath, ctx: XBerthContext): MonitorConfig {
+  const url = (value: unknown, p: ModelPath, schemes: RegExp, expected: string): string => {
+    const text = String(value);
+    if (!schemes.test(text)) throw new BerthError(`${at(ctx, p)}${formatPath(p)} must be ${expected}, got "${text}"`);
+    return text;
+  };
+  const http = /^https?:\/\/[^/\s]/;
+  const names = new Set<string>();
+  const notify = ((m.notify ?? []) as Json[]).map((n, i): NotifierConfig => {
+    const p = [...path, 'notify', i];
+    const name = String(n.name ?? (names.has(String(n.type)) ? `${n.type}-${i + 1}` : n.type));
+    if (names.has(name)) throw new BerthError(`${at(ctx, [...p, 'name'])}${formatPath([...p, 'name'])}: "${name}" names two channels`);
+    names.add(name);
+    if (n.type === 'email') {
+      const smtp = url(n.smtp, [...p, 'smtp'], /^smtps?:\/\/[^/\s]/, 'an smtp:// or smtps:// URL');
+      const out: NotifierConfig = { type: 'email', name, smtp, from: String(n.from), to: (Array.isArray(n.to) ? n.to : [n.to]).map(String) };
+      if (n.user !== undefined) out.user = String(n.user);
+      if (n.password_file !== undefined) out.passwordFile = hostPath(String(n.password_file), ctx);
+      return out;
+    }
+    if (n.type === 'ntfy') {
+      const out: NotifierConfig = { type: 'ntfy', name, url: url(n.url, [...p, 'url'], http, 'an http:// or https:// URL (the ntfy topic)') };
+      if (n.token_file !== undefined) out.tokenFile = hostPath(String(n.token_file), ctx);
+      if (n.priority !== undefined) out.priority = n.priority as number;
+      return out;
+    }
+    return { type: 'webhook', name, url: url(n.url, [...p, 'url'], http, 'an http:// or https:// URL'), headers: { ...((n.headers ?? {}) as Record<string, string>) } };
+  });
+  const out: MonitorConfig = { notify };
+  if (m.heartbeat) {
+    const h = m.heartbeat as Json;
+    out.heartbeat = { url: url(h.url, [...path, 'heartbeat', 'url'], http, 'an http:// or https:// URL'), everyMs: ms(h.every, [...path, 'heartbeat', 'every'], ctx, 300_000) };
+  }
+  if (m.group_wait !== undefined) out.groupWaitMs = ms(m.group_wait, [...path, 'group_wait'], ctx);
+  if (m.repeat_interval !== undefined) out.repeatIntervalMs = ms(m.repeat_interval, [...path, 'repeat_interval'], ctx);
+  if (m.status) {
+    const st = m.status as Json;
+    out.status = {};
+    if (st.public !== undefined) out.status.public = st.public as boolean;
+    if (st.token_file !== undefined) out.status.tokenFile = hostPath(String(st.token_file), ctx);
+    if (st.title !== undefined) out.status.title = String(st.title);
+  }
+  return out;
 }
 
 function destinationOf(d: Json, ctx: XBerthContext): BackupDestinationConfig {

@@ -8,7 +8,7 @@ import type { ComposeProject } from '../compose/types.js';
 import type { Engine } from '../engine/client.js';
 import type { StateStore } from '../state/store.js';
 import { createExposition, type Exposition } from './metrics.js';
-import { probeTargets, startProbes } from './probes.js';
+import { probeTargets, startProbes, type ProbeResult } from './probes.js';
 import { WatchState } from './state.js';
 import { startWatcher, type Watcher } from './watcher.js';
 
@@ -34,6 +34,8 @@ export interface Monitor {
   state: WatchState;
   watcher: Watcher;
   exposition: Exposition;
+  /** The latest result of each probe (alerting and the status page read them). */
+  probeResults(): ProbeResult[];
   stop(): Promise<void>;
 }
 
@@ -81,6 +83,7 @@ export function startMonitor(options: MonitorOptions): Monitor {
     state,
     watcher,
     exposition,
+    probeResults: () => probes?.results() ?? [],
     stop: async () => {
       probes?.stop();
       await watcher.stop();

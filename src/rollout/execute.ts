@@ -387,7 +387,10 @@ async function drainOne(rt: Runtime, service: string, container: { id: string; n
     }
     case 'file': {
       const exec = await engine.call(`exec in ${container.name}`, () => engine.docker.getContainer(container.id).exec({ Cmd: ['touch', drain.path], AttachStdout: false, AttachStderr: false }));
-      await engine.call(`touch ${drain.path} in ${container.name}`, () => exec.start({ Detach: true }) as Promise<unknown>);
+      const started = await engine.call(`touch ${drain.path} in ${container.name}`, () => exec.start({ Detach: true }) as Promise<unknown>);
+      // A detached start still answers with a response stream: read it to its end, or its open
+      // socket keeps berth from exiting after the rollout (seen: the CLI hung after a file drain).
+      (started as { resume?: () => void } | undefined)?.resume?.();
       await pause(drain.durationMs, signal);
       return;
     }

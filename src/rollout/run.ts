@@ -7,6 +7,7 @@ import type { ComposeRunner } from '../compose/cli.js';
 import type { ComposeProject } from '../compose/types.js';
 import type { Engine } from '../engine/client.js';
 import { BerthError, ExitCode, errorMessage } from '../lib/errors.js';
+import { announcePlannedStop } from '../monitor/silences.js';
 import { acquireLock } from '../state/locks.js';
 import type { StateStore } from '../state/store.js';
 import { collectServiceState } from './collect.js';
@@ -90,6 +91,8 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
   // Compose's config hashes (a second for v1's Python) are read while berth takes the lock and looks at the engine.
   const hashes = configHashes(deps, req.services);
   const lock = req.lockHeld ? undefined : await lockProject(deps, `${req.kind ?? 'rollout'} ${req.services.join(' ')}`, req.lockWaitMs);
+  // Announced to the agent: what this planned stop causes does not page (src/monitor/silences.ts).
+  const silence = announcePlannedStop(deps.store, { project: deps.project.name, services: req.services, reason: `${req.kind ?? 'rollout'} ${req.services.join(' ')}` });
   try {
     // Under the lock no other rollout of this project runs: 'running' records are from a berth that died.
     const unfinished = new Map<string, number>();
@@ -186,6 +189,7 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
     }
     return { ok: exitCode === ExitCode.ok, exitCode, rolloutId, plan, services: results };
   } finally {
+    silence.end();
     lock?.release();
   }
 }

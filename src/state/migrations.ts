@@ -80,4 +80,41 @@ export const MIGRATIONS: ReadonlyArray<{ name: string; sql: string }> = [
       ALTER TABLE backups ADD COLUMN verify_detail TEXT;
     `,
   },
+  {
+    name: 'monitor: planned stops (silences) announced to the agent, the bounded health history of the status page, the alerts notified as firing',
+    sql: `
+      CREATE TABLE monitor_silences (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        project TEXT NOT NULL,
+        service TEXT,                    -- NULL: the whole project
+        reason TEXT NOT NULL,            -- e.g. "rollout web", "backup uploads (stop_containers)"
+        user TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at INTEGER NOT NULL,     -- ms since the epoch
+        expires_at INTEGER NOT NULL,     -- a berth that dies leaves no silence forever
+        ended_at INTEGER
+      );
+      CREATE INDEX monitor_silences_project ON monitor_silences (project, ended_at, expires_at);
+
+      CREATE TABLE monitor_history (
+        project TEXT NOT NULL,
+        service TEXT NOT NULL,
+        bucket INTEGER NOT NULL,         -- start of a 15-minute bucket, seconds since the epoch
+        up_s REAL NOT NULL DEFAULT 0,
+        degraded_s REAL NOT NULL DEFAULT 0,
+        down_s REAL NOT NULL DEFAULT 0,
+        planned_s REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (project, service, bucket)
+      );
+
+      CREATE TABLE monitor_alerts (
+        project TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        alert TEXT NOT NULL,             -- JSON: the firing alert, so a restarted agent neither pages again nor forgets to resolve
+        notified_at INTEGER NOT NULL,    -- ms since the epoch: when its firing was last sent (repeat_interval counts from here)
+        PRIMARY KEY (project, fingerprint)
+      );
+    `,
+  },
 ];

@@ -32,9 +32,10 @@ Examples:
   berth deploy --monitor 30s --lock-wait 5m`)
     .action(
       action(async (ctx, services: string[], flags: RolloutFlags & { migrate: boolean; logScan?: 'blocking' | 'advisory' | 'off' }) => {
-        const [{ planDeploy, renderDeployPlan, runDeploy, describeDeployStep }, { lockProject }] = await Promise.all([
+        const [{ planDeploy, renderDeployPlan, runDeploy, describeDeployStep }, { lockProject }, { announcePlannedStop }] = await Promise.all([
           import('../../rollout/deploy.js'),
           import('../../rollout/run.js'),
+          import('../../monitor/silences.js'),
         ]);
         const project = await ctx.project();
         const req = rolloutOptions(flags);
@@ -53,6 +54,8 @@ Examples:
         const engine = await ctx.engine();
         const store = await ctx.store();
         const lock = await lockProject({ store, project }, `deploy ${services.join(' ') || 'all'}`, req.lockWaitMs);
+        // The agent's alerting holds what this deploy's planned stops cause (src/monitor/silences.ts).
+        const silence = announcePlannedStop(store, { project: project.name, services, reason: `deploy ${services.join(' ') || 'all'}` });
         const onEvent = (e: DeployEvent) => {
           if (e.type === 'deploy-note') ctx.output.note(paint.yellow(`• ${e.text}`));
           else if (e.phase === 'start') ctx.output.note(paint.bold(`step ${e.index + 1}/${e.total}: ${describeDeployStep(e.step)}`));
@@ -75,6 +78,7 @@ Examples:
           ctx.output.line(result.ok ? paint.green(`✓ deployed ${project.name}`) : paint.red(`✗ deploy of ${project.name} stopped at: ${result.steps[result.steps.length - 1]?.step}`));
           return result.exitCode;
         } finally {
+          silence.end();
           lock.release();
         }
       }),

@@ -6,6 +6,7 @@ import { registerCompose } from './compose.js';
 import { registerDeploy } from './deploy.js';
 import { registerMonitor } from './monitor.js';
 import { registerHistory } from './history.js';
+import { registerMonitorTest } from './monitor-test.js';
 import { registerRollback } from './rollback.js';
 import { registerRollout } from './rollout.js';
 import { registerSocketProxy } from './socket-proxy.js';
@@ -22,4 +23,5 @@ export function registerCommands(program: Command): void {
   registerBackup(program); registerAgent(program);
   registerSocketProxy(program);
   registerMonitor(program);
+  registerMonitorTest(program); // after registerMonitor: it adds `test` to the monitor family
 }
