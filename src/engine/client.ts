@@ -142,6 +142,23 @@ export class Engine {
     return { close: () => stream.destroy?.() };
   }
 
+  /**
+   * Engine events already past (since..until, seconds), parsed. The engine keeps only its last 256
+   * events in memory, so an old event may be gone: callers say "could not tell" then.
+   */
+  async pastEvents(filters: Record<string, string[]>, sinceS: number, untilS = Math.ceil(Date.now() / 1000)): Promise<EngineEvent[]> {
+    const stream = (await this.call('read engine events', () => this.docker.getEvents({ since: sinceS, until: untilS, filters }))) as NodeJS.ReadableStream;
+    let text = '';
+    for await (const chunk of stream) text += chunk.toString();
+    return text.split('\n').flatMap((line) => {
+      try {
+        return line.trim() ? [JSON.parse(line) as EngineEvent] : [];
+      } catch {
+        return [];
+      }
+    });
+  }
+
   async listContainers(labels: string[], all = true): Promise<Docker.ContainerInfo[]> {
     const query = { all, filters: { label: labels } };
     return this.call('list containers', () =>

@@ -4,6 +4,7 @@ import { registerBackup } from './backup.js';
 import { registerCheck } from './check.js';
 import { registerCompose } from './compose.js';
 import { registerDeploy } from './deploy.js';
+import { registerDoctor } from './doctor.js';
 import { registerHistory } from './history.js';
 import { registerRollback } from './rollback.js';
 import { registerRollout } from './rollout.js';
@@ -20,4 +21,5 @@ export function registerCommands(program: Command): void {
   registerCheck(program);
   registerBackup(program); registerAgent(program);
   registerSocketProxy(program);
+  registerDoctor(program);
 }
