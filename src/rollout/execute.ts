@@ -25,6 +25,8 @@ export interface ExecuteOptions {
   onEvent?: (event: RolloutEvent) => void;
   /** For compose-up steps (first deploy). */
   compose?: () => Promise<ComposeRunner>;
+  /** Called with replaced replicas (stopped) before they are removed: berth logs keeps their last lines. */
+  beforeRemove?: (containers: Array<{ id: string; name: string }>, reason: string) => Promise<void>;
 }
 
 export interface ServiceOutcome {
@@ -151,6 +153,7 @@ async function runStep(rt: Runtime, plan: RolloutPlan, s: ServicePlan, step: Ste
     case 'remove-leftover': {
       const grace = Math.ceil((rt.project.services[s.service]?.stopGracePeriodMs ?? 10_000) / 1000);
       await stopContainer(engine, step.container.id, grace);
+      await rt.options.beforeRemove?.([step.container], 'leftover of an interrupted rollout').catch(() => undefined);
       await removeContainer(engine, step.container.id);
       return;
     }
@@ -241,6 +244,7 @@ async function runStep(rt: Runtime, plan: RolloutPlan, s: ServicePlan, step: Ste
       }));
       return;
     case 'remove':
+      await rt.options.beforeRemove?.(step.containers, step.reason).catch(() => undefined);
       await Promise.all(step.containers.map((c) => removeContainer(engine, c.id)));
       return;
     case 'monitor':

@@ -130,7 +130,7 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
       if (digestAfter) await tagKeep(deps.engine, digestAfter, keepTag(deps.project.name, s.service, deployId, 'after')).catch(() => undefined);
       const base = { service: s.service, deployId, imageBefore: s.imageRefBefore ?? s.imageIdBefore, digestBefore: s.imageIdBefore, imageAfter: s.image, digestAfter, replicas: s.desired };
       try {
-        const [outcome] = await executePlan(deps.engine, deps.project, { ...plan, services: [s] }, { signal: req.signal, onEvent, compose: deps.compose });
+        const [outcome] = await executePlan(deps.engine, deps.project, { ...plan, services: [s] }, { signal: req.signal, onEvent, compose: deps.compose, beforeRemove: retainLogs(deps, deployId) });
         const durationMs = performance.now() - started;
         finishDeploy(deps.store, deployId, { result: 'succeeded', durationMs, detail: { phases: outcome!.phases, joined: outcome!.joined }, log: log.join('\n') });
         results.push({ ...base, result: 'succeeded', durationMs, phases: outcome!.phases });
@@ -148,7 +148,7 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
           emit({ type: 'note', service: s.service, text: `${s.service}: rolling back to ${back}` });
           try {
             const backPlan = await planFor(deps, { ...req, services: [s.service], targets: { [s.service]: back }, monitorMs: 0, force: false }, `${rolloutId}-rollback`);
-            await executePlan(deps.engine, deps.project, backPlan, { signal: req.signal, onEvent, compose: deps.compose });
+            await executePlan(deps.engine, deps.project, backPlan, { signal: req.signal, onEvent, compose: deps.compose, beforeRemove: retainLogs(deps, deployId) });
             result = 'rolled-back';
             rolledBackTo = back;
           } catch (rollbackError) {
@@ -171,6 +171,14 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
   } finally {
     lock?.release();
   }
+}
+
+/** Keeps the last lines of the replicas a rollout replaces (berth logs shows them after they are gone). */
+function retainLogs(deps: RolloutDeps, deployId: number) {
+  return async (containers: Array<{ id: string; name: string }>, reason: string) => {
+    const { retainLastLines } = await import('../runbook/logs/retain.js');
+    await retainLastLines(deps.engine, deps.store, deps.project.name, containers, `deploy #${deployId}: ${reason}`);
+  };
 }
 
 /** `compose config --hash=SERVICES`: the hash Compose writes on containers it creates; empty when it cannot tell. */

@@ -6,6 +6,7 @@ import { registerCompose } from './compose.js';
 import { registerDeploy } from './deploy.js';
 import { registerDoctor } from './doctor.js';
 import { registerHistory } from './history.js';
+import { registerLogs } from './logs.js';
 import { registerRollback } from './rollback.js';
 import { registerRollout } from './rollout.js';
 import { registerSocketProxy } from './socket-proxy.js';
@@ -22,4 +23,5 @@ export function registerCommands(program: Command): void {
   registerBackup(program); registerAgent(program);
   registerSocketProxy(program);
   registerDoctor(program);
+  registerLogs(program);
 }
