@@ -11,7 +11,7 @@ import type { ComposeProject, DrainConfig } from '../compose/types.js';
 import { statusCode, type Engine } from '../engine/client.js';
 import { formatDuration } from '../lib/duration.js';
 import { BerthError, ExitCode, errorMessage } from '../lib/errors.js';
-import { cloneCreateOptions, joinAliases, ownAliases } from './clone.js';
+import { cloneCreateOptions, rebindMounts, joinAliases, ownAliases } from './clone.js';
 import { fillHoles, PLACEHOLDER_LABEL } from './placeholder.js';
 import { describeStep, type RolloutPlan, type ServicePlan, type Step } from './plan.js';
 
@@ -27,6 +27,8 @@ export interface ExecuteOptions {
   compose?: () => Promise<ComposeRunner>;
   /** Called with replaced replicas (stopped) before they are removed: berth logs keeps their last lines. */
   beforeRemove?: (containers: Array<{ id: string; name: string }>, reason: string) => Promise<void>;
+  /** Host paths whose bind mounts new replicas get from another file (a secret's new version): old -> new. */
+  rebind?: Record<string, string>;
 }
 
 export interface ServiceOutcome {
@@ -188,6 +190,7 @@ async function runStep(rt: Runtime, plan: RolloutPlan, s: ServicePlan, step: Ste
         modelSets: { command: 'command' in raw, entrypoint: 'entrypoint' in raw, healthcheck: 'healthcheck' in raw, workingDir: 'working_dir' in raw, user: 'user' in raw, stopSignal: 'stop_signal' in raw },
         skipNetworks: step.holdBack,
       });
+      if (rt.options.rebind) rebindMounts(options.HostConfig!, rt.options.rebind);
       const first = Object.keys(options.NetworkingConfig?.EndpointsConfig ?? {})[0];
       if (first) options.NetworkingConfig!.EndpointsConfig![first]!.Aliases = aliasesFor(first);
       const container = await engine.call(`create ${step.name}`, () => engine.docker.createContainer(options));

@@ -35,6 +35,8 @@ export interface RolloutRequest extends Omit<RolloutOptions, 'rolloutId'> {
   onEvent?: (event: RolloutEvent) => void;
   /** The caller (berth deploy) holds the project's deploy lock already. */
   lockHeld?: boolean;
+  /** New replicas bind-mount these files instead (old host path -> new): a rotated secret's new version. */
+  rebind?: Record<string, string>;
 }
 
 export interface ServiceResult {
@@ -130,7 +132,7 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
       if (digestAfter) await tagKeep(deps.engine, digestAfter, keepTag(deps.project.name, s.service, deployId, 'after')).catch(() => undefined);
       const base = { service: s.service, deployId, imageBefore: s.imageRefBefore ?? s.imageIdBefore, digestBefore: s.imageIdBefore, imageAfter: s.image, digestAfter, replicas: s.desired };
       try {
-        const [outcome] = await executePlan(deps.engine, deps.project, { ...plan, services: [s] }, { signal: req.signal, onEvent, compose: deps.compose, beforeRemove: retainLogs(deps, deployId) });
+        const [outcome] = await executePlan(deps.engine, deps.project, { ...plan, services: [s] }, { signal: req.signal, onEvent, compose: deps.compose, beforeRemove: retainLogs(deps, deployId), rebind: req.rebind });
         const durationMs = performance.now() - started;
         finishDeploy(deps.store, deployId, { result: 'succeeded', durationMs, detail: { phases: outcome!.phases, joined: outcome!.joined }, log: log.join('\n') });
         results.push({ ...base, result: 'succeeded', durationMs, phases: outcome!.phases });

@@ -9,6 +9,7 @@ import { registerHistory } from './history.js';
 import { registerLogs } from './logs.js';
 import { registerRollback } from './rollback.js';
 import { registerRollout } from './rollout.js';
+import { registerSecrets } from './secrets.js';
 import { registerSocketProxy } from './socket-proxy.js';
 import { registerStatus } from './status.js';
 import { registerUp } from './up.js';
@@ -24,4 +25,5 @@ export function registerCommands(program: Command): void {
   registerSocketProxy(program);
   registerDoctor(program);
   registerLogs(program);
+  registerSecrets(program);
 }
