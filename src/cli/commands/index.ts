@@ -7,6 +7,7 @@ import { registerDeploy } from './deploy.js';
 import { registerDoctor } from './doctor.js';
 import { registerHistory } from './history.js';
 import { registerLogs } from './logs.js';
+import { registerMaintain } from './maintain.js';
 import { registerRollback } from './rollback.js';
 import { registerRollout } from './rollout.js';
 import { registerSecrets } from './secrets.js';
@@ -26,4 +27,5 @@ export function registerCommands(program: Command): void {
   registerDoctor(program);
   registerLogs(program);
   registerSecrets(program);
+  registerMaintain(program);
 }
