@@ -3,6 +3,7 @@ import { registerAgent } from './agent.js';
 import { registerBackup } from './backup.js';
 import { registerCheck } from './check.js';
 import { registerCompose } from './compose.js';
+import { registerDebug } from './debug.js';
 import { registerDeploy } from './deploy.js';
 import { registerDoctor } from './doctor.js';
 import { registerHistory } from './history.js';
@@ -28,4 +29,5 @@ export function registerCommands(program: Command): void {
   registerLogs(program);
   registerSecrets(program);
   registerMaintain(program);
+  registerDebug(program);
 }
