@@ -100,6 +100,8 @@ export interface RunningAgent {
   stop(): Promise<void>;
   /** Resolves when the first run triggered by `trigger` finishes (tests). */
   trigger(target: string): Promise<void>;
+  /** The scheduled berth maintain (x-berth.maintain.schedule), if any. */
+  maintain?: import('../runbook/maintain/schedule.js').ScheduledMaintain;
 }
 
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
@@ -142,6 +144,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   // protect: a run still going when the next is due is not overlapped (the lock would refuse it anyway).
   const jobs = targets.map((t) => ({ target: t.name, schedule: t.schedule!, cron: new Cron(t.schedule!, { protect: true, catch: true, name: `berth-backup-${project.name}-${t.name}` }, () => runTarget(t.name)) }));
   for (const job of jobs) log({ event: 'scheduled', target: job.target, schedule: job.schedule, next: job.cron.nextRun()?.toISOString() ?? null });
+  // x-berth.maintain.schedule: berth maintain on a schedule (src/runbook/maintain/schedule.ts).
+  const maintain = (await import('../runbook/maintain/schedule.js')).scheduleMaintain({ engine, store, project, log });
   let server: Server | undefined;
   let address: string | undefined;
   if (options.listen) {
@@ -166,8 +170,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     server,
     address,
     trigger: (target) => runTarget(target),
+    maintain,
     stop: async () => {
       for (const j of jobs) j.cron.stop();
+      await maintain?.stop();
       // A run in progress finishes (its containers are restarted, its files committed or removed).
       await Promise.allSettled([...inFlight]);
       if (server && server.listening) await new Promise<void>((resolve) => server!.close(() => resolve()));

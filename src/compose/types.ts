@@ -128,6 +128,8 @@ export interface ProjectBerthConfig {
   check: {
     rules: Record<string, 'off' | 'info' | 'warning' | 'error'>;
   };
+  /** berth maintain: run by berth agent on this cron schedule, keeping this many versions. */
+  maintain?: { schedule?: string; keep?: number };
 }
 
 export interface ServiceModel {

@@ -83,6 +83,7 @@ export const projectBerthSchema: Json = object({
   check: object({
     rules: { type: 'object', additionalProperties: { enum: ['off', 'info', 'warning', 'error'] } },
   }),
+  maintain: object({ schedule: str, keep: { type: 'integer', minimum: 1 } }),
 });
 
 let validators: { service: ValidateFunction; project: ValidateFunction } | undefined;
@@ -295,6 +296,10 @@ export function parseProjectBerth(value: unknown, ctx: XBerthContext): ProjectBe
   }
   const c = (x.check ?? {}) as Json;
   config.check.rules = { ...((c.rules ?? {}) as ProjectBerthConfig['check']['rules']) };
+  if (x.maintain) {
+    const m = x.maintain as Json;
+    config.maintain = { schedule: m.schedule === undefined ? undefined : String(m.schedule), keep: m.keep as number | undefined };
+  }
   return config;
 }
 

@@ -128,7 +128,7 @@ export function planRotation(project: ComposeProject, state: SecretState, option
   const databases = state.consumers.filter((c) => c.database);
   const selected = options.services?.length ? state.consumers.filter((c) => options.services!.includes(c.service)) : state.consumers;
   if (databases.length && options.services?.length) {
-    const left = state.consumers.filter((c) => c.containers.length && !options.services!.includes(c.service)).map((c) => c.service);
+    const left = state.consumers.filter((c) => !c.database && c.containers.length && !options.services!.includes(c.service)).map((c) => c.service);
     if (left.length) throw new BerthError(`secret "${state.name}" is ${databases[0]!.service}'s own password: every running user of it must move to the new one, also ${left.join(', ')}`, { exitCode: ExitCode.usage });
   }
   const steps: RotateStep[] = [
