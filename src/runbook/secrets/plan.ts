@@ -45,6 +45,8 @@ export interface SecretState {
   /** Names of existing files next to it (to pick a free version name). */
   siblings: string[];
   consumers: SecretConsumer[];
+  /** Services under profiles not enabled that use it (they read the new version when they next run). */
+  inactiveUsers?: string[];
 }
 
 export type RotateStep =
@@ -147,6 +149,7 @@ export function planRotation(project: ComposeProject, state: SecretState, option
   }
   const roll = selected.filter((c) => !c.database && c.containers.length).map((c) => c.service);
   for (const c of selected) if (!c.database && !c.containers.length) notes.push(`${c.service}: no running container; it gets the new version when it next starts`);
+  if (state.inactiveUsers?.length) notes.push(`${state.inactiveUsers.join(', ')} (profiles not enabled): the new version when they next run`);
   if (roll.length) steps.push({ kind: 'rollout', services: roll, rebind: { [state.file]: newFile }, reason: 'zero-downtime: new replicas with the new version of the secret, health gate, then the old ones drain and stop' });
   const mounting = databases.filter((d) => d.containers.length).map((d) => d.service);
   steps.push({ kind: 'remove-old', path: state.file, reason: mounting.length ? `only if no container mounts it any more (${mounting.join(', ')} keeps it mounted until it is recreated: then kept)` : 'no container mounts it once the users rolled' });

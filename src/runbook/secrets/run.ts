@@ -41,7 +41,9 @@ export async function collectSecretState(engine: Engine, project: ComposeProject
     });
   }
   const composeFile = project.locate(['secrets', name, 'file'])?.file ?? project.files[0]!;
-  return { name, fileRaw, file, composeFile, unwritable, siblings, consumers };
+  const all = (project.model.services ?? {}) as Record<string, Record<string, unknown>>;
+  const inactiveUsers = project.inactiveServices.filter((s) => all[s] && serviceSecretTarget(all[s]!, name));
+  return { name, fileRaw, file, composeFile, unwritable, siblings, consumers, inactiveUsers };
 }
 
 /** Whether a new file can be created in dir: tried for real (root passes access() checks that writes still fail). */
