@@ -41,15 +41,22 @@ test('bad input is refused before anything changes', () => {
 
 test('the order: file, reference, database password, verify, rollout, old file', () => {
   const plan = planRotation(project, state(), {});
-  assert.deepEqual(plan.steps.map((s) => s.kind), ['write-file', 'edit-compose', 'db-password', 'verify-db', 'rollout', 'remove-old']);
+  assert.deepEqual(plan.steps.map((s) => s.kind), ['write-file', 'edit-compose', 'db-password', 'verify-db', 'rollout', 'remove-old', 'remove-old'], 'the old file, and db.v2.txt found beside it');
   assert.equal(plan.newFile, '/srv/shop/secrets/db.v3.txt');
   assert.equal(plan.newFileRaw, './secrets/db.v3.txt');
   const rollout = plan.steps.find((s) => s.kind === 'rollout');
   assert.deepEqual(rollout, { kind: 'rollout', services: ['app'], rebind: { '/srv/shop/secrets/db.txt': '/srv/shop/secrets/db.v3.txt' }, reason: rollout!.reason });
-  assert.match(plan.steps.at(-1)!.reason, /shop_db_1|db keeps it mounted/);
+  assert.match(plan.steps.find((s) => s.kind === 'remove-old')!.reason, /db keeps it mounted until it is recreated/);
 });
 
 test('SCRAM-SHA-256 verifier as Postgres stores it (RFC 7677 test vector: password "pencil")', () => {
   const salt = Buffer.from('W22ZaJ0SNY7soEsUEjb6gQ==', 'base64');
   assert.equal(scramVerifier('pencil', salt, 4096), 'SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=');
+});
+
+test('earlier versions left by a previous rotation are removed when no container mounts them', async () => {
+  const { earlierVersions } = await import('./plan.js');
+  assert.deepEqual(earlierVersions('/s/db.v3.txt', ['db.txt', 'db.v2.txt', 'db.v3.txt', 'dbx.txt', 'db.v2.txt.bak', 'other.txt']), ['/s/db.txt', '/s/db.v2.txt']);
+  const plan = planRotation(project, state({ file: '/srv/shop/secrets/db.v2.txt', fileRaw: './secrets/db.v2.txt', siblings: ['db.txt', 'db.v2.txt'] }), {});
+  assert.deepEqual(plan.steps.filter((s) => s.kind === 'remove-old').map((s) => (s as { path: string }).path), ['/srv/shop/secrets/db.v2.txt', '/srv/shop/secrets/db.txt']);
 });

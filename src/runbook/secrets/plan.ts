@@ -105,6 +105,16 @@ export function secretFile(project: ComposeProject, name: string): { fileRaw: st
   return { fileRaw: secret.file, file: isAbsolute(secret.file) ? secret.file : resolve(project.workingDir, secret.file) };
 }
 
+/** The other versions of a secret file among its siblings: name.ext and name.vN.ext, the file itself left out. */
+export function earlierVersions(file: string, siblings: string[]): string[] {
+  const ext = extname(file);
+  const stem = basename(file, ext);
+  const base = /^(.*)\.v\d+$/.exec(stem)?.[1] ?? stem;
+  const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const family = new RegExp(`^${escape(base)}(\\.v\\d+)?${escape(ext)}$`);
+  return siblings.filter((n) => family.test(n) && n !== basename(file)).sort().map((n) => join(dirname(file), n));
+}
+
 /** name.txt -> name.v2.txt, name.v2.txt -> name.v3.txt (skipping names that exist). */
 export function nextVersionName(file: string, existing: string[]): string {
   const ext = extname(file);
@@ -153,6 +163,9 @@ export function planRotation(project: ComposeProject, state: SecretState, option
   if (roll.length) steps.push({ kind: 'rollout', services: roll, rebind: { [state.file]: newFile }, reason: 'zero-downtime: new replicas with the new version of the secret, health gate, then the old ones drain and stop' });
   const mounting = databases.filter((d) => d.containers.length).map((d) => d.service);
   steps.push({ kind: 'remove-old', path: state.file, reason: mounting.length ? `only if no container mounts it any more (${mounting.join(', ')} keeps it mounted until it is recreated: then kept)` : 'no container mounts it once the users rolled' });
+  for (const path of earlierVersions(state.file, state.siblings)) {
+    if (path !== newFile) steps.push({ kind: 'remove-old', path, reason: 'an earlier version (a previous rotation kept it while a container mounted it): removed if none does now' });
+  }
   return { project: project.name, secret: state.name, oldFile: state.file, newFile, newFileRaw, steps, notes };
 }
 
