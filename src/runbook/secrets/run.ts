@@ -114,15 +114,26 @@ async function mysql(engine: Engine, containerId: string, user: string, password
 
 const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 
-async function setDatabasePassword(engine: Engine, step: { containerId: string; database: DatabaseKind; user: string }, password: string, current: string): Promise<void> {
+export async function setDatabasePassword(engine: Engine, step: { containerId: string; database: DatabaseKind; user: string }, password: string, current: string): Promise<void> {
   const r = step.database === 'postgres'
     ? await psql(engine, step.containerId, step.user, `ALTER ROLE "${step.user.replace(/"/g, '""')}" PASSWORD ${sqlString(/^[\x20-\x7e]*$/.test(password) ? scramVerifier(password) : password)};\n`)
-    : await mysql(engine, step.containerId, step.user, current, `ALTER USER CURRENT_USER() IDENTIFIED BY ${sqlString(password)};\n`);
+    : await mysql(engine, step.containerId, step.user, current, await selfPasswordSql(engine, step, current, password));
   if (r.exitCode !== 0) throw new BerthError(`changing the password of ${step.user} failed: ${r.stderr.split('\n').filter(Boolean).slice(-1)[0] ?? `exit ${r.exitCode}`}`, { exitCode: ExitCode.engine });
 }
 
+/**
+ * The statement a MariaDB/MySQL user changes its own password with, needing no privilege:
+ * MariaDB `SET PASSWORD = PASSWORD(...)` (its ALTER USER needs CREATE USER), MySQL 8
+ * `ALTER USER USER() IDENTIFIED BY` (it has no PASSWORD()).
+ */
+async function selfPasswordSql(engine: Engine, step: { containerId: string; user: string }, current: string, password: string): Promise<string> {
+  const version = await mysql(engine, step.containerId, step.user, current, 'SELECT VERSION();\n');
+  if (version.exitCode !== 0) throw new BerthError(`cannot log in as ${step.user} with the current password: ${version.stderr.split('\n').filter(Boolean).slice(-1)[0] ?? `exit ${version.exitCode}`}`, { exitCode: ExitCode.engine });
+  return /mariadb/i.test(version.stdout) ? `SET PASSWORD = PASSWORD(${sqlString(password)});\n` : `ALTER USER USER() IDENTIFIED BY ${sqlString(password)};\n`;
+}
+
 /** Whether a password opens a connection over TCP (not the local socket, which may trust). */
-async function connects(engine: Engine, step: { containerId: string; database: DatabaseKind; user: string }, password: string): Promise<{ ok: boolean; message: string }> {
+export async function connects(engine: Engine, step: { containerId: string; database: DatabaseKind; user: string }, password: string): Promise<{ ok: boolean; message: string }> {
   const r = step.database === 'postgres'
     ? await psql(engine, step.containerId, step.user, 'SELECT 1;\n', [`PGPASSWORD=${password}`, 'PGCONNECT_TIMEOUT=5'], '127.0.0.1')
     : await mysql(engine, step.containerId, step.user, password, 'SELECT 1;\n', '127.0.0.1');
