@@ -57,6 +57,15 @@ export function renderDoctor(report: DoctorReport, paint: Painter): string {
     const healthy = s.containers.filter((c) => c.running && (!c.health || c.health.status === 'healthy')).length;
     lines.push(`${paint.bold(s.name)} ${s.running}/${s.desired} running, ${healthy} healthy${s.dependsOn.length ? paint.dim(` (depends on ${s.dependsOn.join(', ')})`) : ''}`);
   }
+  const host = report.facts.host;
+  if (host) {
+    const gib = (b: number) => `${(b / 1073741824).toFixed(1)} GiB`;
+    const parts = host.disks.map((d) => `${d.what} ${d.usedPercent}% used (${gib(d.freeBytes)} free)`);
+    if (host.volumes) parts.push(`volumes ${gib(host.volumes.totalBytes)} (measured ${host.volumes.measuredAt}${host.volumes.cached ? ', cached' : ''})`);
+    if (host.containerLogs) parts.push(`container logs ${gib(host.containerLogs.totalBytes)}`);
+    parts.push(host.clock.synchronized === undefined ? 'clock sync unknown' : host.clock.synchronized ? 'clock synchronised' : 'clock NOT synchronised');
+    lines.push(`${paint.bold('host')} ${parts.join('; ')}`);
+  }
   if (lines.length) lines.push('');
   for (const f of report.findings) {
     lines.push(`${mark(f, paint)} ${paint.bold(f.subject)}: ${f.message}`);

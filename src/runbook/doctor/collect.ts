@@ -189,7 +189,9 @@ async function collectHost(engine: Engine, project: ComposeProject, inspects: Do
       const s = await statfs(path);
       const total = s.blocks * s.bsize;
       const free = s.bavail * s.bsize;
-      disks.push({ what, path, totalBytes: total, freeBytes: free, usedPercent: total ? Math.round((100 * (total - free)) / total) : 0 });
+      // As df: used / (used + available to unprivileged users); blocks reserved for root do not count.
+      const used = (s.blocks - s.bfree) * s.bsize;
+      disks.push({ what, path, totalBytes: total, freeBytes: free, usedPercent: used + free ? Math.ceil((100 * used) / (used + free)) : 0 });
     } catch {
       unknown.push(`the disk use of ${what} (${path} is not readable here)`);
     }

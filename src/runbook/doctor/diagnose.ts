@@ -150,7 +150,7 @@ function diagnoseHost(host: HostFacts): Finding[] {
   for (const w of host.engineWarnings) findings.push({ severity: 'warning', kind: 'engine-warning', subject: 'engine', message: w, advice: 'see the engine documentation for this warning' });
   if (host.clock.synchronized === false) findings.push({ severity: 'warning', kind: 'clock-unsynchronized', subject: 'host', message: `the clock is not synchronised (${host.clock.source})`, advice: 'enable NTP: timedatectl set-ntp true (systemd-timesyncd or chrony)' });
   if (host.clock.skewMs !== undefined && Math.abs(host.clock.skewMs) > 2000) findings.push({ severity: 'warning', kind: 'clock-skew', subject: 'engine', message: `the engine's clock differs from berth's by ${formatDuration(Math.abs(host.clock.skewMs))}`, advice: 'synchronise both clocks (NTP)' });
-  for (const u of host.unknown) findings.push({ severity: 'info', kind: 'not-determined', subject: 'host', message: `could not determine ${u}`, advice: 'run berth doctor on the Docker host as root to see it' });
+  for (const u of host.unknown) findings.push({ severity: 'info', kind: 'not-determined', subject: 'host', message: `could not determine ${u}`, advice: u.startsWith('clock') ? 'check it by hand: chronyc tracking, or timedatectl on a systemd host' : 'run berth doctor on the Docker host, as root, to see it' });
   return findings;
 }
 

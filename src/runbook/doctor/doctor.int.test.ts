@@ -65,6 +65,12 @@ describe('berth doctor (real engine, Compose v1)', { skip }, () => {
     const text = await berth('doctor');
     assert.equal(text.code, 0);
     assert.match(text.stdout, /nothing wrong found/);
+    const dry = await berth('doctor', '--dry-run');
+    assert.equal(dry.code, 0);
+    assert.match(dry.stdout, /^1\. db: replicas \(1 desired\)[\s\S]*\. api: DNS of db and a TCP connect to their ports, from inside api's network namespace\n {3}depends_on:/m);
+    const bad = await berth('doctor', 'nope');
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^berth: no service "nope" in project \S+\nhint: services: db, api\n$/);
   });
 
   test('unhealthy, cut from its database, OOM-killed, SIGKILLed on stop: each named; exit 1', async () => {
