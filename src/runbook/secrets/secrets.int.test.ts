@@ -83,12 +83,14 @@ describe('berth secrets rotate (real Postgres, Caddy, Compose v1)', { skip }, ()
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('bad input: unknown secret, a service without it, a file berth cannot write: one line, exit 2, nothing changed', async () => {
+  test('bad input: unknown secret, a service without it, a file berth cannot write, an unreadable new value: one line, exit 2, nothing changed', async () => {
     const before = snapshot();
     const cases: Array<[string[], RegExp]> = [
       [['secrets', 'rotate', 'nope'], /^berth: no secret "nope" in project \S+\nhint: secrets: db_password, api_key\n$/],
       [['secrets', 'rotate', 'db_password', '--service', 'proxy'], /^berth: service "proxy" does not use secret "db_password"\nhint: used by: app, db\n$/],
       [['secrets', 'rotate', 'api_key'], /^berth: secret "api_key" is the file \S+api_key\.txt, and berth cannot write next to it: EPERM: operation not permitted\nhint: /],
+      [['secrets', 'rotate', 'db_password', '--from-file', join(dir, 'missing.txt')], /^berth: cannot read the new value: ENOENT: no such file or directory, open '\S+missing\.txt'\n$/],
+      [['secrets', 'rotate', 'db_password', '--from-file', composeFile, '--stdin'], /^berth: give the new value with --from-file or --stdin, not both\n$/],
     ];
     for (const [args, message] of cases) {
       const result = await berth(...args);
