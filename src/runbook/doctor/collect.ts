@@ -73,7 +73,7 @@ async function containerFacts(engine: Engine, info: Docker.ContainerInspectInfo,
     restartPolicy: hc.RestartPolicy?.Name || 'no',
     stopTimeoutS: (info.Config as { StopTimeout?: number }).StopTimeout ?? 10,
     stopSignal: (info.Config as { StopSignal?: string }).StopSignal || 'SIGTERM',
-    health: state.Health ? { status: state.Health.Status, failingStreak: state.Health.FailingStreak, log: (state.Health.Log ?? []).map((h) => ({ exitCode: h.ExitCode, output: h.Output, end: h.End })) } : undefined,
+    health: state.Health ? { status: state.Health.Status, failingStreak: state.Health.FailingStreak, log: (state.Health.Log ?? []).map((h) => ({ exitCode: h.ExitCode, output: h.Output, end: h.End })), ...healthcheckOf(info) } : undefined,
     networks: Object.keys(info.NetworkSettings.Networks ?? {}),
     // network_mode (host, container:, service:) gives no networks to compare.
     expectedNetworks: networkMode ? [] : expectedNetworks,
@@ -109,6 +109,14 @@ async function containerFacts(engine: Engine, info: Docker.ContainerInspectInfo,
   work.push(scanLogs(engine, info.Id, startedAt).then((r) => { facts.errorLines = r.samples; facts.errorLineCount = r.count; }).catch(() => undefined));
   await Promise.all(work);
   return facts;
+}
+
+/** The check as a command line (CMD / CMD-SHELL) and its timeout, for the advice. */
+function healthcheckOf(info: Docker.ContainerInspectInfo): { test?: string; timeoutS?: number } {
+  const hc = (info.Config as { Healthcheck?: { Test?: string[]; Timeout?: number } }).Healthcheck;
+  const [kind, ...rest] = hc?.Test ?? [];
+  const test = kind === 'CMD-SHELL' ? rest.join(' ') : kind === 'CMD' ? rest.map((a) => (/[^\w@%+=:,./-]/.test(a) ? `'${a.replace(/'/g, `'\\''`)}'` : a)).join(' ') : undefined;
+  return { test, timeoutS: hc?.Timeout ? hc.Timeout / 1e9 : 30 };
 }
 
 /** Error lines the container wrote since its last start (at most the last 5000 lines read). */

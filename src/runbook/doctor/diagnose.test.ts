@@ -39,3 +39,15 @@ test('the probe\'s output: DNS and TCP per dependency; silence is a failure', ()
     { name: 'queue', port: undefined, dns: 'failed', addresses: [], tcp: undefined, detail: 'the probe said nothing' },
   ]);
 });
+
+test('a check that times out is said to time out; a service blocked by an unhealthy dependency says so', () => {
+  const sickApp: ContainerFacts = { ...base, name: 'p_app_1', state: 'running', running: true, exitCode: undefined, finishedAt: undefined, health: { status: 'unhealthy', failingStreak: 3, test: "node -e 'fetch(1)'", timeoutS: 3, log: [1, 2, 3].map((i) => ({ exitCode: -1, output: 'Health check exceeded timeout (3s)', end: `t${i}` })) } };
+  const report = diagnose({ project: 'p', collectedAt: '', services: [
+    { name: 'proxy', desired: 1, running: 0, dependsOn: ['app'], containers: [] },
+    { name: 'app', desired: 1, running: 1, dependsOn: [], containers: [sickApp] },
+  ] });
+  assert.match(report.findings[0]!.advice, /^it depends on app, which is not up and healthy: fix that first, then berth up proxy$/);
+  const unhealthy = report.findings.find((f) => f.kind === 'unhealthy')!;
+  assert.match(unhealthy.advice, /did not finish within its timeout \(3s\)/);
+  assert.match(unhealthy.advice, /docker exec p_app_1 node -e 'fetch\(1\)'$/);
+});

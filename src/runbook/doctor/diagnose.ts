@@ -29,19 +29,24 @@ export function planChecks(project: ComposeProject, services: string[], options:
 
 export function diagnose(facts: DoctorFacts): DoctorReport {
   const findings: Finding[] = [];
-  for (const service of facts.services) findings.push(...diagnoseService(service));
+  for (const service of facts.services) findings.push(...diagnoseService(service, facts.services));
   if (facts.host) findings.push(...diagnoseHost(facts.host));
   const ok = !findings.some((f) => f.severity !== 'info');
   return { project: facts.project, ok, findings, facts };
 }
 
-function diagnoseService(service: ServiceFacts): Finding[] {
+function diagnoseService(service: ServiceFacts, all: ServiceFacts[]): Finding[] {
   const findings: Finding[] = [];
   if (service.running < service.desired) {
+    // Compose starts a service only once its dependencies are up (healthy, with condition: service_healthy).
+    const blocked = service.dependsOn.filter((d) => {
+      const dep = all.find((s) => s.name === d);
+      return dep && (dep.running < dep.desired || dep.containers.some((c) => c.running && c.health?.status === 'unhealthy'));
+    });
     findings.push({
       severity: 'error', kind: 'below-desired', subject: service.name,
       message: `${service.running} of ${service.desired} replica(s) running`,
-      advice: service.containers.length ? 'see why its containers stopped (below); after the fix: berth up ' + service.name : `no container exists: berth up ${service.name}`,
+      advice: blocked.length ? `it depends on ${blocked.join(', ')}, which ${blocked.length > 1 ? 'are' : 'is'} not up and healthy: fix that first, then berth up ${service.name}` : service.containers.length ? 'see why its containers stopped (below); after the fix: berth up ' + service.name : `no container exists: berth up ${service.name}`,
     });
   }
   for (const c of service.containers) findings.push(...diagnoseContainer(c));
@@ -108,7 +113,12 @@ function diagnoseContainer(c: ContainerFacts): Finding[] {
   if (c.running && c.health) {
     const outputs = c.health.log.slice(-3).map((h) => `exit ${h.exitCode} at ${h.end}: ${h.output.trim().split('\n').slice(-2).join(' | ') || '(no output)'}`);
     if (c.health.status === 'unhealthy') {
-      findings.push({ severity: 'error', kind: 'unhealthy', subject: c.name, message: `unhealthy: ${c.health.failingStreak} failed health check(s) in a row`, advice: 'the last outputs below say what the check saw; run it by hand: docker exec ' + c.name + ' <healthcheck command>', details: outputs });
+      const timedOut = c.health.log.slice(-3).filter((h) => /exceeded timeout/i.test(h.output)).length;
+      const byHand = `run it by hand: docker exec ${c.name} ${c.health.test ?? '<its healthcheck command>'}`;
+      const advice = timedOut >= 2
+        ? `the check itself did not finish within its timeout (${c.health.timeoutS ?? '?'}s): the host is overloaded or the check is slow to start (a runtime such as node -e); raise healthcheck.timeout, use a lighter probe, or look at the load (CPU limits throttle the check too). ${byHand}`
+        : `the outputs above say what the check saw; ${byHand}`;
+      findings.push({ severity: 'error', kind: 'unhealthy', subject: c.name, message: `unhealthy: ${c.health.failingStreak} failed health check(s) in a row`, advice, details: outputs });
     } else if (c.health.status === 'starting') {
       findings.push({ severity: 'info', kind: 'starting', subject: c.name, message: 'health: starting (within its start period)', advice: 'wait, or look again with berth doctor', details: outputs });
     }

@@ -36,7 +36,7 @@ export interface ContainerFacts {
   restartPolicy: string;
   stopTimeoutS: number;
   stopSignal: string;
-  health?: { status: string; failingStreak: number; log: HealthAttempt[] };
+  health?: { status: string; failingStreak: number; log: HealthAttempt[]; test?: string; timeoutS?: number };
   memory?: { usage: number; limit: number };
   pids?: { current: number; limit?: number };
   /** Kill and die events since shortly before the last exit (undefined: the engine no longer had them). */
