@@ -6,31 +6,23 @@
  * they edit the compose file and rebuild.)
  */
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { runBerth } from '../testing/cli.js';
-import { integrationEngine, removeComposeProject, testName } from '../testing/engine.js';
+import { integrationEngine } from '../testing/engine.js';
+import { exampleStack } from '../testing/example-stack.js';
 import type { DoctorReport } from './doctor/types.js';
 
-const compose = fileURLToPath(new URL('../../examples/production/compose.yaml', import.meta.url));
 const { engine, skip } = await integrationEngine();
-const project = testName('runbook_example');
 const stateDir = mkdtempSync(join(tmpdir(), 'berth-runbook-example-'));
-const env = { PROXY_BIND: '127.0.0.1:', DOCKER_GID: String(statSync('/var/run/docker.sock', { throwIfNoEntry: false })?.gid ?? 0), BERTH_STATE_DIR: stateDir, BERTH_HELPER_IMAGE: 'local/busybox:latest' };
-const berth = (...args: string[]) => runBerth(['-f', compose, '-p', project, ...args], { env, timeoutMs: 400_000 });
+const stack = exampleStack('runbook_example', { BERTH_STATE_DIR: stateDir, BERTH_HELPER_IMAGE: 'local/busybox:latest' });
+const berth = stack.berth;
 
 describe('runbook commands on the example production stack (Compose v1)', { skip }, () => {
-  before(async () => {
-    const up = await berth('up');
-    assert.equal(up.code, 0, `berth up failed:\n${up.stderr}`);
-  });
+  before(() => stack.up());
   after(async () => {
-    await berth('--profile', 'backup', '--profile', 'migrate', 'compose', '--', 'down', '-v', '--remove-orphans');
-    if (engine) await removeComposeProject(engine, project);
+    await stack.down(engine);
     rmSync(stateDir, { recursive: true, force: true });
   });
 
