@@ -111,6 +111,8 @@ export interface RunningAgent {
   stop(): Promise<void>;
   /** Resolves when the first run triggered by `trigger` finishes (tests). */
   trigger(target: string): Promise<void>;
+  /** The scheduled berth maintain (x-berth.maintain.schedule), if any. */
+  maintain?: import('../runbook/maintain/schedule.js').ScheduledMaintain;
 }
 
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
@@ -164,6 +166,9 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     const { startResident } = await import('../monitor/resident.js');
     resident = startResident({ hostMetrics: options.monitor?.hostMetrics, dockerRoot: options.monitor?.dockerRoot, ...options.resident, monitor, store, project, log });
   }
+  // x-berth.maintain.schedule: berth maintain on a schedule (src/runbook/maintain/schedule.ts).
+  // A monitoring-only agent (behind a read-only socket proxy) runs no maintenance either.
+  const maintain = schedules ? (await import('../runbook/maintain/schedule.js')).scheduleMaintain({ engine, store, project, log }) : undefined;
   let server: Server | undefined;
   let address: string | undefined;
   if (options.listen) {
@@ -221,8 +226,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     monitor,
     resident,
     trigger: (target) => runTarget(target),
+    maintain,
     stop: async () => {
       for (const j of jobs) j.cron.stop();
+      await maintain?.stop();
       // A run in progress finishes (its containers are restarted, its files committed or removed).
       await Promise.allSettled([...inFlight]);
       await resident?.stop();

@@ -146,6 +146,8 @@ export interface ProjectBerthConfig {
   };
   /** x-berth monitor: built-in alerting's channels, the heartbeat, the status page. */
   monitor?: MonitorConfig;
+  /** berth maintain: run by berth agent on this cron schedule, keeping this many versions. */
+  maintain?: { schedule?: string; keep?: number };
 }
 
 /** A channel the agent's built-in alerting notifies (x-berth monitor.notify). */

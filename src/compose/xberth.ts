@@ -99,6 +99,7 @@ export const projectBerthSchema: Json = object({
     repeat_interval: duration,
     status: object({ public: bool, token_file: str, title: str }),
   }),
+  maintain: object({ schedule: str, keep: { type: 'integer', minimum: 1 } }),
 });
 
 let validators: { service: ValidateFunction; project: ValidateFunction } | undefined;
@@ -380,6 +381,10 @@ function readProjectBerth(x: Json, config: ProjectBerthConfig, base: ModelPath, 
   const c = (x.check ?? {}) as Json;
   config.check.rules = { ...((c.rules ?? {}) as ProjectBerthConfig['check']['rules']) };
   if (x.monitor) config.monitor = projectMonitorOf(x.monitor as Json, [...base, 'monitor'], ctx);
+  if (x.maintain) {
+    const m = x.maintain as Json;
+    config.maintain = { schedule: m.schedule === undefined ? undefined : String(m.schedule), keep: m.keep as number | undefined };
+  }
   return config;
 }
 

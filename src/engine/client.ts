@@ -182,6 +182,23 @@ export class Engine {
     );
   }
 
+  /**
+   * Engine events already past (since..until, seconds), parsed. The engine keeps only its last 256
+   * events in memory, so an old event may be gone: callers say "could not tell" then.
+   */
+  async pastEvents(filters: Record<string, string[]>, sinceS: number, untilS = Math.ceil(Date.now() / 1000)): Promise<EngineEvent[]> {
+    const stream = (await this.call('read engine events', () => this.docker.getEvents({ since: sinceS, until: untilS, filters }))) as NodeJS.ReadableStream;
+    let text = '';
+    for await (const chunk of stream) text += chunk.toString();
+    return text.split('\n').flatMap((line) => {
+      try {
+        return line.trim() ? [JSON.parse(line) as EngineEvent] : [];
+      } catch {
+        return [];
+      }
+    });
+  }
+
   /** Containers with the given labels (key or key=value), stopped ones included. */
   async listContainers(labels: string[], all = true): Promise<Docker.ContainerInfo[]> {
     const query = { all, filters: { label: labels } };

@@ -111,3 +111,15 @@ export function serviceAliases(sourceAliases: string[] | null | undefined, sourc
 export function ownAliases(aliases: string[] | null | undefined, self: { id: string; name: string }): string[] {
   return (aliases ?? []).filter((a) => a === self.name || a === self.id.slice(0, 12));
 }
+
+/** Points bind mounts (Binds and Mounts) of these host paths at other files: old path -> new path. */
+export function rebindMounts(hostConfig: Docker.HostConfig, rebind: Record<string, string>): void {
+  hostConfig.Binds = hostConfig.Binds?.map((bind) => {
+    const [source, ...rest] = bind.split(':');
+    const to = rebind[source!];
+    return to ? [to, ...rest].join(':') : bind;
+  });
+  for (const mount of (hostConfig as { Mounts?: Array<{ Type?: string; Source?: string }> }).Mounts ?? []) {
+    if (mount.Type === 'bind' && mount.Source && rebind[mount.Source]) mount.Source = rebind[mount.Source];
+  }
+}

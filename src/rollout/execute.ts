@@ -11,7 +11,7 @@ import type { ComposeProject, DrainConfig } from '../compose/types.js';
 import { statusCode, type Engine } from '../engine/client.js';
 import { formatDuration } from '../lib/duration.js';
 import { BerthError, ExitCode, errorMessage } from '../lib/errors.js';
-import { cloneCreateOptions, joinAliases, ownAliases } from './clone.js';
+import { cloneCreateOptions, rebindMounts, joinAliases, ownAliases } from './clone.js';
 import { fillHoles, PLACEHOLDER_LABEL } from './placeholder.js';
 import { describeStep, type RolloutPlan, type ServicePlan, type Step } from './plan.js';
 
@@ -25,6 +25,10 @@ export interface ExecuteOptions {
   onEvent?: (event: RolloutEvent) => void;
   /** For compose-up steps (first deploy). */
   compose?: () => Promise<ComposeRunner>;
+  /** Called with replaced replicas (stopped) before they are removed: berth logs keeps their last lines. */
+  beforeRemove?: (containers: Array<{ id: string; name: string }>, reason: string) => Promise<void>;
+  /** Host paths whose bind mounts new replicas get from another file (a secret's new version): old -> new. */
+  rebind?: Record<string, string>;
 }
 
 export interface ServiceOutcome {
@@ -158,6 +162,7 @@ async function runStep(rt: Runtime, plan: RolloutPlan, s: ServicePlan, step: Ste
     case 'remove-leftover': {
       const grace = Math.ceil((rt.project.services[s.service]?.stopGracePeriodMs ?? 10_000) / 1000);
       await stopContainer(engine, step.container.id, grace);
+      await rt.options.beforeRemove?.([step.container], 'leftover of an interrupted rollout').catch(() => undefined);
       await removeContainer(engine, step.container.id);
       return;
     }
@@ -192,6 +197,7 @@ async function runStep(rt: Runtime, plan: RolloutPlan, s: ServicePlan, step: Ste
         modelSets: { command: 'command' in raw, entrypoint: 'entrypoint' in raw, healthcheck: 'healthcheck' in raw, workingDir: 'working_dir' in raw, user: 'user' in raw, stopSignal: 'stop_signal' in raw },
         skipNetworks: step.holdBack,
       });
+      if (rt.options.rebind) rebindMounts(options.HostConfig!, rt.options.rebind);
       const first = Object.keys(options.NetworkingConfig?.EndpointsConfig ?? {})[0];
       if (first) options.NetworkingConfig!.EndpointsConfig![first]!.Aliases = aliasesFor(first);
       const container = await engine.call(`create ${step.name}`, () => engine.docker.createContainer(options));
@@ -254,6 +260,7 @@ async function runStep(rt: Runtime, plan: RolloutPlan, s: ServicePlan, step: Ste
       }));
       return;
     case 'remove':
+      await rt.options.beforeRemove?.(step.containers, step.reason).catch(() => undefined);
       await Promise.all(step.containers.map((c) => removeContainer(engine, c.id)));
       return;
     case 'monitor':

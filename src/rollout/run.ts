@@ -36,6 +36,8 @@ export interface RolloutRequest extends Omit<RolloutOptions, 'rolloutId'> {
   onEvent?: (event: RolloutEvent) => void;
   /** The caller (berth deploy) holds the project's deploy lock already. */
   lockHeld?: boolean;
+  /** New replicas bind-mount these files instead (old host path -> new): a rotated secret's new version. */
+  rebind?: Record<string, string>;
 }
 
 export interface ServiceResult {
@@ -150,7 +152,7 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
       if (imageIdAfter) await tagKeep(deps.engine, imageIdAfter, keepTag(deps.project.name, s.service, deployId, 'after')).catch(() => undefined);
       const base = { service: s.service, deployId, imageBefore: s.imageRefBefore ?? s.imageIdBefore, imageIdBefore: s.imageIdBefore, imageAfter: s.image, imageIdAfter, replicas: s.desired };
       try {
-        const [outcome] = await executePlan(deps.engine, deps.project, { ...plan, services: [s] }, { signal: req.signal, onEvent, compose: deps.compose });
+        const [outcome] = await executePlan(deps.engine, deps.project, { ...plan, services: [s] }, { signal: req.signal, onEvent, compose: deps.compose, beforeRemove: retainLogs(deps, deployId), rebind: req.rebind });
         const durationMs = Math.round(performance.now() - started);
         finishDeploy(deps.store, deployId, { result: 'succeeded', durationMs, detail: { phases: outcome!.phases, joined: outcome!.joined }, log: log.join('\n') });
         results.push({ ...base, result: 'succeeded', durationMs, phases: outcome!.phases });
@@ -168,7 +170,7 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
           emit({ type: 'note', service: s.service, text: `${s.service}: rolling back to ${back}` });
           try {
             const backPlan = await planFor(deps, { ...req, services: [s.service], targets: { [s.service]: back }, monitorMs: 0, force: false }, `${rolloutId}-rollback`);
-            await executePlan(deps.engine, deps.project, backPlan, { signal: req.signal, onEvent, compose: deps.compose });
+            await executePlan(deps.engine, deps.project, backPlan, { signal: req.signal, onEvent, compose: deps.compose, beforeRemove: retainLogs(deps, deployId) });
             result = 'rolled-back';
             rolledBackTo = back;
           } catch (rollbackError) {
@@ -192,6 +194,14 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
     silence.end();
     lock?.release();
   }
+}
+
+/** Keeps the last lines of the replicas a rollout replaces (berth logs shows them after they are gone). */
+function retainLogs(deps: RolloutDeps, deployId: number) {
+  return async (containers: Array<{ id: string; name: string }>, reason: string) => {
+    const { retainLastLines } = await import('../runbook/logs/retain.js');
+    await retainLastLines(deps.engine, deps.store, deps.project.name, containers, `deploy #${deployId}: ${reason}`);
+  };
 }
 
 /** `compose config --hash=SERVICES`: the hash Compose writes on containers it creates; empty when it cannot tell. */

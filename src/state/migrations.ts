@@ -117,4 +117,21 @@ export const MIGRATIONS: ReadonlyArray<{ name: string; sql: string }> = [
       );
     `,
   },
+  {
+    name: 'retained_logs: the last lines of replicas a rollout removed (berth logs)',
+    sql: `
+      CREATE TABLE retained_logs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        project TEXT NOT NULL,
+        service TEXT NOT NULL,
+        container TEXT NOT NULL,
+        container_id TEXT NOT NULL,
+        image TEXT,
+        removed_at TEXT NOT NULL,
+        reason TEXT,
+        lines TEXT NOT NULL              -- JSON: [[time, stream, text], ...], oldest first
+      );
+      CREATE INDEX retained_logs_project_service ON retained_logs (project, service, id);
+    `,
+  },
 ];

@@ -13,7 +13,7 @@ export function registerAgent(program: Command): void {
     .option('--once', 'print the health (age of the newest verified backup per target) and exit: 0 fresh, 1 stale')
     .option('--max-age <duration>', 'how old the newest verified backup may be (default: two schedule intervals + 10m, or 26h)', value.duration())
     .option('--no-monitor', 'do not watch the engine (no /metrics)')
-    .option('--no-schedules', 'monitoring only: run no backups (an agent behind a read-only socket proxy)')
+    .option('--no-schedules', 'monitoring only: run no backups and no maintenance (an agent behind a read-only socket proxy)')
     .option('--stats-interval <duration>', 'how often to read container resource stats (one-shot); 0 turns them off', value.duration({ zero: true }), '15s')
     .option('--no-container-resources', 'leave out the cAdvisor-named container_* resource series (where cAdvisor runs)')
     .option('--no-host-metrics', 'leave out the node_* host series (where node_exporter runs)')
@@ -46,7 +46,7 @@ Examples:
           ? { statsIntervalMs: parseDuration(opts.statsInterval, '--stats-interval'), containerResources: opts.containerResources, hostMetrics: opts.hostMetrics, dockerRoot: opts.dockerRoot }
           : undefined;
         const agent = await startAgent({ engine, store, project, listen: opts.listen || undefined, maxAgeMs, log, schedules: opts.schedules, monitor });
-        if (agent.jobs.length === 0 && opts.schedules) log({ event: 'warning', message: 'no target has x-berth.backup.schedule: only health is served' });
+        if (agent.jobs.length === 0 && !agent.maintain && opts.schedules) log({ event: 'warning', message: 'no target has x-berth.backup.schedule and there is no x-berth.maintain.schedule: nothing is scheduled' });
         await new Promise<void>((resolve) => {
           const stop = (signal: string) => {
             log({ event: 'stopping', signal });
