@@ -103,7 +103,7 @@ function isBackupTool(s: ServiceModel): boolean {
 /** A bind-mounted directory that holds user content or app state (not a config file, not a system path). */
 function isDataBind(m: Mount, datastoreService: boolean): boolean {
   const source = m.source ?? '';
-  if (/\.[a-z0-9]{1,5}$/i.test(source.split('/').pop() ?? '') || /^\/(var\/run|run|sys|proc|dev|etc|usr|lib|bin|boot)(\/|$)|docker\.sock/.test(source) || /^\/(etc|usr|sys|proc|dev|run|var\/run)(\/|$)/.test(m.target)) return false;
+  if (/\.[a-z0-9]{1,5}$/i.test(source.split('/').pop() ?? '') || /^\/(var\/run|run|sys|proc|dev|etc|usr|lib|bin|boot)(\/|$)|docker\.sock/.test(source) || /^\/(etc|sys|proc|dev|run|var\/run)(\/|$)/.test(m.target)) return false;
   if (datastoreService) return true;
   return /(^|\/)(data|media|library|librar(y|ies)|uploads?|photos|pictures|music|movies|tv|books|files|documents|storage|public\/system|config|appdata|userdata|db|database|vault|gitea|git|repositories|mail|maildata|vmail|attachments)(\/|$)/i.test(`${source} ${m.target}`.replace(/\s/, '/'));
 }
