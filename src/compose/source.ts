@@ -79,6 +79,7 @@ export function parseComposeText(text: string, file: string): SourceFile {
     const loc = at(firstError.pos[0]);
     let message = firstError.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?\s*$/, '');
     if (firstError.code === 'MULTIPLE_DOCS') message = 'more than one YAML document (---); berth reads one document per compose file';
+    if (/Maximum call stack size exceeded/.test(message)) message = 'the YAML nests too deeply to read';
     throw new BerthError(`${formatLocation(loc)}: invalid YAML: ${message}`, { hint: `in ${file}` });
   }
   const contents = doc.contents as Node | null;

@@ -7,7 +7,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2019.js';
 import { parseDuration } from '../lib/duration.js';
-import { BerthError } from '../lib/errors.js';
+import { BerthError, quoted } from '../lib/errors.js';
 import { formatLocation, formatPath } from './source.js';
 import type { BackupDestinationConfig, BackupTargetConfig, DrainConfig, HookConfig, ModelPath, ProjectBerthConfig, ServiceBerthConfig, SourceLocation } from './types.js';
 
@@ -210,7 +210,7 @@ export function parseServiceBerth(value: unknown, serviceName: string, ctx: XBer
 function trafficNetworksOf(names: string[], serviceName: string, serviceNetworks: string[], path: ModelPath, ctx: XBerthContext): string[] {
   const unknown = names.find((n) => !serviceNetworks.includes(n));
   if (unknown !== undefined) {
-    throw new BerthError(`${at(ctx, path)}${formatPath(path)}: "${unknown}" is not a network of service ${serviceName} (its networks: ${serviceNetworks.join(', ') || 'none'})`);
+    throw new BerthError(`${at(ctx, path)}${formatPath(path)}: ${quoted(unknown)} is not a network of service ${serviceName} (its networks: ${serviceNetworks.join(', ') || 'none'})`);
   }
   if (serviceNetworks.every((n) => names.includes(n))) {
     throw new BerthError(`${at(ctx, path)}${formatPath(path)} names every network of service ${serviceName}: a new replica needs one other network to start on (its database, say)`, {
