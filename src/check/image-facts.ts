@@ -115,11 +115,29 @@ const TABLE: TableEntry[] = [
   // Databases: their entrypoints drop to an unprivileged user (gosu/su-exec); postgres stops on SIGINT.
   { repo: /^(postgres|postgis\/postgis|pgvector\/pgvector|timescale\/timescaledb)$/, facts: { stopSignal: 'SIGINT', exposedPorts: [5432] } },
   // s6-overlay (/init as ENTRYPOINT): every linuxserver.io image, Home Assistant, Paperless-ngx (2.x), Gitea.
-  { repo: /^linuxserver\//, facts: { init: true } },
+  // s6 runs the app as PUID/PGID (911 unless set): the image is not to be given `user:`.
+  { repo: /^linuxserver\//, facts: { init: true, nonRootUser: true, user: 'abc (PUID)' } },
   { repo: /^home-assistant\/home-assistant$|^homeassistant\/home-assistant$/, facts: { init: true } },
-  { repo: /^paperless-ngx\/paperless-ngx$/, facts: { init: true, healthcheck: true, curl: true } },
-  { repo: /^gitea\/gitea$/, tag: /rootless/, facts: { nonRootUser: true, user: '1000:1000' } },
-  { repo: /^gitea\/gitea$/, facts: { init: true } },
+  { repo: /^paperless-ngx\/paperless-ngx$/, facts: { init: true, healthcheck: true, curl: true, nonRootUser: true, user: 'paperless (USERMAP_UID)' } },
+  { repo: /^(gitea\/gitea|forgejo\/forgejo)$/, tag: /rootless/, facts: { nonRootUser: true, user: '1000:1000' } },
+  // The rootful image's s6 runs gitea (forgejo) as git (1000).
+  { repo: /^(gitea\/gitea|forgejo\/forgejo)$/, facts: { init: true, nonRootUser: true, user: 'git (dropped by s6)' } },
+  { repo: /^itzg\/minecraft-server$/, facts: { nonRootUser: true, user: '1000 (dropped by its start script)' } },
+  { repo: /^edoburu\/pgbouncer$/, facts: { nonRootUser: true, user: 'postgres' } },
+  { repo: /^grafana\/loki$/, facts: { nonRootUser: true, user: '10001' } },
+  { repo: /^apache\/tika$/, facts: { nonRootUser: true, user: '35002' } },
+  { repo: /^outlinewiki\/outline$/, facts: { nonRootUser: true, user: 'nodejs', healthcheck: true } },
+  { repo: /^prodrigestivill\/postgres-backup-local$/, facts: { healthcheck: true } },
+  { repo: /^nextcloud\/all-in-one$/, facts: { healthcheck: true } },
+  { repo: /^immich-app\/immich-machine-learning$/, facts: { healthcheck: true } },
+  { repo: /^ghost$/, facts: { nonRootUser: true, user: 'node (dropped by gosu in its entrypoint)' } },
+  { repo: /^dpage\/pgadmin4$/, facts: { nonRootUser: true, user: '5050' } },
+  { repo: /^plausible\/community-edition$/, facts: { nonRootUser: true, user: '999' } },
+  // Entrypoints that drop to an unprivileged user themselves (gosu), and images with a HEALTHCHECK.
+  { repo: /^matrixdotorg\/synapse$/, facts: { healthcheck: true, curl: true, nonRootUser: true, user: '991 (dropped by start.py)' } },
+  { repo: /^amir20\/dozzle$/, facts: { healthcheck: true } },
+  { repo: /^containrrr\/watchtower$/, facts: { healthcheck: true } },
+  { repo: /^cadvisor\/cadvisor$/, facts: { healthcheck: true, wget: true } },
   // tini or dumb-init as ENTRYPOINT, an unprivileged USER, a HEALTHCHECK.
   { repo: /^n8nio\/n8n$/, facts: { init: true, nonRootUser: true, user: 'node' } },
   { repo: /^(tootsuite|mastodon)\/mastodon$/, facts: { init: true, nonRootUser: true, user: 'mastodon' } },

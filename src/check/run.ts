@@ -9,6 +9,7 @@ import { isDisabledInline, isIgnored, parseInlineDirectives, type CheckConfig, t
 import { parseDockerfile } from './dockerfile.js';
 import { baseImageOf, factsOfImage, type ImageConfigs } from './image-facts.js';
 import { imageRefsOf } from './image-inspect.js';
+import { isOneOff } from './rules/util.js';
 import { collectProxyConfigs } from './proxy-config.js';
 import { composeRules } from './rules/compose.js';
 import { dockerfileRules } from './rules/dockerfile.js';
@@ -125,7 +126,7 @@ export function lintProject(project: ComposeProject, options: LintOptions = {}):
     for (const rule of active) {
       if (rule.scope !== 'dockerfile') continue;
       // Compose settings that cover a Dockerfile finding for every service using it.
-      if (rule.id === 'df-healthcheck' && services.every((s) => s.healthcheck || isOneOffLike(s))) continue;
+      if (rule.id === 'df-healthcheck' && services.every((s) => s.healthcheck || isOneOff(s, project))) continue;
       if (rule.id === 'df-user' && services.every((s) => s.raw.user !== undefined)) continue;
       for (const hit of rule.check(first.file, first.dockerfile, first.readContextFile, target)) {
         // A CMD (ENTRYPOINT) that every service replaces with its own command (entrypoint) never runs.
@@ -162,7 +163,7 @@ function commentExcuses(read: ReadText, location: SourceLocation, pattern: RegEx
   return [lines[location.line - 1], lines[location.line - 2]].some((l) => l !== undefined && pattern.test(/#(.*)$/.exec(l)?.[1] ?? ''));
 }
 
-const isOneOffLike = (s: { profiles: string[]; restart?: string }) => s.profiles.length > 0 && (s.restart ?? 'no') === 'no';
+
 
 /** Lints one Dockerfile on its own (berth check dockerfile). */
 export function lintDockerfile(file: string, options: LintOptions = {}): LintResult {
@@ -194,6 +195,24 @@ function toFinding(rule: Rule, hit: RuleHit, config: CheckConfig | undefined, lo
   };
 }
 
+/**
+ * One finding per rule and place: services that share a node (a YAML anchor, an env_file) would
+ * otherwise repeat it once per service. The first keeps its message and names the others.
+ */
+export function mergeSamePlace(findings: Finding[]): Finding[] {
+  const byPlace = new Map<string, { first: Finding; others: string[] }>();
+  const out: Finding[] = [];
+  for (const f of findings) {
+    if (!f.location) { out.push(f); continue; }
+    const key = `${f.rule}\0${f.location.file}\0${f.location.line}\0${f.location.column}`;
+    const seen = byPlace.get(key);
+    if (!seen) { const entry = { first: { ...f }, others: [] }; byPlace.set(key, entry); out.push(entry.first); continue; }
+    if (f.service && f.service !== seen.first.service && !seen.others.includes(f.service)) seen.others.push(f.service);
+  }
+  for (const { first, others } of byPlace.values()) if (others.length) first.message += `; also for ${others.map((o) => `"${o}"`).join(', ')}`;
+  return out;
+}
+
 function filterFindings(raw: Finding[], config: CheckConfig | undefined, read: ReadText): { findings: Finding[]; suppressed: number } {
   const directives = new Map<string, InlineDirectives>();
   const directivesOf = (file: string) => {
@@ -206,8 +225,9 @@ function filterFindings(raw: Finding[], config: CheckConfig | undefined, read: R
     if (f.location && isDisabledInline(directivesOf(f.location.file), f.rule, f.location.line)) return false;
     return true;
   });
-  findings.sort((a, b) => (a.location?.file ?? '').localeCompare(b.location?.file ?? '') || (a.location?.line ?? 0) - (b.location?.line ?? 0) || (a.location?.column ?? 0) - (b.location?.column ?? 0) || a.rule.localeCompare(b.rule));
-  return { findings, suppressed: raw.length - findings.length };
+  const merged = mergeSamePlace(findings);
+  merged.sort((a, b) => (a.location?.file ?? '').localeCompare(b.location?.file ?? '') || (a.location?.line ?? 0) - (b.location?.line ?? 0) || (a.location?.column ?? 0) - (b.location?.column ?? 0) || a.rule.localeCompare(b.rule));
+  return { findings: merged, suppressed: raw.length - findings.length };
 }
 
 export function relativeTo(base: string, file: string): string {

@@ -280,7 +280,7 @@ export function parseProjectBerth(value: unknown, ctx: XBerthContext): ProjectBe
   if (b.default_destination !== undefined) {
     config.backup.defaultDestination = String(b.default_destination);
     if (!(config.backup.defaultDestination in config.backup.destinations) && config.backup.defaultDestination !== 'local') {
-      ctx.warnings.push(`${at(ctx, [...base, 'backup', 'default_destination'])}x-berth.backup.default_destination "${config.backup.defaultDestination}" is not among x-berth.backup.destinations`);
+      ctx.warnings.push(`${at(ctx, [...base, 'backup', 'default_destination'])}x-berth.backup.default_destination ${quoted(config.backup.defaultDestination)} is not among x-berth.backup.destinations`);
     }
   }
   const r = (b.retention ?? {}) as Json;

@@ -60,11 +60,19 @@ function bringsInit(s: ServiceModel, ctx: CheckContext): boolean | undefined {
   return imageFacts(s, ctx).init;
 }
 
+/**
+ * Container ports of protocols that are public by design (mail, SSH for git, DNS, VPN, TURN,
+ * BitTorrent, game servers): binding them to loopback or moving them behind the HTTP proxy is
+ * not the fix, so port-all-interfaces and fixed-host-port leave them alone.
+ */
+const PUBLIC_PORTS = new Set([22, 25, 53, 110, 143, 465, 587, 993, 995, 3478, 5349, 6881, 51820, 25565, 19132, 27015, 7777, 2456, 2457, 2458]);
+const isPublicByDesign = (s: ServiceModel, target: number) => PUBLIC_PORTS.has(target) || GAME_SERVERS.test(imageRef(s.image)?.repo ?? '');
+
 /** Images whose own documentation requires a fixed container_name (they find themselves by it). */
 const REQUIRES_CONTAINER_NAME = /^(nextcloud\/all-in-one|nextcloud-releases\/all-in-one)$/;
 const requiresContainerName = (s: ServiceModel) => REQUIRES_CONTAINER_NAME.test(imageRef(s.image)?.repo ?? '');
 
-const WORKER_COMMAND = /\b(sidekiq|celery\b.*\b(worker|beat)|rq\s+worker|rqworker|queue:work|horizon|jobs:work|good_job|solid_queue|resque|delayed_job|jobs:work|qcluster|dramatiq|huey|arq|faktory|temporal.*worker|bullmq|worker)\b/i;
+const WORKER_COMMAND = /\b(sidekiq|celery\b.*\bworker|rq\s+worker|rqworker|queue:work|horizon|jobs:work|good_job|solid_queue|resque|delayed_job|jobs:work|qcluster|dramatiq|huey|arq|faktory|temporal.*worker|bullmq|worker)\b/i;
 const GAME_SERVERS = /^(itzg\/minecraft-(server|bedrock-server)|factoriotools\/factorio|lloesche\/valheim-server|cm2network\/.+|ich777\/.+|ryshe\/terraria|thijsvanloef\/palworld-server-docker|didstopia\/rust-server)$/;
 
 /** "worker" or "game server" for long-running non-web services that need time to finish or save; undefined otherwise. */
@@ -93,14 +101,36 @@ function gracefulOnQuit(s: ServiceModel, ctx: CheckContext, facts: ImageFacts): 
 const BACKUP_IMAGES = /(^|\/|-)(backup|backups|restic|borg|borgmatic|kopia|duplicati|duplicacy|rclone|resticker|autorestic|mc-backup|volume-backup|db-backup|pgbackrest|wal-g)(-|\/|$)/;
 const DUMP_COMMAND = /\b(pg_dump|pg_dumpall|pg_basebackup|pgbackrest|wal-g|mysqldump|mariadb-dump|mariadb-backup|mariabackup|xtrabackup|mongodump|redis-cli\s+.*--rdb)\b/;
 
-/** A backup sidecar or dump job (by image, or by the command it runs). */
-function isBackupTool(s: ServiceModel): boolean {
-  if (BACKUP_IMAGES.test(imageRef(s.image)?.repo ?? '')) return true;
-  const words = [...(commandWords(s.raw.command)?.words ?? []), ...(commandWords(s.raw.entrypoint)?.words ?? [])].join(' ');
-  return DUMP_COMMAND.test(words) || /\b(restic|borg|borgmatic|kopia|rclone)\s+(backup|create|snapshot|sync|copy)\b/.test(words);
+/** A service definition as written, active or not: backup jobs often sit in a `backup` profile. */
+interface RawService { name: string; image?: string; words: string; env: string[]; dependsOn: string[]; volumes: Mount[]; xBackupVolume: boolean }
+
+function rawServices(ctx: CheckContext): RawService[] {
+  return Object.entries((ctx.project.model.services ?? {}) as Record<string, Record<string, unknown> | null>).map(([name, raw]) => {
+    const r = raw ?? {};
+    const env = r.environment;
+    const envValues = Array.isArray(env) ? env.map(String) : env && typeof env === 'object' ? Object.values(env as Record<string, unknown>).map((v) => String(v ?? '')) : [];
+    const deps = r.depends_on;
+    return {
+      name,
+      image: typeof r.image === 'string' ? r.image : undefined,
+      words: [...(commandWords(r.command)?.words ?? []), ...(commandWords(r.entrypoint)?.words ?? [])].join(' '),
+      env: envValues,
+      dependsOn: Array.isArray(deps) ? deps.map(String) : deps && typeof deps === 'object' ? Object.keys(deps) : [],
+      volumes: mounts({ raw: r } as ServiceModel),
+      xBackupVolume: ((r['x-berth'] as { backup?: { type?: string } } | undefined)?.backup?.type) === 'volume',
+    };
+  });
 }
 
-/** A bind-mounted directory that holds user content or app state (not a config file, not a system path). */
+/** A backup sidecar or dump job (by image, or by the command it runs). */
+function isBackupTool(s: { image?: string; words: string }): boolean {
+  if (BACKUP_IMAGES.test(imageRef(s.image)?.repo ?? '')) return true;
+  return DUMP_COMMAND.test(s.words) || /\b(restic|borg|borgmatic|kopia|rclone)\s+(backup|create|snapshot|sync|copy)\b/.test(s.words);
+}
+
+const asRaw = (s: ServiceModel) => ({ image: s.image, words: [...(commandWords(s.raw.command)?.words ?? []), ...(commandWords(s.raw.entrypoint)?.words ?? [])].join(' ') });
+
+/** A bind-mounted directory that holds user content or app state (not a config file, not a system path, not logs or cache). */
 function isDataBind(m: Mount, datastoreService: boolean): boolean {
   const source = m.source ?? '';
   if (/\.[a-z0-9]{1,5}$/i.test(source.split('/').pop() ?? '') || /^\/(var\/run|run|sys|proc|dev|etc|usr|lib|bin|boot)(\/|$)|docker\.sock/.test(source) || /^\/(etc|sys|proc|dev|run|var\/run)(\/|$)/.test(m.target)) return false;
@@ -108,19 +138,24 @@ function isDataBind(m: Mount, datastoreService: boolean): boolean {
   return /(^|\/)(data|media|library|librar(y|ies)|uploads?|photos|pictures|music|movies|tv|books|files|documents|storage|public\/system|config|appdata|userdata|db|database|vault|gitea|git|repositories|mail|maildata|vmail|attachments)(\/|$)/i.test(`${source} ${m.target}`.replace(/\s/, '/'));
 }
 
-/** The same volume (by name) or host directory, mounted by a backup sidecar. */
+/** Logs, caches and scratch space: rebuildable, nothing to back up. */
+const isScratch = (m: Mount) => /(^|[/_-])(cache|caches|tmp|temp|node_modules|logs?)([/_-]|$)/i.test(`${m.source ?? ''}/${m.target}`.replace(/\/+$/, ''));
+
+const normalizePath = (p: string) => p.replace(/\/+$/, '').replace(/^\.\//, '');
+/** The same volume, or the same host directory or one of its parents. */
+const covers = (backup: Mount, m: Mount) => backup.source !== undefined && m.source !== undefined && backup.type === m.type
+  && (normalizePath(m.source) === normalizePath(backup.source) || (m.type === 'bind' && normalizePath(m.source).startsWith(`${normalizePath(backup.source)}/`)));
+
+/** The volume or directory, mounted by a backup sidecar (active or in a profile). */
 function mountedByBackup(m: Mount, owner: ServiceModel, ctx: CheckContext): boolean {
-  return Object.values(ctx.project.services).some((o) => o !== owner && (isBackupTool(o) || o.berth.backup?.type === 'volume') && mounts(o).some((x) => x.source !== undefined && x.source.replace(/\/+$/, '') === m.source!.replace(/\/+$/, '')));
+  return rawServices(ctx).some((o) => o.name !== owner.name && (isBackupTool(o) || o.xBackupVolume) && o.volumes.some((x) => covers(x, m)));
 }
 
-/** A dump job (in a backup profile or running) that names this datastore as its host or depends on it. */
+/** A dump job (active or in a backup profile) that names this datastore as its host, depends on it, or shares its volume. */
 function dumpedBy(db: ServiceModel, ctx: CheckContext): boolean {
   const host = new RegExp(`(^|[\\s=@/:'"])${db.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}([\\s:/'"]|$)`);
-  return Object.values(ctx.project.services).some((o) => {
-    if (o === db || !isBackupTool(o)) return false;
-    const text = [...Object.values(o.environment).map((v) => v ?? ''), ...(commandWords(o.raw.command)?.words ?? []), ...(commandWords(o.raw.entrypoint)?.words ?? [])].join(' ');
-    return db.name in o.dependsOn || host.test(text) || mounts(o).some((x) => mounts(db).some((y) => y.source !== undefined && x.source === y.source));
-  });
+  return rawServices(ctx).some((o) => o.name !== db.name && isBackupTool(o)
+    && (o.dependsOn.includes(db.name) || host.test([...o.env, o.words].join(' ')) || o.volumes.some((x) => mounts(db).some((y) => covers(x, y)))));
 }
 
 // ── secrets: which variables hold one ───────────────────────────────────────────────
@@ -365,7 +400,7 @@ export const composeRules: ComposeRule[] = [
     check: longRunning((s, ctx) => {
       if (s.containerName === undefined || datastore(s, ctx) || requiresContainerName(s)) return;
       // A comment on (or above) the line saying the name is required documents the exception.
-      return { message: `service "${s.name}" sets container_name "${s.containerName}", which prevents running two replicas during a rollout`, path: svc(s.name, 'container_name'), unlessComment: /\b(required|must|do not (change|rename|remove)|don't (change|rename|remove)|needs? (this|the) name|fixed name)\b/i };
+      return { message: `service "${s.name}" sets container_name "${s.containerName}", which prevents running two replicas during a rollout`, path: svc(s.name, 'container_name'), unlessComment: /\b(required|must|not allowed|do not (change|rename|remove)|don't (change|rename|remove)|needs? (this|the) name|fixed name)\b/i };
     }),
   },
   {
@@ -374,8 +409,9 @@ export const composeRules: ComposeRule[] = [
     rationale: 'A fixed host port can be bound by one container only: the new replica of a rollout cannot start while the old one holds it.',
     advice: 'Put the service behind the reverse proxy and drop `ports`, or publish on 127.0.0.1 with an ephemeral port (`127.0.0.1::3000`).',
     check: longRunning((s, ctx) => {
-      if (!isWebService(s, ctx.project)) return;
-      return s.ports.flatMap((p, i) => (p.published !== undefined && p.published !== '' && p.published !== '0' ? [{ message: `web service "${s.name}" publishes fixed host port ${p.published}->${p.target}`, path: svc(s.name, 'ports', i) }] : []));
+      // A service whose image requires a fixed container_name is never rolled out side by side.
+      if (!isWebService(s, ctx.project) || requiresContainerName(s)) return;
+      return s.ports.flatMap((p, i) => (p.published !== undefined && p.published !== '' && p.published !== '0' && !isPublicByDesign(s, p.target) ? [{ message: `web service "${s.name}" publishes fixed host port ${p.published}->${p.target}`, path: svc(s.name, 'ports', i) }] : []));
     }),
   },
   {
@@ -625,11 +661,14 @@ export const composeRules: ComposeRule[] = [
     check: eachService((s, ctx) => {
       const listed = new Set(asArray(s.raw.secrets).map((x) => (typeof x === 'string' ? x : String((x as { target?: string; source?: string }).target ?? (x as { source?: string }).source))));
       const defined = new Set(Object.keys((ctx.project.model.secrets ?? {}) as Record<string, unknown>));
-      return Object.entries(s.environment).flatMap(([k, v]) => {
+      return Object.entries(s.environment).flatMap(([k, v]): RuleHit[] => {
         const m = /^\/run\/secrets\/([^/]+)$/.exec(v ?? '');
         if (!m || !/_FILE$/.test(k)) return [];
         if (listed.has(m[1]!)) return [];
-        return [{ message: `service "${s.name}": ${k} points at secret "${m[1]}", which the service does not mount${defined.has(m[1]!) ? '' : ' (nor is it defined at the top level)'}`, path: svc(s.name, 'environment', Array.isArray(s.raw.environment) ? (s.raw.environment as string[]).findIndex((e) => String(e).startsWith(`${k}=`)) : k) }];
+        const message = `service "${s.name}": ${k} points at secret "${m[1]}", which the service does not mount${defined.has(m[1]!) ? '' : ' (nor is it defined at the top level)'}`;
+        const location = inComposeEnvironment(s, k) ? undefined : envFileLocation(s, k, ctx);
+        if (location) return [{ message, location }];
+        return [{ message, path: svc(s.name, 'environment', Array.isArray(s.raw.environment) ? (s.raw.environment as string[]).findIndex((e) => String(e).startsWith(`${k}=`)) : k) }];
       });
     }),
   },
@@ -692,7 +731,7 @@ export const composeRules: ComposeRule[] = [
       return s.ports.flatMap((p, i) => {
         if (p.hostIp && !/^(0\.0\.0\.0|::|\[::\])$/.test(p.hostIp)) return [];
         // The edge proxy is meant to be public on 80/443; an admin UI on 8081:80 is not.
-        if (isProxy(s) && isEdgePort(p.published)) return [];
+        if ((isProxy(s) && isEdgePort(p.published)) || isPublicByDesign(s, p.target)) return [];
         return [{ message: `service "${s.name}" publishes ${p.published ?? '(ephemeral)'}->${p.target}/${p.protocol} on all interfaces`, path: svc(s.name, 'ports', i) }];
       });
     }),
@@ -705,13 +744,14 @@ export const composeRules: ComposeRule[] = [
     rationale: 'Data in a named volume, or in a bind-mounted directory of user content (uploads, media, a library, a /config holding keys and an app database), lives on one disk of one server. Without a backup, a disk failure or `docker compose down -v` is permanent.',
     advice: 'Declare `x-berth: {backup: {type: postgres|mysql|volume, schedule: ...}}` on the service (berth backup runs and verifies it). A backup sidecar that mounts the volume (offen/docker-volume-backup, restic, borgmatic) or a dump job against the database (pg_dump, mysqldump) counts too.',
     check: eachService((s, ctx) => {
-      if (s.berth.backup || isOneOff(s, ctx.project) || isBackupTool(s) || isCache(s)) return;
+      if (s.berth.backup || isOneOff(s, ctx.project) || isBackupTool(asRaw(s)) || isCache(s)) return;
       const ds = datastore(s, ctx);
-      const state = mounts(s).filter((m) => !m.readOnly && m.source && (m.type === 'volume' || (m.type === 'bind' && isDataBind(m, ds))));
+      const state = mounts(s).filter((m) => !m.readOnly && m.source && (m.type === 'volume' || (m.type === 'bind' && isDataBind(m, ds))) && (ds || !isScratch(m)));
       if (state.length === 0) return;
-      if (!ds && !s.berth.rollout.stateful && state.every((m) => /cache|tmp|node_modules|logs?$/.test(m.source!))) return;
       if (ds && dumpedBy(s, ctx)) return;
-      const open = state.filter((m) => !mountedByBackup(m, s, ctx));
+      // A volume or directory shared by several services (app and its cron) is reported once, at the first.
+      const first = (m: Mount) => Object.values(ctx.project.services).find((o) => mounts(o).some((x) => x.type === m.type && x.source !== undefined && normalizePath(x.source) === normalizePath(m.source!) && !x.readOnly)) === s;
+      const open = state.filter((m) => !mountedByBackup(m, s, ctx) && first(m));
       if (open.length === 0) return;
       const what = open.map((m) => (m.type === 'bind' ? `${m.source} (bind mount)` : m.source)).join(', ');
       return { message: `service "${s.name}" keeps state in ${what} with no backup target (x-berth backup, a backup sidecar or a dump job)`, path: svc(s.name, 'volumes', open[0]!.index) };
