@@ -13,7 +13,6 @@ import { collectDockerfiles, lintProject, readTextFile, relativeTo, type LintRes
 import type { ImageConfigs } from './image-facts.js';
 import { imageRefsOf, readImageConfigs } from './image-inspect.js';
 import type { Engine } from '../engine/client.js';
-import type { StateStore } from '../state/store.js';
 import { SEVERITY_RANK, type Finding, type Severity } from './types.js';
 
 export interface ComposeCheckOptions {
@@ -102,19 +101,17 @@ export async function checkCompose(project: ComposeProject, options: ComposeChec
 }
 
 /**
- * Reads the configs of the project's images from the local engine (cached in the state store by
- * image id). Without an engine (CI, a laptop without Docker) the lint goes on: the table of
+ * Reads the configs of the project's images from the local engine (one inspect per image). Without an engine (CI, a laptop without Docker) the lint goes on: the table of
  * popular images answers where it can, and the note says what was not checked.
  */
-export async function projectImages(project: ComposeProject, connect: () => Promise<Engine>, openStore?: () => Promise<StateStore | undefined>, timeoutMs = 5000): Promise<{ images?: ImageConfigs; note?: string }> {
+export async function projectImages(project: ComposeProject, connect: () => Promise<Engine>, timeoutMs = 5000): Promise<{ images?: ImageConfigs; note?: string }> {
   const refs = imageRefsOf(project, collectDockerfiles(project));
   if (refs.length === 0) return {};
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000}s`)), timeoutMs); });
   try {
     const engine = await Promise.race([connect(), timeout]);
-    const store = openStore ? await openStore().catch(() => undefined) : undefined;
-    const lookup = await Promise.race([readImageConfigs(refs, engine, store), timeout]);
+    const lookup = await Promise.race([readImageConfigs(refs, engine), timeout]);
     return { images: lookup.configs };
   } catch (error) {
     return { note: `image facts: the engine could not be asked (${(error as Error).message.split('\n')[0]}); images are judged from berth's table where it knows them` };

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { factsOfImage, type ImageConfig, type ImageConfigs } from './image-facts.js';
-import { normalizeRef, toImageConfig } from './image-inspect.js';
+import { toImageConfig } from './image-inspect.js';
 import { lintProject } from './run.js';
 import { projectFromYaml } from './testing/project.js';
 import { at } from './testing/lint.js';
@@ -95,11 +95,7 @@ test('build.target selects the Dockerfile stage that is judged (not the last one
   assert.deepEqual(at(dev).filter((f) => /^df-(user|npm-start)@/.test(f)), ['df-user@7', 'df-npm-start@8']);
 });
 
-test('the engine\'s names for references, and the config berth keeps from an inspect', () => {
-  assert.equal(normalizeRef('nginx'), 'nginx:latest');
-  assert.equal(normalizeRef('docker.io/library/postgres:16'), 'postgres:16');
-  assert.equal(normalizeRef('ghcr.io/acme/app:1'), 'ghcr.io/acme/app:1');
-  assert.equal(normalizeRef('localhost:5000/app'), 'localhost:5000/app:latest');
+test('the config berth keeps from an inspect, and the facts it gives', () => {
   const c = toImageConfig('sha256:1', { StopSignal: 'SIGQUIT', User: '101', Healthcheck: { Test: ['CMD-SHELL', 'curl -f localhost'] }, Entrypoint: ['/docker-entrypoint.sh'], Cmd: ['nginx'], ExposedPorts: { '80/tcp': {} }, Env: ['NGINX_VERSION=1.27.2'], Volumes: null });
   assert.deepEqual(c, { id: 'sha256:1', stopSignal: 'SIGQUIT', healthcheck: ['CMD-SHELL', 'curl -f localhost'], user: '101', entrypoint: ['/docker-entrypoint.sh'], cmd: ['nginx'], exposedPorts: ['80/tcp'], env: ['NGINX_VERSION=1.27.2'], volumes: [] });
   const facts = factsOfImage('acme/x:1', new Map([['acme/x:1', c]]));

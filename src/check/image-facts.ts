@@ -174,8 +174,18 @@ export function baseImageFacts(image: string): Pick<ImageFacts, 'curl' | 'wget'>
 /** nginx images before 1.19 stopped on SIGTERM. */
 const oldNginx = (tag: string | undefined) => { const m = /^1\.(\d+)/.exec(tag ?? ''); return m !== null && Number(m[1]) < 19; };
 
+const tableCache = new Map<string, ImageFacts | undefined>();
+
 /** What berth's table knows about an image by name; undefined when it is not a popular image berth knows. */
 export function tableFacts(image: string): ImageFacts | undefined {
+  if (tableCache.has(image)) return tableCache.get(image);
+  if (tableCache.size > 1000) tableCache.clear();
+  const facts = lookUpTable(image);
+  tableCache.set(image, facts);
+  return facts;
+}
+
+function lookUpTable(image: string): ImageFacts | undefined {
   const ref = imageRef(image);
   if (!ref) return undefined;
   const facts: Partial<ImageFacts> = {};

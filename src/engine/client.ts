@@ -153,11 +153,6 @@ export class Engine {
     return this.call(`inspect container ${shortId(id)}`, () => this.get<Docker.ContainerInspectInfo>(`/containers/${id}/json`, CONTAINER_STATUS, () => this.docker.getContainer(id).inspect()));
   }
 
-  /** Local images (one call: ids with their tags and digests). */
-  async listImages(): Promise<Docker.ImageInfo[]> {
-    return this.call('list images', () => this.get<Docker.ImageInfo[]>('/images/json', LIST_STATUS, () => this.docker.listImages()));
-  }
-
   /** Inspects an image; undefined when it does not exist. */
   async inspectImage(ref: string): Promise<Docker.ImageInspectInfo | undefined> {
     try {

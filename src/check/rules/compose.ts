@@ -50,7 +50,15 @@ export function imageFacts(s: ServiceModel, ctx: CheckContext): ImageFacts {
 /** ", not checked: WHY" when the image facts could not say; '' otherwise. */
 const notChecked = (facts: ImageFacts) => (facts.checked ? '' : ` (${facts.basis})`);
 
-const datastore = (s: ServiceModel, ctx: CheckContext) => isDatastore(s, imageFacts(s, ctx));
+const datastoreCache = new WeakMap<CheckContext, Map<string, boolean>>();
+/** isDatastore with the image's facts, once per service and run. */
+function datastore(s: ServiceModel, ctx: CheckContext): boolean {
+  let cache = datastoreCache.get(ctx);
+  if (!cache) datastoreCache.set(ctx, (cache = new Map()));
+  let answer = cache.get(s.name);
+  if (answer === undefined) cache.set(s.name, (answer = isDatastore(s, imageFacts(s, ctx))));
+  return answer;
+}
 
 /** Whether PID 1 is an init: compose's own entrypoint (which replaces the image's), s6 settings, or the image's entrypoint. */
 function bringsInit(s: ServiceModel, ctx: CheckContext): boolean | undefined {
@@ -104,7 +112,15 @@ const DUMP_COMMAND = /\b(pg_dump|pg_dumpall|pg_basebackup|pgbackrest|wal-g|mysql
 /** A service definition as written, active or not: backup jobs often sit in a `backup` profile. */
 interface RawService { name: string; image?: string; words: string; env: string[]; dependsOn: string[]; volumes: Mount[]; xBackupVolume: boolean }
 
+const rawCache = new WeakMap<CheckContext, RawService[]>();
+
 function rawServices(ctx: CheckContext): RawService[] {
+  let cached = rawCache.get(ctx);
+  if (!cached) rawCache.set(ctx, (cached = readRawServices(ctx)));
+  return cached;
+}
+
+function readRawServices(ctx: CheckContext): RawService[] {
   return Object.entries((ctx.project.model.services ?? {}) as Record<string, Record<string, unknown> | null>).map(([name, raw]) => {
     const r = raw ?? {};
     const env = r.environment;

@@ -4,9 +4,22 @@ import { shellWords } from '../dockerfile.js';
 
 export const svc = (name: string, ...rest: Array<string | number>): ModelPath => ['services', name, ...rest];
 
+export interface ImageRef { repo: string; base: string; tag?: string; digest?: string }
+/** Rules ask for the same few references many times per run. */
+const refCache = new Map<string, ImageRef>();
+
 /** Image reference split: repository path without registry, last path segment, tag, digest. */
-export function imageRef(image: string | undefined): { repo: string; base: string; tag?: string; digest?: string } | undefined {
+export function imageRef(image: string | undefined): ImageRef | undefined {
   if (!image) return undefined;
+  let ref = refCache.get(image);
+  if (!ref) {
+    if (refCache.size > 1000) refCache.clear();
+    refCache.set(image, (ref = parseImageRef(image)));
+  }
+  return ref;
+}
+
+function parseImageRef(image: string): ImageRef {
   let rest = image.trim().toLowerCase();
   let digest: string | undefined;
   const at = rest.indexOf('@');
@@ -113,9 +126,18 @@ export function isWebService(s: ServiceModel, project?: ComposeProject): boolean
 
 export interface Mount { index: number; type: 'bind' | 'volume' | 'tmpfs' | 'anonymous' | 'npipe'; source?: string; target: string; readOnly: boolean }
 
-export function mounts(s: ServiceModel): Mount[] {
+const mountCache = new WeakMap<object, Mount[]>();
+
+/** The service's mounts (cached per volumes list: rules ask for them many times). */
+export function mounts(s: Pick<ServiceModel, 'raw'>): Mount[] {
   const volumes = s.raw.volumes;
   if (!Array.isArray(volumes)) return [];
+  let cached = mountCache.get(volumes);
+  if (!cached) mountCache.set(volumes, (cached = parseMounts(volumes)));
+  return cached;
+}
+
+function parseMounts(volumes: unknown[]): Mount[] {
   return volumes.map((v, index): Mount => {
     if (v && typeof v === 'object') {
       const o = v as Record<string, unknown>;

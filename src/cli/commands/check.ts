@@ -30,9 +30,12 @@ const lintCompose = action(async (ctx, flags: LintFlags) => {
   // Leniently: what Compose refuses becomes a finding (compose-refused) and the rest is linted.
   const options = { ...composeOptions(ctx.options), ...(flags.allProfiles ? { profiles: ['*'] } : {}), lenient: true };
   const load = async () => (await import('../../compose/load.js')).loadProject(options);
+  // Image facts: the local images' configs through the engine (--no-images: the table only). The
+  // connection is opened while the project loads.
+  const connecting = flags.images === false ? undefined : import('../../engine/client.js').then((m) => m.Engine.connect({ details: false }));
+  connecting?.catch(() => undefined);
   const project = await load();
-  // Image facts: the local images' configs through the engine (--no-images: the table only).
-  const { images, note } = flags.images === false ? {} : await projectImages(project, async () => (await import('../../engine/client.js')).Engine.connect({ details: false }), () => ctx.store());
+  const { images, note } = connecting ? await projectImages(project, () => connecting) : {};
   if (note) ctx.output.note(ctx.output.paint.dim(note));
   const result = await checkCompose(project, {
     format: format as 'stylish', severity, configFile: flags.config, only: flags.rule, fix: flags.fix, dryRun: flags.dryRun, paint: ctx.output.paint,
