@@ -30,7 +30,10 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
 
 function runBundle(built) {
   // The cache belongs to this bundle file and this node; V8 also checks the source itself.
-  const cacheFile = `${bundle}.${Math.trunc(built.mtimeMs)}-${built.size}.${process.version}-${process.arch}.cache`;
+  // `berth check` keeps its own (written by its first run): the build's warm-up runs `status`,
+  // whose cache lacks the rules, and check is run per project in CI loops.
+  const kind = args.includes('check') ? '.check' : '';
+  const cacheFile = `${bundle}.${Math.trunc(built.mtimeMs)}-${built.size}.${process.version}-${process.arch}${kind}.cache`;
   let cachedData;
   try {
     cachedData = readFileSync(cacheFile);

@@ -9,7 +9,10 @@ import { BerthError, ExitCode } from '../lib/errors.js';
 import { loadCheckConfig, type CheckConfig } from './config.js';
 import { editRanges, fixedFiles, planFixes, unifiedDiff, type FixPlan } from './fix.js';
 import { render, type Format, type RenderedFix } from './format.js';
-import { allRules, lintProject, readTextFile, relativeTo, type LintResult, type ReadText } from './run.js';
+import { allRules, collectDockerfiles, lintProject, readTextFile, relativeTo, type LintResult, type ReadText } from './run.js';
+import type { ImageConfigs } from './image-facts.js';
+import { imageRefsOf, readImageConfigs } from './image-inspect.js';
+import type { Engine } from '../engine/client.js';
 import { suggestion } from '../lib/suggest.js';
 import { SEVERITY_RANK, type Finding, type Severity } from './types.js';
 
@@ -27,6 +30,8 @@ export interface ComposeCheckOptions {
   /** Loads the project again after --fix wrote files (validates them). */
   reload?: () => Promise<ComposeProject>;
   paint?: Painter;
+  /** Local image configs (projectImages); undefined: the engine was not asked. */
+  images?: ImageConfigs;
 }
 
 export interface ComposeCheckResult {
@@ -68,7 +73,7 @@ export async function checkCompose(project: ComposeProject, options: ComposeChec
   const config: CheckConfig = loadCheckConfig(project.workingDir, project.berth.check.rules, options.configFile);
   checkRuleIds(project, config);
   const started = performance.now();
-  let result = lintProject(project, { config, read, only: options.only });
+  let result = lintProject(project, { config, read, only: options.only, images: options.images });
   const notes: string[] = [...result.notes];
   let plan: FixPlan | undefined;
   if (options.fix || options.dryRun) {
@@ -93,7 +98,7 @@ export async function checkCompose(project: ComposeProject, options: ComposeChec
           throw new BerthError(`--fix produced an invalid project, files restored: ${(error as Error).message}`, { cause: error });
         }
         const overlay = new Map([...files].map(([f, v]) => [f, v.after]));
-        result = lintProject(fixed, { config, read: (p) => overlay.get(p) ?? read(p), only: options.only });
+        result = lintProject(fixed, { config, read: (p) => overlay.get(p) ?? read(p), only: options.only, images: options.images });
       }
     }
   }
@@ -115,4 +120,24 @@ export async function checkCompose(project: ComposeProject, options: ComposeChec
   }
   const output = render(options.format, { findings: result.findings, cwd, fixes, rulesRun: result.rulesRun, durationMs: Math.round(performance.now() - started), notes }, options.paint);
   return { output, exitCode: exitCodeFor(result.findings, options.severity), result, plan, notes };
+}
+
+/**
+ * Reads the configs of the project's images from the local engine (one inspect per image). Without an engine (CI, a laptop without Docker) the lint goes on: the table of
+ * popular images answers where it can, and the note says what was not checked.
+ */
+export async function projectImages(project: ComposeProject, connect: () => Promise<Engine>, timeoutMs = 5000): Promise<{ images?: ImageConfigs; note?: string }> {
+  const refs = imageRefsOf(project, collectDockerfiles(project));
+  if (refs.length === 0) return {};
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000}s`)), timeoutMs); });
+  try {
+    const engine = await Promise.race([connect(), timeout]);
+    const lookup = await Promise.race([readImageConfigs(refs, engine), timeout]);
+    return { images: lookup.configs };
+  } catch (error) {
+    return { note: `image facts: the engine could not be asked (${(error as Error).message.split('\n')[0]}); images are judged from berth's table where it knows them` };
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -3,7 +3,7 @@ import { allRules } from './run.js';
 import type { Family } from './types.js';
 
 const FAMILY_TITLES: Record<Family, string> = {
-  lifecycle: 'Process lifecycle', rollout: 'Rollout readiness', socket: 'Docker socket safety', hardening: 'Hardening',
+  validity: 'Compose validity', lifecycle: 'Process lifecycle', rollout: 'Rollout readiness', socket: 'Docker socket safety', hardening: 'Hardening',
   resources: 'Resources', logging: 'Logging', secrets: 'Secrets', images: 'Images', networks: 'Networks', backups: 'Backups',
   dependencies: 'Dependencies', dockerfile: 'Dockerfile',
 };

@@ -63,6 +63,8 @@ function hostOf(address: string): string {
 export function staticUpstreams(config: ProxyConfig, services: Set<string>): ProxyConfigIssue[] {
   const out: ProxyConfigIssue[] = [];
   if (config.kind === 'nginx') {
+    // `proxy_pass http://NAME;` naming an `upstream NAME {}` block goes to that block's servers (judged there).
+    const upstreamNames = new Set([...lines(config.text)].map(({ code }) => /^upstream\s+(\S+)\s*\{/.exec(code)?.[1]).filter((n): n is string => n !== undefined));
     let inUpstream = false;
     let depth = 0;
     for (const { line, code } of lines(config.text)) {
@@ -71,7 +73,7 @@ export function staticUpstreams(config: ProxyConfig, services: Set<string>): Pro
       if (server && services.has(hostOf(server[1]!)) && !/\bresolve\b/.test(server[2] ?? '')) out.push({ line, host: hostOf(server[1]!) });
       // A URL with a variable is resolved per request through `resolver`; a literal one once.
       const pass = /^proxy_pass\s+([^;\s]+)\s*;/.exec(code);
-      if (pass && !pass[1]!.includes('$') && services.has(hostOf(pass[1]!))) out.push({ line, host: hostOf(pass[1]!) });
+      if (pass && !pass[1]!.includes('$') && services.has(hostOf(pass[1]!)) && !upstreamNames.has(hostOf(pass[1]!))) out.push({ line, host: hostOf(pass[1]!) });
       if (inUpstream) {
         depth += (code.match(/\{/g) ?? []).length - (code.match(/\}/g) ?? []).length;
         if (depth <= 0) inUpstream = false;

@@ -110,11 +110,29 @@ services:
 services:
   nginx:
     image: nginx:1.27
-`), lines: [2], good: y(`
+    stop_signal: SIGTERM
+  fpm:
+    image: acme/php-app:8.3
+    command: ["php-fpm8.3", "-F"]
+`), lines: [4, 5], good: y(`
 services:
   nginx:
     image: nginx:1.27
+  fpm:
+    image: acme/php-app:8.3
+    command: ["php-fpm8.3", "-F"]
     stop_signal: SIGQUIT
+`) },
+  { rule: 'stop-grace-period-short', bad: y(`
+services:
+  app:
+    image: acme/app:1
+    stop_grace_period: \${GRACE:-3s}
+`), lines: [4], good: y(`
+services:
+  app:
+    image: acme/app:1
+    stop_grace_period: 10s
 `) },
   { rule: 'healthcheck', bad: y(`
 services:
@@ -542,6 +560,7 @@ services:
   b:
     build: .
     image: ghcr.io/acme/app:latest
+    pull_policy: build
 `) },
   { rule: 'image-digest', bad: y(`
 services:
@@ -626,17 +645,67 @@ services:
     depends_on: [db]
   db:
     image: postgres:17
+    healthcheck:
+      test: ["CMD-SHELL", "pg_isready -U postgres"]
 `), lines: [4], good: y(`
 services:
   app:
     image: acme/app:1
-    depends_on:
-      db:
-        condition: service_healthy
+    depends_on: [db]
   db:
     image: postgres:17
-    healthcheck:
-      test: ["CMD-SHELL", "pg_isready -U postgres"]
+`) },
+  { rule: 'compose-refused', bad: y(`
+services:
+  web:
+    image: acme/web:1
+    container_name: web
+    deploy:
+      replicas: 3
+`), lines: [4], good: y(`
+services:
+  web:
+    image: acme/web:1
+    deploy:
+      replicas: 3
+`) },
+  { rule: 'datastore-no-auth', bad: y(`
+services:
+  db:
+    image: postgres:16
+    environment:
+      POSTGRES_HOST_AUTH_METHOD: trust
+  pgbouncer:
+    image: edoburu/pgbouncer:1.23.1
+    environment:
+      AUTH_TYPE: trust
+`), lines: [5, 9], good: y(`
+services:
+  db:
+    image: postgres:16
+    environment:
+      POSTGRES_HOST_AUTH_METHOD: scram-sha-256
+  pgbouncer:
+    image: edoburu/pgbouncer:1.23.1
+    environment:
+      AUTH_TYPE: scram-sha-256
+`) },
+  { rule: 'datastore-volume', bad: y(`
+services:
+  db:
+    image: mariadb:11.4
+    environment:
+      MARIADB_DATABASE: app
+`), lines: [2], good: y(`
+services:
+  db:
+    image: mariadb:11.4
+    environment:
+      MARIADB_DATABASE: app
+    volumes:
+      - db:/var/lib/mysql
+volumes:
+  db:
 `) },
   { rule: 'depends-on-no-healthcheck', bad: y(`
 services:
@@ -786,7 +855,7 @@ test('a build whose Dockerfile cannot be read is reported as not checked, not si
   const { lintProject } = await import('./run.js');
   const { projectFromYaml } = await import('./testing/project.js');
   const result = lintProject(projectFromYaml('services:\n  app:\n    build: ./missing\n  remote:\n    build: https://github.com/acme/app.git\n', '/p/compose.yaml'), { read: () => undefined });
-  assert.deepEqual(result.notes, ['service "app": cannot read /p/missing/Dockerfile, Dockerfile rules skipped', 'service "remote": remote build context https://github.com/acme/app.git, Dockerfile rules skipped']);
+  assert.deepEqual(result.notes.filter((n) => !n.startsWith('image facts')), ['service "app": cannot read /p/missing/Dockerfile, Dockerfile rules skipped', 'service "remote": remote build context https://github.com/acme/app.git, Dockerfile rules skipped']);
 });
 
 test('Dockerfile CMD findings are dropped when every service replaces the command', () => {
@@ -816,5 +885,5 @@ test('a proxy config that cannot be read is reported as not checked', async () =
   const { lintProject } = await import('./run.js');
   const { projectFromYaml } = await import('./testing/project.js');
   const result = lintProject(projectFromYaml(nginxStack, '/p/compose.yaml'), { read: () => undefined });
-  assert.deepEqual(result.notes, ['service "proxy": cannot read /p/nginx.conf, proxy config rules skipped']);
+  assert.deepEqual(result.notes.filter((n) => !n.startsWith('image facts')), ['service "proxy": cannot read /p/nginx.conf, proxy config rules skipped']);
 });

@@ -7,6 +7,9 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { ComposeProject, ModelPath, SourceLocation } from '../compose/types.js';
 import { isDisabledInline, isIgnored, parseInlineDirectives, type CheckConfig, type InlineDirectives } from './config.js';
 import { parseDockerfile } from './dockerfile.js';
+import { baseImageOf, factsOfImage, type ImageConfigs } from './image-facts.js';
+import { imageRefsOf } from './image-inspect.js';
+import { isOneOff } from './rules/util.js';
 import { collectProxyConfigs } from './proxy-config.js';
 import { composeRules } from './rules/compose.js';
 import { dockerfileRules } from './rules/dockerfile.js';
@@ -78,6 +81,8 @@ export interface LintOptions {
   read?: ReadText;
   /** Only these rules (ids); default all. */
   only?: string[];
+  /** Local image configs (image-inspect.ts); undefined when the engine was not asked. */
+  images?: ImageConfigs;
 }
 
 export interface LintResult {
@@ -96,36 +101,69 @@ export function lintProject(project: ComposeProject, options: LintOptions = {}):
   const notes: string[] = [];
   const dockerfiles = collectDockerfiles(project, read, notes);
   const proxyConfigs = collectProxyConfigs(project, read, notes);
-  const ctx: CheckContext = { project, dockerfiles, proxyConfigs };
+  const ctx: CheckContext = { project, dockerfiles, proxyConfigs, images: options.images, read };
+  const imageNote = imageFactsNote(imageRefsOf(project, dockerfiles), options.images);
+  if (imageNote) notes.push(imageNote);
   const raw: Finding[] = [];
   const active = allRules.filter((r) => (options.only ? options.only.includes(r.id) : true) && levelOf(r, options.config) !== 'off');
   for (const rule of active) {
     if (rule.scope !== 'compose') continue;
-    for (const hit of rule.check(ctx)) raw.push(toFinding(rule, hit, options.config, hit.path ? locatePath(project, hit.path) : hit.location));
+    for (const hit of rule.check(ctx)) {
+      const location = hit.path ? locatePath(project, hit.path) : hit.location;
+      if (hit.unlessComment && location && commentExcuses(read, location, hit.unlessComment)) continue;
+      raw.push(toFinding(rule, hit, options.config, location));
+    }
   }
-  // Each Dockerfile once, however many services build from it.
-  const byFile = new Map<string, ServiceDockerfile[]>();
-  for (const df of dockerfiles.values()) byFile.set(df.file, [...(byFile.get(df.file) ?? []), df]);
-  for (const [file, users] of byFile) {
+  // Each Dockerfile stage once, however many services build it (build.target selects the stage judged).
+  const byTarget = new Map<string, ServiceDockerfile[]>();
+  for (const df of dockerfiles.values()) byTarget.set(`${df.file}\0${df.stageIndex}`, [...(byTarget.get(`${df.file}\0${df.stageIndex}`) ?? []), df]);
+  const seen = new Set<string>();
+  for (const users of byTarget.values()) {
     const first = users[0]!;
     const services = users.map((u) => project.services[u.service]!);
+    const base = baseImageOf(first.dockerfile, first.stageIndex);
+    const target = { stageIndex: first.stageIndex, base: base ? factsOfImage(base, options.images) : undefined };
     for (const rule of active) {
       if (rule.scope !== 'dockerfile') continue;
       // Compose settings that cover a Dockerfile finding for every service using it.
-      if (rule.id === 'df-healthcheck' && services.every((s) => s.healthcheck || isOneOffLike(s))) continue;
+      if (rule.id === 'df-healthcheck' && services.every((s) => s.healthcheck || isOneOff(s, project))) continue;
       if (rule.id === 'df-user' && services.every((s) => s.raw.user !== undefined)) continue;
-      for (const hit of rule.check(file, first.dockerfile, first.readContextFile)) {
+      for (const hit of rule.check(first.file, first.dockerfile, first.readContextFile, target)) {
         // A CMD (ENTRYPOINT) that every service replaces with its own command (entrypoint) never runs.
         const keyword = first.dockerfile.instructions.find((i) => i.line === hit.location?.line)?.keyword;
         if ((keyword === 'CMD' && services.every((s) => s.raw.command !== undefined || s.raw.entrypoint !== undefined)) || (keyword === 'ENTRYPOINT' && services.every((s) => s.raw.entrypoint !== undefined))) continue;
+        const key = `${rule.id}\0${first.file}\0${hit.location?.line}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
         raw.push(toFinding(rule, { service: users.length === 1 ? first.service : undefined, ...hit }, options.config, hit.location));
       }
     }
   }
-  return { ...filterFindings(raw, options.config, read), rulesRun: active.length, files: [...project.files, ...byFile.keys(), ...proxyConfigs.map((c) => c.file)], notes };
+  const files = [...new Set([...dockerfiles.values()].map((d) => d.file))];
+  return { ...filterFindings(raw, options.config, read), rulesRun: active.length, files: [...project.files, ...files, ...proxyConfigs.map((c) => c.file)], notes };
 }
 
-const isOneOffLike = (s: { profiles: string[]; restart?: string }) => s.profiles.length > 0 && (s.restart ?? 'no') === 'no';
+/** One line saying where the image facts came from, and which images were not checked. */
+export function imageFactsNote(refs: string[], images: ImageConfigs | undefined): string | undefined {
+  if (refs.length === 0) return undefined;
+  const local = refs.filter((r) => images?.get(r));
+  const table = refs.filter((r) => !images?.get(r) && factsOfImage(r, undefined).checked);
+  const unknown = refs.filter((r) => !local.includes(r) && !table.includes(r));
+  if (images === undefined && unknown.length === 0) return undefined;
+  const parts = [];
+  if (images !== undefined) parts.push(`${local.length} read from the local engine`);
+  if (table.length) parts.push(`${table.length} from berth's table of popular images`);
+  if (unknown.length) parts.push(`not checked: ${unknown.join(', ')} (${images === undefined ? 'engine not asked' : 'not present locally'}; pull or build ${unknown.length === 1 ? 'it' : 'them'} for a precise check)`);
+  return `image facts: ${parts.join(', ')}`;
+}
+
+/** A comment on the finding's line or the line above that documents the exception (e.g. "container_name is required"). */
+function commentExcuses(read: ReadText, location: SourceLocation, pattern: RegExp): boolean {
+  const lines = (read(location.file) ?? '').split('\n');
+  return [lines[location.line - 1], lines[location.line - 2]].some((l) => l !== undefined && pattern.test(/#(.*)$/.exec(l)?.[1] ?? ''));
+}
+
+
 
 /** Lints one Dockerfile on its own (berth check dockerfile). */
 export function lintDockerfile(file: string, options: LintOptions = {}): LintResult {
@@ -157,6 +195,24 @@ function toFinding(rule: Rule, hit: RuleHit, config: CheckConfig | undefined, lo
   };
 }
 
+/**
+ * One finding per rule and place: services that share a node (a YAML anchor, an env_file) would
+ * otherwise repeat it once per service. The first keeps its message and names the others.
+ */
+export function mergeSamePlace(findings: Finding[]): Finding[] {
+  const byPlace = new Map<string, { first: Finding; others: string[] }>();
+  const out: Finding[] = [];
+  for (const f of findings) {
+    if (!f.location) { out.push(f); continue; }
+    const key = `${f.rule}\0${f.location.file}\0${f.location.line}\0${f.location.column}`;
+    const seen = byPlace.get(key);
+    if (!seen) { const entry = { first: { ...f }, others: [] }; byPlace.set(key, entry); out.push(entry.first); continue; }
+    if (f.service && f.service !== seen.first.service && !seen.others.includes(f.service)) seen.others.push(f.service);
+  }
+  for (const { first, others } of byPlace.values()) if (others.length) first.message += `; also for ${others.map((o) => `"${o}"`).join(', ')}`;
+  return out;
+}
+
 function filterFindings(raw: Finding[], config: CheckConfig | undefined, read: ReadText): { findings: Finding[]; suppressed: number } {
   const directives = new Map<string, InlineDirectives>();
   const directivesOf = (file: string) => {
@@ -169,8 +225,9 @@ function filterFindings(raw: Finding[], config: CheckConfig | undefined, read: R
     if (f.location && isDisabledInline(directivesOf(f.location.file), f.rule, f.location.line)) return false;
     return true;
   });
-  findings.sort((a, b) => (a.location?.file ?? '').localeCompare(b.location?.file ?? '') || (a.location?.line ?? 0) - (b.location?.line ?? 0) || (a.location?.column ?? 0) - (b.location?.column ?? 0) || a.rule.localeCompare(b.rule));
-  return { findings, suppressed: raw.length - findings.length };
+  const merged = mergeSamePlace(findings);
+  merged.sort((a, b) => (a.location?.file ?? '').localeCompare(b.location?.file ?? '') || (a.location?.line ?? 0) - (b.location?.line ?? 0) || (a.location?.column ?? 0) - (b.location?.column ?? 0) || a.rule.localeCompare(b.rule));
+  return { findings: merged, suppressed: raw.length - findings.length };
 }
 
 export function relativeTo(base: string, file: string): string {

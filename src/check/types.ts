@@ -4,6 +4,7 @@
  */
 import type { ComposeProject, ModelPath, ServiceModel, SourceLocation } from '../compose/types.js';
 import type { Dockerfile } from './dockerfile.js';
+import type { ImageConfigs, ImageFacts } from './image-facts.js';
 import type { ProxyConfig } from './proxy-config.js';
 
 export type Severity = 'error' | 'warning' | 'info';
@@ -12,6 +13,7 @@ export type Level = Severity | 'off';
 export const SEVERITY_RANK: Record<Severity, number> = { info: 1, warning: 2, error: 3 };
 
 export type Family =
+  | 'validity'
   | 'lifecycle'
   | 'rollout'
   | 'socket'
@@ -60,6 +62,8 @@ export interface RuleHit {
   service?: string;
   /** One or more edits that together fix the finding (all or nothing). */
   fix?: FixIntent | FixIntent[];
+  /** Dropped when the finding's line, or the line above, has a comment matching this (a documented exception). */
+  unlessComment?: RegExp;
 }
 
 export interface Finding {
@@ -90,6 +94,18 @@ export interface CheckContext {
   dockerfiles: Map<string, ServiceDockerfile>;
   /** nginx and HAProxy config files the proxy services bind-mount (when readable). */
   proxyConfigs: ProxyConfig[];
+  /** Local image configs read from the engine (undefined: the engine was not asked). */
+  images?: ImageConfigs;
+  /** Reads project files (env files); injected so rules stay testable. */
+  read: (path: string) => string | undefined;
+}
+
+/** What a Dockerfile rule needs besides the file: the stage compose builds, and its base image's facts. */
+export interface DockerfileTarget {
+  /** The stage judged: build.target, else the last. */
+  stageIndex: number;
+  /** Facts of the stage's base image (local config or the table), when known. */
+  base?: ImageFacts;
 }
 
 export interface ComposeRule extends RuleMeta {
@@ -99,7 +115,7 @@ export interface ComposeRule extends RuleMeta {
 
 export interface DockerfileRule extends RuleMeta {
   scope: 'dockerfile';
-  check(file: string, dockerfile: Dockerfile, readContextFile: (path: string) => string | undefined): RuleHit[];
+  check(file: string, dockerfile: Dockerfile, readContextFile: (path: string) => string | undefined, target?: DockerfileTarget): RuleHit[];
 }
 
 export type Rule = ComposeRule | DockerfileRule;

@@ -3,7 +3,7 @@
  * `replicas: ${N}` is the string "3" after interpolation, and Compose reads it as the integer 3.
  * Applied to string scalars at these paths only; anything else stays as written.
  */
-import { BerthError } from '../lib/errors.js';
+import { BerthError, quoted } from '../lib/errors.js';
 import { formatLocation, formatPath, type LNode } from './source.js';
 
 type Cast = 'int' | 'float' | 'bool';
@@ -87,7 +87,7 @@ export function coerceTypes(node: LNode, path: (string | number)[] = []): void {
   if (!cast) return;
   const text = node.value.trim();
   const fail = (what: string): never => {
-    throw new BerthError(`${formatLocation(node.loc)}: ${formatPath(path)} must be ${what}, not "${node.value}"`);
+    throw new BerthError(`${formatLocation(node.loc)}: ${formatPath(path)} must be ${what}, not ${quoted(node.value)}`);
   };
   if (cast === 'bool') {
     if (TRUE.has(text.toLowerCase())) node.value = true;

@@ -4,7 +4,7 @@
  * merged over it with the usual merge rules (its own values win), recursively, with cycle detection.
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { BerthError } from '../lib/errors.js';
+import { BerthError, clip } from '../lib/errors.js';
 import { mergeNodes } from './merge.js';
 import { formatLocation, type LMap, type LNode } from './source.js';
 
@@ -52,7 +52,7 @@ export async function resolveExtends(root: LMap, file: string, prepare: PrepareF
     const services = (await treeOf(path)).entries.get('services');
     const service = services?.kind === 'map' ? services.entries.get(name) : undefined;
     if (!service || service.kind !== 'map') {
-      throw new BerthError(`${loc ? `${formatLocation(loc)}: ` : ''}cannot extend service "${name}": no such service in ${path}`);
+      throw new BerthError(`${loc ? `${formatLocation(loc)}: ` : ''}cannot extend service ${clip(JSON.stringify(name), 100)}: no such service in ${clip(path)}`);
     }
     const ref = extendsRef(service, path);
     let result: LMap = service;

@@ -3,7 +3,7 @@
  * `${VAR:-default}`, `${VAR-default}`, `${VAR:?err}`, `${VAR?err}`, `${VAR:+alt}`, `${VAR+alt}`,
  * nested templates in the default/alternative, and `$$` for a literal `$`. Values only, never keys.
  */
-import { BerthError } from '../lib/errors.js';
+import { BerthError, quoted } from '../lib/errors.js';
 import { formatLocation, formatPath, type LNode } from './source.js';
 import type { SourceLocation } from './types.js';
 
@@ -30,7 +30,7 @@ export function interpolateString(text: string, ctx: InterpolationContext): stri
     if (error instanceof TemplateError) {
       const where = ctx.loc ? `${formatLocation(ctx.loc)}: ` : '';
       const what = ctx.path ? ` for ${ctx.path}` : '';
-      throw new BerthError(`${where}invalid interpolation format${what}: "${text}" (${error.message}); you may need to escape any $ with another $`);
+      throw new BerthError(`${where}invalid interpolation format${what}: ${quoted(text)} (${error.message}); you may need to escape any $ with another $`);
     }
     throw error;
   }
@@ -114,7 +114,7 @@ function braced(body: string, ctx: InterpolationContext): string {
       if (op === ':?' ? nonEmpty : set) return current!;
       const where = ctx.loc ? `${ctx.loc.file === '' ? '' : formatLocation(ctx.loc).replace(/:\d+$/, '')}: ` : '';
       const message = render(arg, ctx);
-      throw new BerthError(`${where}required variable ${name} is missing${message ? `: ${message}` : ''}`);
+      throw new BerthError(`${where}required variable ${name} is missing${message ? `: ${message.replace(/\s+/g, ' ').slice(0, 200)}` : ''}`);
     }
   }
   return '';

@@ -15,7 +15,7 @@ import { finalizeMerged, mergeNodes, normalizeForMerge } from './merge.js';
 import { validateModel } from './schema.js';
 import { buildService } from './service.js';
 import { formatLocation, formatPath, pathKey, readComposeFile, toPlain, type LMap, type LNode, type SourceFile } from './source.js';
-import type { ComposeOptions, ComposeProject, ModelPath, ServiceModel, SourceLocation } from './types.js';
+import type { ComposeOptions, ComposeProject, ComposeRefusal, ModelPath, ServiceModel, SourceLocation } from './types.js';
 import { parseProjectBerth, xberthProblemsError, type XBerthProblem } from './xberth.js';
 
 /** Compose's file names, in its order of preference. */
@@ -200,8 +200,14 @@ async function load(options: ComposeOptions, warnings: string[]): Promise<Compos
     return own.length === 0 || profiles.includes('*') || own.some((p) => profiles.includes(p));
   };
 
+  // What Compose refuses about services and references: thrown, or kept in `refusals` (lenient).
+  const refusals: ComposeRefusal[] = [];
+  const refuse = (path: ModelPath, message: string, hint?: string): void => {
+    if (!options.lenient) throw new BerthError(`${at(path)}${message}`, hint ? { hint } : {});
+    refusals.push({ message, path });
+  };
   // Like Compose, only services of active profiles must refer to defined things.
-  checkReferences(model, rawServices, (name) => active(rawServices[name] ?? {}), at);
+  checkReferences(model, rawServices, (name) => active(rawServices[name] ?? {}), refuse);
 
   const services: Record<string, ServiceModel> = {};
   const inactiveServices: string[] = [];
@@ -215,27 +221,25 @@ async function load(options: ComposeOptions, warnings: string[]): Promise<Compos
       continue;
     }
     if (definition.image === undefined && definition.build === undefined && definition.provider === undefined) {
-      throw new BerthError(`${at(['services', serviceName])}service "${serviceName}" has neither an image nor a build context specified`);
+      refuse(['services', serviceName], `service "${serviceName}" has neither an image nor a build context specified`);
     }
     if (definition.network_mode !== undefined && definition.networks !== undefined) {
-      throw new BerthError(`${at(['services', serviceName, 'networks'])}service "${serviceName}": network_mode and networks cannot be combined`);
+      refuse(['services', serviceName, 'networks'], `service "${serviceName}": network_mode and networks cannot be combined`);
     }
     const replicas = (definition.deploy as { replicas?: unknown } | null | undefined)?.replicas;
     if (replicas !== undefined && definition.scale !== undefined && replicas !== definition.scale) {
-      throw new BerthError(`${at(['services', serviceName, 'scale'])}service "${serviceName}": scale (${String(definition.scale)}) and deploy.replicas (${String(replicas)}) differ`, { hint: 'keep only deploy.replicas' });
+      refuse(['services', serviceName, 'scale'], `service "${serviceName}": scale (${String(definition.scale)}) and deploy.replicas (${String(replicas)}) differ`, 'keep only deploy.replicas');
     }
     const service = await buildService(serviceName, definition, ctx);
     if (service.containerName !== undefined && service.replicas > 1) {
-      throw new BerthError(`${at(['services', serviceName, 'container_name'])}service "${serviceName}": container_name cannot be set with ${service.replicas} replicas, container names must be unique`);
+      refuse(['services', serviceName, 'container_name'], `service "${serviceName}": container_name cannot be set with ${service.replicas} replicas, container names must be unique`);
     }
     services[serviceName] = service;
   }
   for (const service of Object.values(services)) {
     for (const [dep, config] of Object.entries(service.dependsOn)) {
       if (inactiveServices.includes(dep) && config.required) {
-        throw new BerthError(`${at(['services', service.name, 'depends_on', dep])}service "${service.name}" depends on "${dep}", which is not in an active profile`, {
-          hint: `enable its profile with --profile or COMPOSE_PROFILES`,
-        });
+        refuse(['services', service.name, 'depends_on', dep], `service "${service.name}" depends on "${dep}", which is not in an active profile`, 'enable its profile with --profile or COMPOSE_PROFILES');
       }
     }
   }
@@ -268,6 +272,7 @@ async function load(options: ComposeOptions, warnings: string[]): Promise<Compos
     berth,
     warnings,
     locate,
+    ...(options.lenient ? { refusals } : {}),
   };
 }
 
@@ -297,7 +302,7 @@ function includePaths(node: LNode): { value: string; loc: SourceLocation }[] {
 }
 
 /** References Compose rejects: undefined services, networks, volumes, secrets and configs. */
-function checkReferences(model: Record<string, unknown>, services: Record<string, Record<string, unknown> | null>, isActive: (name: string) => boolean, at: (path: ModelPath) => string): void {
+function checkReferences(model: Record<string, unknown>, services: Record<string, Record<string, unknown> | null>, isActive: (name: string) => boolean, refuse: (path: ModelPath, message: string) => void): void {
   const defined = (key: string) => new Set(Object.keys((model[key] ?? {}) as Record<string, unknown>));
   const networks = defined('networks');
   networks.add('default');
@@ -309,21 +314,21 @@ function checkReferences(model: Record<string, unknown>, services: Record<string
     const base = ['services', name];
     for (const dep of Object.keys((raw.depends_on ?? {}) as Record<string, unknown>)) {
       const required = ((raw.depends_on as Record<string, { required?: boolean } | null>)[dep] ?? {}).required !== false;
-      if (!(dep in services) && required) throw new BerthError(`${at([...base, 'depends_on', dep])}service "${name}" depends on undefined service "${dep}"`);
+      if (!(dep in services) && required) refuse([...base, 'depends_on', dep], `service "${name}" depends on undefined service "${dep}"`);
     }
     if (raw.networks && typeof raw.networks === 'object') {
-      for (const net of Object.keys(raw.networks)) if (!networks.has(net)) throw new BerthError(`${at([...base, 'networks', net])}service "${name}" refers to undefined network "${net}"`);
+      for (const net of Object.keys(raw.networks)) if (!networks.has(net)) refuse([...base, 'networks', net], `service "${name}" refers to undefined network "${net}"`);
     }
     ((raw.volumes ?? []) as unknown[]).forEach((volume, i) => {
       const source = typeof volume === 'string' ? (volume.includes(':') ? volume.split(':')[0]! : '') : (volume as { type?: string; source?: string }).type === 'volume' ? String((volume as { source?: string }).source ?? '') : '';
       // Named volumes only: paths (./x, /x, ~/x) are binds, an empty source is anonymous.
       if (source === '' || /^[./~]/.test(source) || source.includes('$')) return;
-      if (!volumes.has(source)) throw new BerthError(`${at([...base, 'volumes', i])}service "${name}" refers to undefined volume "${source}"`);
+      if (!volumes.has(source)) refuse([...base, 'volumes', i], `service "${name}" refers to undefined volume "${source}"`);
     });
     for (const [key, set] of [['secrets', secrets], ['configs', configs]] as const) {
       ((raw[key] ?? []) as unknown[]).forEach((ref, i) => {
         const source = typeof ref === 'string' ? ref : String((ref as { source?: string }).source ?? '');
-        if (!set.has(source)) throw new BerthError(`${at([...base, key, i])}service "${name}" refers to undefined ${key.slice(0, -1)} "${source}"`);
+        if (!set.has(source)) refuse([...base, key, i], `service "${name}" refers to undefined ${key.slice(0, -1)} "${source}"`);
       });
     }
   }

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { parseDuration } from '../lib/duration.js';
-import { BerthError } from '../lib/errors.js';
+import { BerthError, clip, quoted } from '../lib/errors.js';
 import { parseDotenv } from './dotenv.js';
 import type { Lookup } from './interpolate.js';
 import { splitPortSpec } from './merge.js';
@@ -69,29 +69,29 @@ export function parsePort(entry: unknown): PortMapping[] {
     const target = Number(p.target);
     if (!Number.isInteger(target) || target < 1 || target > 65535) throw new Error(`target must be a port number, not ${JSON.stringify(p.target)}`);
     const protocol = String(p.protocol ?? 'tcp').toLowerCase();
-    if (!PROTOCOLS.has(protocol)) throw new Error(`unknown protocol "${protocol}"`);
+    if (!PROTOCOLS.has(protocol)) throw new Error(`unknown protocol ${quoted(protocol)}`);
     const mode = String(p.mode ?? 'ingress');
-    if (mode !== 'ingress' && mode !== 'host') throw new Error(`mode must be ingress or host, not "${mode}"`);
+    if (mode !== 'ingress' && mode !== 'host') throw new Error(`mode must be ingress or host, not ${quoted(mode)}`);
     const published = p.published === undefined || p.published === null || p.published === '' ? undefined : String(p.published);
-    if (published !== undefined && !parseRange(published)) throw new Error(`published must be a port or range, not "${published}"`);
+    if (published !== undefined && !parseRange(published)) throw new Error(`published must be a port or range, not ${quoted(published)}`);
     return [{ hostIp: p.host_ip ? String(p.host_ip) : '', published, target, protocol: protocol as PortMapping['protocol'], mode }];
   }
   if (typeof entry !== 'string') throw new Error(`a port must be a string, number or mapping`);
   const [spec, protocolText = 'tcp', ...extra] = entry.trim().split('/');
   const protocol = protocolText.toLowerCase();
-  if (extra.length > 0 || !PROTOCOLS.has(protocol)) throw new Error(`invalid protocol in "${entry}"`);
+  if (extra.length > 0 || !PROTOCOLS.has(protocol)) throw new Error(`invalid protocol in ${quoted(entry)}`);
   const parts = splitPortSpec(spec!);
-  if (parts.length > 3) throw new Error(`invalid port "${entry}"`);
+  if (parts.length > 3) throw new Error(`invalid port ${quoted(entry)}`);
   const targetText = parts.pop()!;
   const publishedText = parts.pop() ?? '';
   const hostIp = parts.pop() ?? '';
   const target = parseRange(targetText);
-  if (!target || target[0] === 0) throw new Error(`invalid container port "${targetText}" in "${entry}"`);
+  if (!target || target[0] === 0) throw new Error(`invalid container port ${quoted(targetText)} in ${quoted(entry)}`);
   const published = publishedText === '' ? undefined : parseRange(publishedText);
-  if (publishedText !== '' && !published) throw new Error(`invalid host port "${publishedText}" in "${entry}"`);
+  if (publishedText !== '' && !published) throw new Error(`invalid host port ${quoted(publishedText)} in ${quoted(entry)}`);
   const targetCount = target[1] - target[0] + 1;
   const publishedCount = published ? published[1] - published[0] + 1 : 0;
-  if (published && targetCount > 1 && publishedCount !== targetCount) throw new Error(`port ranges of different sizes in "${entry}"`);
+  if (published && targetCount > 1 && publishedCount !== targetCount) throw new Error(`port ranges of different sizes in ${quoted(entry)}`);
   const out: PortMapping[] = [];
   for (let i = 0; i < targetCount; i++) {
     let pub: string | undefined;
@@ -142,7 +142,7 @@ async function readVarsFile(ref: FileRef, path: ModelPath, what: string, ctx: Se
     text = await readFile(file, 'utf8');
   } catch (error) {
     if (!ref.required && (error as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new BerthError(`${where(ctx, path)}${what} ${file} cannot be read: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+    throw new BerthError(`${where(ctx, path)}${what} ${clip(file)} cannot be read: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as NodeJS.ErrnoException).code ?? clip((error as Error).message)}`);
   }
   if (ref.format === 'raw') {
     const out: Record<string, string> = {};

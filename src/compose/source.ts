@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
-import { BerthError } from '../lib/errors.js';
+import { BerthError, clip } from '../lib/errors.js';
 import type { ModelPath, SourceLocation } from './types.js';
 
 /** `!reset` drops the inherited value, `!override` replaces it instead of merging (Compose ≥ 2.24). */
@@ -61,8 +61,8 @@ export async function readComposeFile(file: string): Promise<SourceFile> {
     text = await readFile(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : String((error as Error).message);
-    throw new BerthError(`cannot read compose file ${file}: ${why}`, { cause: error });
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : code ?? clip(String((error as Error).message));
+    throw new BerthError(`cannot read compose file ${clip(file)}: ${why}`, { cause: error });
   }
   return parseComposeText(text, file);
 }
@@ -79,6 +79,7 @@ export function parseComposeText(text: string, file: string): SourceFile {
     const loc = at(firstError.pos[0]);
     let message = firstError.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?\s*$/, '');
     if (firstError.code === 'MULTIPLE_DOCS') message = 'more than one YAML document (---); berth reads one document per compose file';
+    if (/Maximum call stack size exceeded/.test(message)) message = 'the YAML nests too deeply to read';
     throw new BerthError(`${formatLocation(loc)}: invalid YAML: ${message}`, { hint: `in ${file}` });
   }
   const contents = doc.contents as Node | null;

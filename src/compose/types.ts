@@ -19,6 +19,18 @@ export interface ComposeOptions {
   env?: Record<string, string | undefined>;
   /** Directory to start discovery from (defaults to process.cwd()). */
   cwd?: string;
+  /**
+   * Record what Compose would refuse about services and references (container_name with
+   * replicas, undefined networks, ...) in `refusals` and load the rest, instead of throwing.
+   * For linters; YAML and schema errors still throw.
+   */
+  lenient?: boolean;
+}
+
+/** Something Compose refuses about the project, kept when loading leniently. */
+export interface ComposeRefusal {
+  message: string;
+  path: ModelPath;
 }
 
 /** A position in a source YAML file, 1-based. */
@@ -215,4 +227,6 @@ export interface ComposeProject {
   warnings: string[];
   /** Where a model path was defined (the last file that set it), if known. */
   locate(path: ModelPath): SourceLocation | undefined;
+  /** With `lenient`: what Compose refuses (otherwise loading throws). */
+  refusals?: ComposeRefusal[];
 }

@@ -7,7 +7,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2019.js';
 import { parseDuration } from '../lib/duration.js';
-import { BerthError } from '../lib/errors.js';
+import { BerthError, quoted } from '../lib/errors.js';
 import { formatLocation, formatPath } from './source.js';
 import type { BackupDestinationConfig, BackupTargetConfig, DrainConfig, HookConfig, ModelPath, MonitorConfig, NotifierConfig, ProjectBerthConfig, ServiceBerthConfig, SourceLocation } from './types.js';
 
@@ -293,7 +293,7 @@ function monitorOf(m: Json, path: ModelPath, ctx: XBerthContext): NonNullable<Se
 function trafficNetworksOf(names: string[], serviceName: string, serviceNetworks: string[], path: ModelPath, ctx: XBerthContext): string[] {
   const unknown = names.find((n) => !serviceNetworks.includes(n));
   if (unknown !== undefined) {
-    problem(ctx, `${at(ctx, path)}${formatPath(path)}: "${unknown}" is not a network of service ${serviceName} (its networks: ${serviceNetworks.join(', ') || 'none'})`);
+    problem(ctx, `${at(ctx, path)}${formatPath(path)}: ${quoted(unknown)} is not a network of service ${serviceName} (its networks: ${serviceNetworks.join(', ') || 'none'})`);
   } else if (serviceNetworks.every((n) => names.includes(n))) {
     problem(ctx, `${at(ctx, path)}${formatPath(path)} names every network of service ${serviceName}: a new replica needs one other network to start on (its database, say)`,
       'leave rollout.traffic_networks out to have new replicas join DNS on all networks once healthy');
@@ -365,7 +365,7 @@ function readProjectBerth(x: Json, config: ProjectBerthConfig, base: ModelPath, 
   if (b.default_destination !== undefined) {
     config.backup.defaultDestination = String(b.default_destination);
     if (!(config.backup.defaultDestination in config.backup.destinations) && config.backup.defaultDestination !== 'local') {
-      ctx.warnings.push(`${at(ctx, [...base, 'backup', 'default_destination'])}x-berth.backup.default_destination "${config.backup.defaultDestination}" is not among x-berth.backup.destinations`);
+      ctx.warnings.push(`${at(ctx, [...base, 'backup', 'default_destination'])}x-berth.backup.default_destination ${quoted(config.backup.defaultDestination)} is not among x-berth.backup.destinations`);
     }
   }
   const r = (b.retention ?? {}) as Json;

@@ -1,4 +1,4 @@
-import { BerthError } from './errors.js';
+import { BerthError, quoted } from './errors.js';
 
 const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -18,7 +18,7 @@ export function parseDuration(value: string | number, what = 'duration'): number
     matched += m[0].length;
   }
   if (matched === 0 || matched !== text.length) {
-    throw new BerthError(`invalid ${what} "${value}": expected a duration such as 30s, 1m30s or 500ms`);
+    throw new BerthError(`invalid ${what} ${quoted(value)}: expected a duration such as 30s, 1m30s or 500ms`);
   }
   return total;
 }

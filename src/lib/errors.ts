@@ -40,3 +40,15 @@ export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message.split('\n')[0] ?? error.message;
   return String(error);
 }
+
+/** A user's value for an error message: JSON-quoted (newlines escaped, so the message stays one line) and clipped. */
+export function quoted(value: unknown, max = 80): string {
+  const text = typeof value === 'string' ? value : String(JSON.stringify(value) ?? value);
+  return JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
+}
+
+/** A path or name for an error message, shortened when it is absurdly long (one readable line). */
+export function clip(text: string, max = 200): string {
+  const line = text.replace(/\s*\n\s*/g, ' ');
+  return line.length > max ? `${line.slice(0, max)}…` : line;
+}

@@ -2,14 +2,14 @@
  * Compose rules: pure functions over the merged, interpolated model. Each returns hits with a
  * model path; the runner maps paths to file:line:column with project.locate().
  */
-import type { ServiceModel } from '../../compose/types.js';
+import type { ServiceModel, SourceLocation } from '../../compose/types.js';
 import { formatDuration } from '../../lib/duration.js';
-import { dockerfileFacts, baseImageFacts, knownNonRoot, type ImageFacts } from '../image-facts.js';
+import { baseImageOf, dockerfileFacts, factsOfImage, runsInit, type ImageFacts } from '../image-facts.js';
 import type { CheckContext, ComposeRule, FixIntent, RuleHit } from '../types.js';
 import { serviceNames, shortConnectTimeouts, staticUpstreams } from '../proxy-config.js';
 import {
-  asArray, commandWords, deployLimits, imageRef, isDatastore, isDockerSocket, isInternalNetwork, isOneOff, isProxy,
-  isSocketProxy, isTraefik, isTruthy, isWebService, mounts, scriptExecs, shellScript, svc,
+  asArray, commandWords, deployLimits, imageRef, isCache, isDatastore, isDockerSocket, isEdgePort, isFloatingTag, isInternalNetwork, isOneOff, isProxy,
+  isSocketProxy, isTraefik, isTruthy, isWebService, mounts, scriptExecs, shellScript, svc, type Mount,
 } from './util.js';
 import { isPackageManager } from '../../lib/commands.js';
 
@@ -28,17 +28,197 @@ function longRunning(fn: (s: ServiceModel, ctx: CheckContext) => RuleHit[] | Rul
   return eachService((s, ctx) => (isOneOff(s, ctx.project) ? undefined : fn(s, ctx)));
 }
 
+const factsCache = new WeakMap<CheckContext, Map<string, ImageFacts>>();
+
+/** What the service's image does on its own (local image config, its Dockerfile, berth's table), once per service. */
 export function imageFacts(s: ServiceModel, ctx: CheckContext): ImageFacts {
+  let cache = factsCache.get(ctx);
+  if (!cache) factsCache.set(ctx, (cache = new Map()));
+  let facts = cache.get(s.name);
+  if (!facts) {
+    const df = ctx.dockerfiles.get(s.name);
+    if (df) {
+      const base = baseImageOf(df.dockerfile, df.stageIndex);
+      facts = dockerfileFacts(df.dockerfile, df.stageIndex, base ? factsOfImage(base, ctx.images) : undefined);
+    } else if (s.image && !s.hasBuild) facts = factsOfImage(s.image, ctx.images);
+    else facts = { checked: false, basis: `service "${s.name}" builds from a Dockerfile berth could not read` };
+    cache.set(s.name, facts);
+  }
+  return facts;
+}
+
+/** ", not checked: WHY" when the image facts could not say; '' otherwise. */
+const notChecked = (facts: ImageFacts) => (facts.checked ? '' : ` (${facts.basis})`);
+
+const datastoreCache = new WeakMap<CheckContext, Map<string, boolean>>();
+/** isDatastore with the image's facts, once per service and run. */
+function datastore(s: ServiceModel, ctx: CheckContext): boolean {
+  let cache = datastoreCache.get(ctx);
+  if (!cache) datastoreCache.set(ctx, (cache = new Map()));
+  let answer = cache.get(s.name);
+  if (answer === undefined) cache.set(s.name, (answer = isDatastore(s, imageFacts(s, ctx))));
+  return answer;
+}
+
+/** Whether PID 1 is an init: compose's own entrypoint (which replaces the image's), s6 settings, or the image's entrypoint. */
+function bringsInit(s: ServiceModel, ctx: CheckContext): boolean | undefined {
+  if (Object.keys(s.environment).some((k) => k.startsWith('S6_'))) return true;
+  const own = commandWords(s.raw.entrypoint);
+  if (own) return runsInit(own.words) ?? false;
+  return imageFacts(s, ctx).init;
+}
+
+/**
+ * Container ports of protocols that are public by design (mail, SSH for git, DNS, VPN, TURN,
+ * BitTorrent, game servers): binding them to loopback or moving them behind the HTTP proxy is
+ * not the fix, so port-all-interfaces and fixed-host-port leave them alone.
+ */
+const PUBLIC_PORTS = new Set([22, 25, 53, 110, 143, 465, 587, 993, 995, 3478, 5349, 6881, 51820, 25565, 19132, 27015, 7777, 2456, 2457, 2458]);
+const isPublicByDesign = (s: ServiceModel, target: number) => PUBLIC_PORTS.has(target) || GAME_SERVERS.test(imageRef(s.image)?.repo ?? '');
+
+/** Images whose own documentation requires a fixed container_name (they find themselves by it). */
+const REQUIRES_CONTAINER_NAME = /^(nextcloud\/all-in-one|nextcloud-releases\/all-in-one)$/;
+const requiresContainerName = (s: ServiceModel) => REQUIRES_CONTAINER_NAME.test(imageRef(s.image)?.repo ?? '');
+
+const WORKER_COMMAND = /\b(sidekiq|celery\b.*\bworker|rq\s+worker|rqworker|queue:work|horizon|jobs:work|good_job|solid_queue|resque|delayed_job|jobs:work|qcluster|dramatiq|huey|arq|faktory|temporal.*worker|bullmq|worker)\b/i;
+const GAME_SERVERS = /^(itzg\/minecraft-(server|bedrock-server)|factoriotools\/factorio|lloesche\/valheim-server|cm2network\/.+|ich777\/.+|ryshe\/terraria|thijsvanloef\/palworld-server-docker|didstopia\/rust-server)$/;
+
+/** "worker" or "game server" for long-running non-web services that need time to finish or save; undefined otherwise. */
+function workerKind(s: ServiceModel, facts: ImageFacts): string | undefined {
+  if (GAME_SERVERS.test(imageRef(s.image)?.repo ?? '')) return 'game server';
+  const words = [...(commandWords(s.raw.entrypoint)?.words ?? []), ...(commandWords(s.raw.command)?.words ?? facts.cmd ?? [])].join(' ');
+  if (WORKER_COMMAND.test(words) || /^(worker|workers|sidekiq|celery|celery-worker|queue|jobs)(-\w+)?$/i.test(s.name)) return 'worker';
+  return undefined;
+}
+
+/** "nginx" or "php-fpm" when the service runs one (by image, its Dockerfile's base, or its command). */
+function gracefulOnQuit(s: ServiceModel, ctx: CheckContext, facts: ImageFacts): string | undefined {
   const df = ctx.dockerfiles.get(s.name);
-  if (df) return dockerfileFacts(df.dockerfile, df.stageIndex);
-  if (s.image && !s.hasBuild) return { ...baseImageFacts(s.image), nonRootUser: knownNonRoot(s.image), basis: `image ${s.image}` };
-  return { basis: 'unknown image' };
+  const image = df ? baseImageOf(df.dockerfile, df.stageIndex) : s.image;
+  const ref = imageRef(image);
+  const words = (commandWords(s.raw.command)?.words ?? facts.cmd ?? []).concat(commandWords(s.raw.entrypoint)?.words ?? facts.entrypoint ?? []);
+  const exe = words.map((w) => w.split('/').pop() ?? '');
+  if (ref && /^(nginx|openresty|nginx-unprivileged)$/.test(ref.base)) return 'nginx';
+  if (ref && /^(php|wordpress|nextcloud|drupal|matomo)$/.test(ref.base) && /fpm/.test(ref.tag ?? '')) return 'php-fpm';
+  if (exe.includes('nginx')) return 'nginx';
+  if (exe.some((w) => /^php-fpm[\d.]*$/.test(w))) return 'php-fpm';
+  return undefined;
+}
+
+// ── backups: what else already backs a volume up ─────────────────────────────────
+const BACKUP_IMAGES = /(^|\/|-)(backup|backups|restic|borg|borgmatic|kopia|duplicati|duplicacy|rclone|resticker|autorestic|mc-backup|volume-backup|db-backup|pgbackrest|wal-g)(-|\/|$)/;
+const DUMP_COMMAND = /\b(pg_dump|pg_dumpall|pg_basebackup|pgbackrest|wal-g|mysqldump|mariadb-dump|mariadb-backup|mariabackup|xtrabackup|mongodump|redis-cli\s+.*--rdb)\b/;
+
+/** A service definition as written, active or not: backup jobs often sit in a `backup` profile. */
+interface RawService { name: string; image?: string; words: string; env: string[]; dependsOn: string[]; volumes: Mount[]; xBackupVolume: boolean }
+
+const rawCache = new WeakMap<CheckContext, RawService[]>();
+
+function rawServices(ctx: CheckContext): RawService[] {
+  let cached = rawCache.get(ctx);
+  if (!cached) rawCache.set(ctx, (cached = readRawServices(ctx)));
+  return cached;
+}
+
+function readRawServices(ctx: CheckContext): RawService[] {
+  return Object.entries((ctx.project.model.services ?? {}) as Record<string, Record<string, unknown> | null>).map(([name, raw]) => {
+    const r = raw ?? {};
+    const env = r.environment;
+    const envValues = Array.isArray(env) ? env.map(String) : env && typeof env === 'object' ? Object.values(env as Record<string, unknown>).map((v) => String(v ?? '')) : [];
+    const deps = r.depends_on;
+    return {
+      name,
+      image: typeof r.image === 'string' ? r.image : undefined,
+      words: [...(commandWords(r.command)?.words ?? []), ...(commandWords(r.entrypoint)?.words ?? [])].join(' '),
+      env: envValues,
+      dependsOn: Array.isArray(deps) ? deps.map(String) : deps && typeof deps === 'object' ? Object.keys(deps) : [],
+      volumes: mounts({ raw: r } as ServiceModel),
+      xBackupVolume: ((r['x-berth'] as { backup?: { type?: string } } | undefined)?.backup?.type) === 'volume',
+    };
+  });
+}
+
+/** A backup sidecar or dump job (by image, or by the command it runs). */
+function isBackupTool(s: { image?: string; words: string }): boolean {
+  if (BACKUP_IMAGES.test(imageRef(s.image)?.repo ?? '')) return true;
+  return DUMP_COMMAND.test(s.words) || /\b(restic|borg|borgmatic|kopia|rclone)\s+(backup|create|snapshot|sync|copy)\b/.test(s.words);
+}
+
+const asRaw = (s: ServiceModel) => ({ image: s.image, words: [...(commandWords(s.raw.command)?.words ?? []), ...(commandWords(s.raw.entrypoint)?.words ?? [])].join(' ') });
+
+/** A bind-mounted directory that holds user content or app state (not a config file, not a system path, not logs or cache). */
+function isDataBind(m: Mount, datastoreService: boolean): boolean {
+  const source = m.source ?? '';
+  if (/\.[a-z0-9]{1,5}$/i.test(source.split('/').pop() ?? '') || /^\/(var\/run|run|sys|proc|dev|etc|usr|lib|bin|boot)(\/|$)|docker\.sock/.test(source) || /^\/(etc|sys|proc|dev|run|var\/run)(\/|$)/.test(m.target)) return false;
+  if (datastoreService) return true;
+  return /(^|\/)(data|media|library|librar(y|ies)|uploads?|photos|pictures|music|movies|tv|books|files|documents|storage|public\/system|config|appdata|userdata|db|database|vault|gitea|git|repositories|mail|maildata|vmail|attachments)(\/|$)/i.test(`${source} ${m.target}`.replace(/\s/, '/'));
+}
+
+/** Logs, caches and scratch space: rebuildable, nothing to back up. */
+const isScratch = (m: Mount) => /(^|[/_-])(cache|caches|tmp|temp|node_modules|logs?)([/_-]|$)/i.test(`${m.source ?? ''}/${m.target}`.replace(/\/+$/, ''));
+
+const normalizePath = (p: string) => p.replace(/\/+$/, '').replace(/^\.\//, '');
+/** The same volume, or the same host directory or one of its parents. */
+const covers = (backup: Mount, m: Mount) => backup.source !== undefined && m.source !== undefined && backup.type === m.type
+  && (normalizePath(m.source) === normalizePath(backup.source) || (m.type === 'bind' && normalizePath(m.source).startsWith(`${normalizePath(backup.source)}/`)));
+
+/** The volume or directory, mounted by a backup sidecar (active or in a profile). */
+function mountedByBackup(m: Mount, owner: ServiceModel, ctx: CheckContext): boolean {
+  return rawServices(ctx).some((o) => o.name !== owner.name && (isBackupTool(o) || o.xBackupVolume) && o.volumes.some((x) => covers(x, m)));
+}
+
+/** A dump job (active or in a backup profile) that names this datastore as its host, depends on it, or shares its volume. */
+function dumpedBy(db: ServiceModel, ctx: CheckContext): boolean {
+  const host = new RegExp(`(^|[\\s=@/:'"])${db.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}([\\s:/'"]|$)`);
+  return rawServices(ctx).some((o) => o.name !== db.name && isBackupTool(o)
+    && (o.dependsOn.includes(db.name) || host.test([...o.env, o.words].join(' ')) || o.volumes.some((x) => mounts(db).some((y) => covers(x, y)))));
+}
+
+// ── secrets: which variables hold one ───────────────────────────────────────────────
+const SECRET_KEY = /(PASSWORD|PASSWD|PASS$|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIALS?|MASTER_?KEY|APP_KEY|(ENCRYPTION|SIGNING|DES|HMAC|JWT|SESSION|COOKIE|CSRF|AES|CIPHER|PRIMARY|DETERMINISTIC|LICENSE|SERVER)_?KEY|KEY_DERIVATION_SALT|_SALT|SECRET_KEY_BASE)(_|$)/i;
+/** Settings about passwords, not passwords: policies, algorithms, switches, paths. */
+const POLICY_KEY = /(MIN|MAX)_?(LENGTH|LEN|AGE)|LENGTH$|COMPLEXITY|HASH_?ALGO(RITHM)?|ALGORITHM|POLICY|EXPIR|_TTL$|LIFETIME|ROUNDS|ITERATIONS|_COST$|STRENGTH|_REQUIRED?$|_ENABLED?$|_DISABLED?$|_RESET|_PROMPT|_AUTH_METHOD$|_HEADER$|_FIELD$|_PATH$|_DIR$|_FORMAT$|_TYPE$|_MODE$|_PROVIDER$|_BACKEND$|_LOCATION$|_ENDPOINT$|_LOGIN$|_HINT$|_LABEL$|_NAME$|_ID$|_USER(NAME)?$|_HOST$|_PORT$|_FILE$/i;
+const NOT_A_SECRET_VALUE = /^(true|false|yes|no|on|off|0|1|none|null|bcrypt|argon2(i|d|id)?|scrypt|pbkdf2(_sha\d+)?|sha-?(1|256|512)|md5|plain|plaintext|disabled|enabled|required|optional|strong|medium|weak|low|high)$/i;
+/** A password inside a connection URL (`scheme://user:pass@host`, `redis://:pass@host`). */
+const URL_CREDENTIALS = /^[a-z][a-z0-9+.-]*:\/\/[^/:@\s]*:[^@\s/]+@/i;
+
+/** "a secret" or "a password inside a URL" when the variable holds one in plain text; undefined otherwise. */
+function secretKind(key: string, value: string | null): string | undefined {
+  if (value === null || value === '' || /_FILE$/i.test(key) || value.startsWith('/run/secrets/')) return undefined;
+  if (URL_CREDENTIALS.test(value)) return 'a password inside a URL';
+  if (!SECRET_KEY.test(key) || POLICY_KEY.test(key) || NOT_A_SECRET_VALUE.test(value.trim())) return undefined;
+  return 'a secret';
+}
+
+const inComposeEnvironment = (s: ServiceModel, key: string) => {
+  const env = s.raw.environment;
+  return Array.isArray(env) ? env.some((e) => String(e) === key || String(e).startsWith(`${key}=`)) : env !== null && typeof env === 'object' && key in env;
+};
+
+/** Where an env_file of the service sets `key` (the last file wins, as Compose reads them). */
+function envFileLocation(s: ServiceModel, key: string, ctx: CheckContext): SourceLocation | undefined {
+  const refs = asArray(s.raw.env_file).map((r) => String(r && typeof r === 'object' ? (r as { path?: unknown }).path : r));
+  for (const ref of refs.reverse()) {
+    const file = ref.startsWith('/') ? ref : `${ctx.project.workingDir.replace(/\/$/, '')}/${ref.replace(/^\.\//, '')}`;
+    const lines = (ctx.read(file) ?? '').split('\n');
+    const line = lines.findIndex((l) => new RegExp(`^\\s*(export\\s+)?${key}\\s*=`).test(l));
+    if (line >= 0) return { file, line: line + 1, column: 1 };
+  }
+  return undefined;
 }
 
 const has = (s: ServiceModel, key: string) => s.raw[key] !== undefined && s.raw[key] !== null;
 const securityOpts = (s: ServiceModel) => asArray(s.raw.security_opt).map((o) => String(o).replace(/\s+/g, ''));
 
 export const composeRules: ComposeRule[] = [
+  // ── compose validity ─────────────────────────────────────────────────────────────
+  {
+    id: 'compose-refused', family: 'validity', severity: 'error', scope: 'compose',
+    title: 'Compose accepts the project',
+    rationale: 'Compose refuses a project with, for example, container_name on a service with several replicas, or a reference to an undefined network, volume or service: `up` and every deploy fail before anything starts. berth reports it here and lints the rest.',
+    advice: 'Fix what the message says (drop container_name or the replicas, define the network, ...).',
+    check: (ctx) => (ctx.project.refusals ?? []).map((r) => ({ message: r.message, path: r.path, ...(r.path[0] === 'services' && typeof r.path[1] === 'string' ? { service: r.path[1] } : {}) })),
+  },
   // ── process lifecycle ────────────────────────────────────────────────────────────
   {
     id: 'init', family: 'lifecycle', severity: 'warning', scope: 'compose', fixable: true,
@@ -47,8 +227,9 @@ export const composeRules: ComposeRule[] = [
     advice: 'Set `init: true` (Docker runs tini as PID 1), or use tini/dumb-init as the image ENTRYPOINT.',
     check: longRunning((s, ctx) => {
       if (s.init === true || isSocketProxy(s)) return;
-      if (imageFacts(s, ctx).init) return;
-      return { message: `service "${s.name}" runs without an init (init: true)`, path: s.init === false ? svc(s.name, 'init') : svc(s.name), fix: s.init === false ? { kind: 'replace-scalar', path: svc(s.name, 'init'), value: true } : { kind: 'add-key', path: svc(s.name), key: 'init', value: true } };
+      const init = bringsInit(s, ctx);
+      if (init) return;
+      return { message: `service "${s.name}" runs without an init (init: true)${init === undefined ? `; whether its image brings one is not checked${notChecked(imageFacts(s, ctx))}` : ''}`, path: s.init === false ? svc(s.name, 'init') : svc(s.name), fix: s.init === false ? { kind: 'replace-scalar', path: svc(s.name, 'init'), value: true } : { kind: 'add-key', path: svc(s.name), key: 'init', value: true } };
     }),
   },
   {
@@ -56,7 +237,7 @@ export const composeRules: ComposeRule[] = [
     title: 'One init is enough',
     rationale: 'With `init: true` and tini/dumb-init as the image ENTRYPOINT, two inits run; harmless but confusing, and tini warns that it is not PID 1.',
     advice: 'Keep one: drop `init: true` or drop tini from the ENTRYPOINT.',
-    check: eachService((s, ctx) => (s.init === true && imageFacts(s, ctx).init ? { message: `service "${s.name}" sets init: true and its image already runs an init in ENTRYPOINT`, path: svc(s.name, 'init') } : undefined)),
+    check: eachService((s, ctx) => (s.init === true && bringsInit(s, ctx) ? { message: `service "${s.name}" sets init: true and its image already runs an init in ENTRYPOINT`, path: svc(s.name, 'init') } : undefined)),
   },
   {
     id: 'stop-grace-period', family: 'lifecycle', severity: 'error', scope: 'compose', fixable: true,
@@ -78,10 +259,24 @@ export const composeRules: ComposeRule[] = [
   },
   {
     id: 'stop-grace-period-default', family: 'lifecycle', severity: 'info', scope: 'compose',
-    title: 'Choose a stop_grace_period for web services',
-    rationale: 'The default 10s is often too short to drain long requests and close connections; the reference recommends 30s for web apps.',
-    advice: 'Set `stop_grace_period: 30s` (and declare the app\'s deadline as x-berth shutdown_deadline so berth can check them together).',
-    check: longRunning((s, ctx) => (isWebService(s, ctx.project) && !has(s, 'stop_grace_period') && s.berth.shutdownDeadlineMs === undefined ? { message: `web service "${s.name}" uses the default 10s stop_grace_period`, path: svc(s.name) } : undefined)),
+    title: 'Choose a stop_grace_period for web services and workers',
+    rationale: 'The default 10s is often too short to drain long requests and close connections (the reference recommends 30s for web apps), and too short for a worker (Sidekiq, Celery, a queue consumer) or a game server to finish its job or save its state: it is SIGKILLed mid-way.',
+    advice: 'Set `stop_grace_period: 30s` on web services and at least the longest job\'s duration on workers (and declare the app\'s deadline as x-berth shutdown_deadline so berth can check them together).',
+    check: longRunning((s, ctx) => {
+      if (has(s, 'stop_grace_period') || s.berth.shutdownDeadlineMs !== undefined) return;
+      const role = isWebService(s, ctx.project) ? 'web service' : workerKind(s, imageFacts(s, ctx));
+      return role ? { message: `${role} "${s.name}" uses the default 10s stop_grace_period`, path: svc(s.name) } : undefined;
+    }),
+  },
+  {
+    id: 'stop-grace-period-short', family: 'lifecycle', severity: 'warning', scope: 'compose',
+    title: 'stop_grace_period of at least 10s',
+    rationale: 'A stop_grace_period under Docker\'s default 10s SIGKILLs the service sooner than Docker would: in-flight requests, jobs and a database\'s checkpoint are cut off. The value that counts is the merged one: an interpolation default, an override file or an `extends` child can shorten the base\'s value.',
+    advice: 'Raise stop_grace_period to 10s or more (30s for web apps and workers, longer for databases).',
+    check: longRunning((s) => {
+      if (!has(s, 'stop_grace_period') || !(s.stopGracePeriodMs < 10_000)) return;
+      return { message: `service "${s.name}": stop_grace_period ${formatDuration(s.stopGracePeriodMs)} is shorter than Docker's default 10s; it is SIGKILLed before it can shut down`, path: svc(s.name, 'stop_grace_period') };
+    }),
   },
   {
     id: 'shell-exec', family: 'lifecycle', severity: 'warning', scope: 'compose',
@@ -126,13 +321,16 @@ export const composeRules: ComposeRule[] = [
   {
     id: 'stop-signal', family: 'lifecycle', severity: 'info', scope: 'compose',
     title: 'nginx and php-fpm stop gracefully on SIGQUIT',
-    rationale: 'nginx and php-fpm treat SIGTERM as "fast shutdown" and drop open connections; SIGQUIT makes them finish in-flight requests.',
-    advice: 'Set `stop_signal: SIGQUIT` on nginx and php-fpm services.',
-    check: longRunning((s) => {
-      const ref = imageRef(s.image);
-      if (!ref || !(/^(nginx|openresty)$/.test(ref.base) || (ref.base === 'php' && /fpm/.test(ref.tag ?? '')))) return;
-      if ((s.stopSignal ?? '').toUpperCase().replace(/^SIG/, '') === 'QUIT') return;
-      return { message: `service "${s.name}" (${ref.base}) stops on ${s.stopSignal ?? 'SIGTERM'}, which drops in-flight requests`, path: s.stopSignal ? svc(s.name, 'stop_signal') : svc(s.name) };
+    rationale: 'nginx and php-fpm treat SIGTERM as "fast shutdown" and drop open connections; SIGQUIT makes them finish in-flight requests. The official nginx and php-fpm images already set STOPSIGNAL SIGQUIT; berth reads the image (or its table of popular images) before it judges.',
+    advice: 'Set `stop_signal: SIGQUIT` on nginx and php-fpm services (or STOPSIGNAL SIGQUIT in their Dockerfile).',
+    check: longRunning((s, ctx) => {
+      const facts = imageFacts(s, ctx);
+      const kind = gracefulOnQuit(s, ctx, facts);
+      if (!kind) return;
+      const signal = s.stopSignal ?? facts.stopSignal;
+      if ((signal ?? '').toUpperCase().replace(/^SIG/, '') === 'QUIT') return;
+      const from = s.stopSignal ? '' : facts.stopSignal ? ` (STOPSIGNAL of its image, ${facts.basis})` : facts.checked ? ` (its image sets no STOPSIGNAL: ${facts.basis})` : `; its image's STOPSIGNAL is not checked${notChecked(facts)}`;
+      return { message: `service "${s.name}" (${kind}) stops on ${signal ?? 'SIGTERM'}${from}, which drops in-flight requests`, path: s.stopSignal ? svc(s.name, 'stop_signal') : svc(s.name) };
     }),
   },
 
@@ -147,7 +345,9 @@ export const composeRules: ComposeRule[] = [
       if (s.healthcheck?.disabled) return { message: `service "${s.name}" disables its healthcheck`, path: svc(s.name, 'healthcheck') };
       const facts = imageFacts(s, ctx);
       if (facts.healthcheck) return;
-      return { message: `service "${s.name}" has no healthcheck${s.hasBuild ? '' : ' in compose (its image may define one)'}`, path: svc(s.name) };
+      const image = facts.healthcheck === false ? `, nor does its image (${facts.basis})` : `; whether its image defines one is not checked${notChecked(facts)}`;
+      const waited = Object.values(ctx.project.services).filter((o) => o.dependsOn[s.name]?.condition === 'service_started').map((o) => o.name);
+      return { message: `service "${s.name}" has no healthcheck${image}${waited.length ? `; ${waited.map((n) => `"${n}"`).join(', ')} cannot wait for it to be healthy until it has one` : ''}`, path: svc(s.name) };
     }),
   },
   {
@@ -178,7 +378,7 @@ export const composeRules: ComposeRule[] = [
     rationale: 'A service the reverse proxy reaches on one network, with its own dependencies on another, gets the service name on every network only by a disconnect and reconnect of each (~85 ms apiece on the critical path of a rollout). Named, the new replica starts on the other networks and joins the proxy\'s by one connect once healthy; an unready replica is not even reachable from there.',
     advice: 'Add `x-berth: { rollout: { traffic_networks: [NETWORK] } }` with the network(s) the proxy shares with the service.',
     check: longRunning((s, ctx) => {
-      if (s.networkMode || isProxy(s) || isDatastore(s) || s.berth.rollout.trafficNetworks) return;
+      if (s.networkMode || isProxy(s) || datastore(s, ctx) || s.berth.rollout.trafficNetworks) return;
       const mine = Object.keys(s.networks);
       const proxies = Object.values(ctx.project.services).filter((o) => o !== s && isProxy(o));
       const shared = mine.filter((n) => proxies.some((p) => n in p.networks));
@@ -213,7 +413,11 @@ export const composeRules: ComposeRule[] = [
     title: 'No container_name on services you roll out',
     rationale: 'A fixed container_name means only one container of the service can exist: scale-up rollouts (old and new side by side) are impossible.',
     advice: 'Remove container_name; address the service by its name on the network.',
-    check: longRunning((s) => (s.containerName !== undefined && !isDatastore(s) ? { message: `service "${s.name}" sets container_name "${s.containerName}", which prevents running two replicas during a rollout`, path: svc(s.name, 'container_name') } : undefined)),
+    check: longRunning((s, ctx) => {
+      if (s.containerName === undefined || datastore(s, ctx) || requiresContainerName(s)) return;
+      // A comment on (or above) the line saying the name is required documents the exception.
+      return { message: `service "${s.name}" sets container_name "${s.containerName}", which prevents running two replicas during a rollout`, path: svc(s.name, 'container_name'), unlessComment: /\b(required|must|not allowed|do not (change|rename|remove)|don't (change|rename|remove)|needs? (this|the) name|fixed name)\b/i };
+    }),
   },
   {
     id: 'fixed-host-port', family: 'rollout', severity: 'warning', scope: 'compose',
@@ -221,8 +425,9 @@ export const composeRules: ComposeRule[] = [
     rationale: 'A fixed host port can be bound by one container only: the new replica of a rollout cannot start while the old one holds it.',
     advice: 'Put the service behind the reverse proxy and drop `ports`, or publish on 127.0.0.1 with an ephemeral port (`127.0.0.1::3000`).',
     check: longRunning((s, ctx) => {
-      if (!isWebService(s, ctx.project)) return;
-      return s.ports.flatMap((p, i) => (p.published !== undefined && p.published !== '' && p.published !== '0' ? [{ message: `web service "${s.name}" publishes fixed host port ${p.published}->${p.target}`, path: svc(s.name, 'ports', i) }] : []));
+      // A service whose image requires a fixed container_name is never rolled out side by side.
+      if (!isWebService(s, ctx.project) || requiresContainerName(s)) return;
+      return s.ports.flatMap((p, i) => (p.published !== undefined && p.published !== '' && p.published !== '0' && !isPublicByDesign(s, p.target) ? [{ message: `web service "${s.name}" publishes fixed host port ${p.published}->${p.target}`, path: svc(s.name, 'ports', i) }] : []));
     }),
   },
   {
@@ -354,10 +559,10 @@ export const composeRules: ComposeRule[] = [
     check: longRunning((s, ctx) => {
       const user = s.raw.user === undefined ? undefined : String(s.raw.user);
       if (user !== undefined) return /^(root|0)(:.*)?$/.test(user) ? { message: `service "${s.name}" runs as root (user: ${user})`, path: svc(s.name, 'user') } : undefined;
-      if (isSocketProxy(s) || isDatastore(s)) return; // these images drop privileges themselves
+      if (isSocketProxy(s) || datastore(s, ctx)) return; // these images drop privileges themselves
       const facts = imageFacts(s, ctx);
       if (facts.nonRootUser) return;
-      return { message: `service "${s.name}" sets no user; it runs as the image's default user${facts.nonRootUser === false ? ' (root, per its Dockerfile)' : ' (root for most images)'}`, path: svc(s.name) };
+      return { message: `service "${s.name}" sets no user; it runs as the image's default user${facts.nonRootUser === false ? ` (root, per ${facts.basis})` : `, root for most images; not checked${notChecked(facts)}`}`, path: svc(s.name) };
     }),
   },
   {
@@ -438,14 +643,30 @@ export const composeRules: ComposeRule[] = [
   {
     id: 'plaintext-secret', family: 'secrets', severity: 'error', scope: 'compose',
     title: 'No plaintext secrets in environment',
-    rationale: 'Environment values are visible to anyone who can run `docker inspect`, end up in logs and crash reports, and are inherited by every child process.',
+    rationale: 'Environment values are visible to anyone who can run `docker inspect`, end up in logs and crash reports, and are inherited by every child process. Secrets hide behind many names (ENCRYPTION_KEY, SECRET_KEY_BASE, *_SIGNING_KEY, a password inside a connection URL); password policy settings (PASSWORD_MIN_LENGTH) are not secrets.',
     advice: 'Use compose `secrets:` and the image\'s `_FILE` variables (POSTGRES_PASSWORD_FILE=/run/secrets/db_password).',
+    check: eachService((s, ctx) => Object.entries(s.environment).flatMap(([k, v]): RuleHit[] => {
+      const kind = secretKind(k, v);
+      if (!kind) return [];
+      const hit = { message: `service "${s.name}": ${k} holds ${kind} in plain text` };
+      if (!inComposeEnvironment(s, k)) {
+        const location = envFileLocation(s, k, ctx);
+        if (location) return [{ ...hit, location, message: `${hit.message} (from env_file ${location.file.split('/').pop()})` }];
+      }
+      return [{ ...hit, path: svc(s.name, 'environment', Array.isArray(s.raw.environment) ? (s.raw.environment as string[]).findIndex((e) => String(e).startsWith(`${k}=`)) : k) }];
+    })),
+  },
+  {
+    id: 'datastore-no-auth', family: 'secrets', severity: 'error', scope: 'compose',
+    title: 'Databases require a password',
+    rationale: 'POSTGRES_HOST_AUTH_METHOD=trust, a pgbouncer with AUTH_TYPE trust, or MYSQL_ALLOW_EMPTY_PASSWORD let anyone who reaches the port in without a password: every container on the network, and the internet if the port is ever published.',
+    advice: 'Remove the trust / empty-password setting and give the database a password from a secret (POSTGRES_PASSWORD_FILE=/run/secrets/db_password).',
     check: eachService((s) => Object.entries(s.environment).flatMap(([k, v]) => {
-      if (v === null || v === '' || /_FILE$/i.test(k)) return [];
-      const inUrl = /^[a-z][a-z0-9+.-]*:\/\/[^/:@\s]+:[^@\s/]+@/i.test(v);
-      if (!inUrl && !/(PASSWORD|PASSWD|PASS$|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIALS?|MASTER_?KEY|APP_KEY)(_|$)/i.test(k)) return [];
-      if (/^\/run\/secrets\//.test(v) || /^(true|false|0|1)$/i.test(v)) return [];
-      return [{ message: `service "${s.name}": ${k} holds ${inUrl ? 'a password inside a URL' : 'a secret'} in plain text`, path: svc(s.name, 'environment', Array.isArray(s.raw.environment) ? (s.raw.environment as string[]).findIndex((e) => String(e).startsWith(`${k}=`)) : k) }];
+      const value = (v ?? '').trim();
+      const trust = (/^(POSTGRES_HOST_AUTH_METHOD|(PGBOUNCER_)?AUTH_TYPE|POSTGRESQL_(PGHBA_)?AUTH_METHOD)$/.test(k) && /^trust$/i.test(value))
+        || (/^(POSTGRES_INITDB_ARGS)$/.test(k) && /--auth(-host|-local)?=trust\b/.test(value))
+        || (/^(MYSQL_ALLOW_EMPTY_PASSWORD|MARIADB_ALLOW_EMPTY_ROOT_PASSWORD|MARIADB_ALLOW_EMPTY_PASSWORD|ALLOW_EMPTY_PASSWORD)$/.test(k) && isTruthy(value));
+      return trust ? [{ message: `service "${s.name}": ${k}=${value} lets clients in without a password`, path: svc(s.name, 'environment', Array.isArray(s.raw.environment) ? (s.raw.environment as string[]).findIndex((e) => String(e).startsWith(`${k}=`)) : k) }] : [];
     })),
   },
   {
@@ -456,11 +677,14 @@ export const composeRules: ComposeRule[] = [
     check: eachService((s, ctx) => {
       const listed = new Set(asArray(s.raw.secrets).map((x) => (typeof x === 'string' ? x : String((x as { target?: string; source?: string }).target ?? (x as { source?: string }).source))));
       const defined = new Set(Object.keys((ctx.project.model.secrets ?? {}) as Record<string, unknown>));
-      return Object.entries(s.environment).flatMap(([k, v]) => {
+      return Object.entries(s.environment).flatMap(([k, v]): RuleHit[] => {
         const m = /^\/run\/secrets\/([^/]+)$/.exec(v ?? '');
         if (!m || !/_FILE$/.test(k)) return [];
         if (listed.has(m[1]!)) return [];
-        return [{ message: `service "${s.name}": ${k} points at secret "${m[1]}", which the service does not mount${defined.has(m[1]!) ? '' : ' (nor is it defined at the top level)'}`, path: svc(s.name, 'environment', Array.isArray(s.raw.environment) ? (s.raw.environment as string[]).findIndex((e) => String(e).startsWith(`${k}=`)) : k) }];
+        const message = `service "${s.name}": ${k} points at secret "${m[1]}", which the service does not mount${defined.has(m[1]!) ? '' : ' (nor is it defined at the top level)'}`;
+        const location = inComposeEnvironment(s, k) ? undefined : envFileLocation(s, k, ctx);
+        if (location) return [{ message, location }];
+        return [{ message, path: svc(s.name, 'environment', Array.isArray(s.raw.environment) ? (s.raw.environment as string[]).findIndex((e) => String(e).startsWith(`${k}=`)) : k) }];
       });
     }),
   },
@@ -468,15 +692,16 @@ export const composeRules: ComposeRule[] = [
   // ── images ───────────────────────────────────────────────────────────────────────
   {
     id: 'image-tag', family: 'images', severity: 'warning', scope: 'compose',
-    title: 'Pin image tags (no latest)',
-    rationale: '`latest` or no tag means a pull or a host rebuild silently changes what runs; rollbacks cannot name the previous version.',
-    advice: 'Use an explicit version tag (postgres:17.2-alpine), ideally with a digest.',
+    title: 'Pin image tags (no latest, no floating tag)',
+    rationale: '`latest`, no tag, or a tag without a version number (`postgres:alpine`, `nextcloud:apache`, `:stable`, `:nightly`, `node:lts`) means a pull or a host rebuild silently changes what runs; rollbacks cannot name the previous version. A service with `build:` is no exception: `compose pull` fetches its `image:` from the registry.',
+    advice: 'Use an explicit version tag (postgres:17.2-alpine), ideally with a digest; for an image you only build, tag it with your version or set `pull_policy: build`.',
     check: eachService((s) => {
-      if (!s.image || s.hasBuild) return;
+      if (!s.image) return;
       const ref = imageRef(s.image)!;
-      if (ref.digest) return;
-      if (ref.tag === undefined || ref.tag === 'latest' || ref.tag === '') return { message: `service "${s.name}": image ${s.image} ${ref.tag ? 'uses latest' : 'has no tag (latest)'}`, path: svc(s.name, 'image') };
-      return undefined;
+      if (ref.digest || !isFloatingTag(ref.tag)) return;
+      if (s.hasBuild && /^(build|never)$/.test(String(s.raw.pull_policy ?? ''))) return;
+      const tag = ref.tag === undefined || ref.tag === '' ? 'has no tag (latest)' : ref.tag === 'latest' ? 'uses latest' : `uses the floating tag "${ref.tag}" (no version number)`;
+      return { message: `service "${s.name}": image ${s.image} ${tag}${s.hasBuild ? '; the service builds it, but `compose pull` still fetches that tag from the registry' : ''}`, path: svc(s.name, 'image') };
     }),
   },
   {
@@ -487,7 +712,7 @@ export const composeRules: ComposeRule[] = [
     check: eachService((s) => {
       if (!s.image || s.hasBuild) return;
       const ref = imageRef(s.image)!;
-      if (ref.digest || ref.tag === undefined || ref.tag === 'latest') return;
+      if (ref.digest || isFloatingTag(ref.tag)) return; // image-tag says it louder
       return { message: `service "${s.name}": image ${s.image} is not pinned by digest`, path: svc(s.name, 'image') };
     }),
   },
@@ -499,7 +724,7 @@ export const composeRules: ComposeRule[] = [
     rationale: 'A database on a non-internal network can reach the internet (exfiltration) and is reachable from every service on that network, including the public proxy.',
     advice: 'Put databases and caches on a backend network with `internal: true`, shared only with the services that use them.',
     check: eachService((s, ctx) => {
-      if (!isDatastore(s) || s.networkMode) return;
+      if (!datastore(s, ctx) || s.networkMode) return;
       const open = Object.keys(s.networks).filter((n) => !isInternalNetwork(ctx.project, n));
       if (open.length === 0) return;
       return { message: `datastore "${s.name}" is on ${open.map((n) => `"${n}"`).join(', ')}, not an internal network`, path: s.raw.networks ? svc(s.name, 'networks') : svc(s.name) };
@@ -510,18 +735,19 @@ export const composeRules: ComposeRule[] = [
     title: 'Do not publish datastore ports',
     rationale: 'A published database port is reachable from the internet: Docker\'s published ports bypass ufw/firewalld INPUT rules.',
     advice: 'Remove the port; for admin access bind it to loopback (`127.0.0.1:5432:5432`) and use an SSH tunnel.',
-    check: eachService((s) => (isDatastore(s) ? s.ports.flatMap((p, i) => (isLoopback(p.hostIp) ? [] : [{ message: `datastore "${s.name}" publishes port ${p.published ?? '(ephemeral)'}->${p.target} on ${p.hostIp || 'all interfaces'}`, path: svc(s.name, 'ports', i) }])) : [])),
+    check: eachService((s, ctx) => (datastore(s, ctx) ? s.ports.flatMap((p, i) => (isLoopback(p.hostIp) ? [] : [{ message: `datastore "${s.name}" publishes port ${p.published ?? '(ephemeral)'}->${p.target} on ${p.hostIp || 'all interfaces'}`, path: svc(s.name, 'ports', i) }])) : [])),
   },
   {
     id: 'port-all-interfaces', family: 'networks', severity: 'warning', scope: 'compose',
     title: 'Bind published ports to an address',
     rationale: 'Ports published without a host IP listen on 0.0.0.0 and are open to the internet even when ufw says otherwise: Docker inserts its own iptables rules before ufw\'s.',
     advice: 'Bind to loopback (`127.0.0.1:8080:8080`) unless the port is meant to be public (the proxy\'s 80/443).',
-    check: eachService((s) => {
-      if (isDatastore(s)) return []; // datastore-published-port says it louder
+    check: eachService((s, ctx) => {
+      if (datastore(s, ctx)) return []; // datastore-published-port says it louder
       return s.ports.flatMap((p, i) => {
         if (p.hostIp && !/^(0\.0\.0\.0|::|\[::\])$/.test(p.hostIp)) return [];
-        if (isProxy(s) && (p.target === 80 || p.target === 443 || p.published === '80' || p.published === '443')) return [];
+        // The edge proxy is meant to be public on 80/443; an admin UI on 8081:80 is not.
+        if ((isProxy(s) && isEdgePort(p.published)) || isPublicByDesign(s, p.target)) return [];
         return [{ message: `service "${s.name}" publishes ${p.published ?? '(ephemeral)'}->${p.target}/${p.protocol} on all interfaces`, path: svc(s.name, 'ports', i) }];
       });
     }),
@@ -531,17 +757,33 @@ export const composeRules: ComposeRule[] = [
   {
     id: 'backup-target', family: 'backups', severity: 'warning', scope: 'compose',
     title: 'Stateful volumes need a backup target',
-    rationale: 'Data in a named volume lives on one disk of one server. Without a backup (x-berth backup), a disk failure or `docker compose down -v` is permanent.',
-    advice: 'Declare `x-berth: {backup: {type: postgres|mysql|volume, schedule: ...}}` on the service (berth backup runs and verifies it).',
+    rationale: 'Data in a named volume, or in a bind-mounted directory of user content (uploads, media, a library, a /config holding keys and an app database), lives on one disk of one server. Without a backup, a disk failure or `docker compose down -v` is permanent.',
+    advice: 'Declare `x-berth: {backup: {type: postgres|mysql|volume, schedule: ...}}` on the service (berth backup runs and verifies it). A backup sidecar that mounts the volume (offen/docker-volume-backup, restic, borgmatic) or a dump job against the database (pg_dump, mysqldump) counts too.',
     check: eachService((s, ctx) => {
-      if (s.berth.backup || isOneOff(s, ctx.project)) return;
-      const ref = imageRef(s.image);
-      if (ref && /^(redis|valkey|memcached|keydb|dragonfly)$/.test(ref.base)) return; // caches: rebuildable
-      // Datastores keep state in bind-mounted directories just as well as in named volumes.
-      const named = mounts(s).filter((m) => !m.readOnly && m.source && (m.type === 'volume' || (m.type === 'bind' && isDatastore(s) && !/\.[a-z]+$/i.test(m.source))));
-      if (named.length === 0) return;
-      if (!isDatastore(s) && !s.berth.rollout.stateful && named.every((m) => /cache|tmp|node_modules/.test(m.source!))) return;
-      return { message: `service "${s.name}" keeps state in volume${named.length > 1 ? 's' : ''} ${named.map((m) => m.source).join(', ')} with no backup target (x-berth backup)`, path: svc(s.name, 'volumes', named[0]!.index) };
+      if (s.berth.backup || isOneOff(s, ctx.project) || isBackupTool(asRaw(s)) || isCache(s)) return;
+      const ds = datastore(s, ctx);
+      const state = mounts(s).filter((m) => !m.readOnly && m.source && (m.type === 'volume' || (m.type === 'bind' && isDataBind(m, ds))) && (ds || !isScratch(m)));
+      if (state.length === 0) return;
+      if (ds && dumpedBy(s, ctx)) return;
+      // A volume or directory shared by several services (app and its cron) is reported once, at the first.
+      const first = (m: Mount) => Object.values(ctx.project.services).find((o) => mounts(o).some((x) => x.type === m.type && x.source !== undefined && normalizePath(x.source) === normalizePath(m.source!) && !x.readOnly)) === s;
+      const open = state.filter((m) => !mountedByBackup(m, s, ctx) && first(m));
+      if (open.length === 0) return;
+      const what = open.map((m) => (m.type === 'bind' ? `${m.source} (bind mount)` : m.source)).join(', ');
+      return { message: `service "${s.name}" keeps state in ${what} with no backup target (x-berth backup, a backup sidecar or a dump job)`, path: svc(s.name, 'volumes', open[0]!.index) };
+    }),
+  },
+  {
+    id: 'datastore-volume', family: 'backups', severity: 'warning', scope: 'compose',
+    title: 'Datastores keep their data in a volume',
+    rationale: 'A database with no volume on its data directory keeps its data in the container\'s writable layer (or an anonymous volume of its image): `docker compose down`, or a recreate that does not carry the old container over, starts it empty.',
+    advice: 'Mount a named volume on the data directory (postgres: /var/lib/postgresql/data, mysql/mariadb: /var/lib/mysql, mongo: /data/db) and back it up.',
+    check: longRunning((s, ctx) => {
+      if (!datastore(s, ctx) || isCache(s) || s.berth.backup) return;
+      if (mounts(s).some((m) => !m.readOnly && m.type !== 'anonymous' && !(m.type === 'bind' && /\.[a-z0-9]+$/i.test(m.source ?? '')))) return;
+      const facts = imageFacts(s, ctx);
+      const anon = facts.volumes?.length ? `only in an anonymous volume of its image (VOLUME ${facts.volumes.join(', ')}), which \`compose down\` leaves behind` : 'in the container\'s writable layer';
+      return { message: `datastore "${s.name}" keeps its data ${anon}: the next \`compose down\` and \`up\` starts it empty`, path: s.raw.volumes ? svc(s.name, 'volumes') : svc(s.name) };
     }),
   },
 
@@ -554,7 +796,8 @@ export const composeRules: ComposeRule[] = [
     check: eachService((s, ctx) => Object.entries(s.dependsOn).flatMap(([dep, d]) => {
       const target = ctx.project.services[dep];
       if (d.condition !== 'service_started' || !target) return [];
-      if (!(target.healthcheck && !target.healthcheck.disabled) && !isDatastore(target)) return [];
+      // A dependency with no healthcheck cannot be waited for: the advice is on it (rule healthcheck), not here.
+      if (!(target.healthcheck && !target.healthcheck.disabled) && !imageFacts(target, ctx).healthcheck) return [];
       return [{ message: `service "${s.name}" depends on "${dep}" without condition: service_healthy`, path: Array.isArray(s.raw.depends_on) ? svc(s.name, 'depends_on', (s.raw.depends_on as string[]).indexOf(dep)) : svc(s.name, 'depends_on', dep) }];
     })),
   },
@@ -568,8 +811,8 @@ export const composeRules: ComposeRule[] = [
       if (d.condition !== 'service_healthy' || !target) return [];
       if (target.healthcheck && !target.healthcheck.disabled) return [];
       const facts = imageFacts(target, ctx);
-      if (facts.healthcheck || (!target.hasBuild && !target.healthcheck)) return []; // image may define one
-      return [{ message: `service "${s.name}" waits for "${dep}" to be healthy, but "${dep}" has no healthcheck`, path: svc(s.name, 'depends_on', dep) }];
+      if (facts.healthcheck || (facts.healthcheck === undefined && !target.hasBuild)) return []; // the image may define one
+      return [{ message: `service "${s.name}" waits for "${dep}" to be healthy, but "${dep}" has no healthcheck${facts.healthcheck === false ? ` (nor does its image: ${facts.basis})` : ''}`, path: svc(s.name, 'depends_on', dep) }];
     })),
   },
   {

@@ -1,11 +1,12 @@
 /** Dockerfile rules: pure functions over a parsed Dockerfile (and build-context files it COPYs). */
 import { effective, parseKeyValues, shellWords, substitute, type Dockerfile, type Instruction } from '../dockerfile.js';
-import type { DockerfileRule, RuleHit } from '../types.js';
-import { imageRef } from './util.js';
+import type { DockerfileRule, DockerfileTarget, RuleHit } from '../types.js';
+import { imageRef, isFloatingTag } from './util.js';
 import { isPackageManager } from '../../lib/commands.js';
 
 const at = (file: string, i: Instruction) => ({ file, line: i.line, column: i.column });
-const lastStage = (d: Dockerfile) => d.stages.length - 1;
+/** The stage judged: the one compose builds (build.target), else the last. */
+const judged = (d: Dockerfile, target?: DockerfileTarget) => target?.stageIndex ?? d.stages.length - 1;
 const SECRET_NAME = /(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIALS?)(_|$)/i;
 
 /** The words a CMD/ENTRYPOINT runs (exec form as is; shell form split). */
@@ -54,14 +55,20 @@ function wholeContextSource(d: Dockerfile, stageIndex: number, path: string): st
   return found;
 }
 
+/** "the final stage", or "stage NAME (build.target)" when compose builds an earlier one. */
+function stageName(d: Dockerfile, index: number, target?: DockerfileTarget): string {
+  if (index === d.stages.length - 1 || target === undefined) return 'the final stage';
+  return `stage ${d.stages[index]!.name ?? index} (build.target)`;
+}
+
 export const dockerfileRules: DockerfileRule[] = [
   {
     id: 'df-exec-form', family: 'dockerfile', severity: 'error', scope: 'dockerfile',
     title: 'CMD and ENTRYPOINT in exec form',
     rationale: 'Shell form (`CMD npm start`) runs `/bin/sh -c`, so sh is PID 1, swallows SIGTERM and the app never sees it; the container is SIGKILLed after the grace period.',
     advice: 'Use exec form: `CMD ["node", "dist/server.js"]`.',
-    check: (file, d) => {
-      const stage = d.stages[lastStage(d)];
+    check: (file, d, _read, target) => {
+      const stage = d.stages[judged(d, target)];
       return (stage?.instructions ?? []).filter((i) => (i.keyword === 'CMD' || i.keyword === 'ENTRYPOINT') && !i.exec && i.rest !== '').map((i) => ({ message: `${i.keyword} uses shell form (${i.rest.slice(0, 40)}): /bin/sh becomes PID 1 and swallows SIGTERM`, location: at(file, i) }));
     },
   },
@@ -70,8 +77,8 @@ export const dockerfileRules: DockerfileRule[] = [
     title: 'No npm/yarn/pnpm as the container command',
     rationale: 'npm, yarn and pnpm do not forward signals to the node process: graceful shutdown never runs.',
     advice: 'Run node directly: `CMD ["node", "dist/server.js"]`.',
-    check: (file, d) => {
-      const stage = d.stages[lastStage(d)];
+    check: (file, d, _read, target) => {
+      const stage = d.stages[judged(d, target)];
       return (stage?.instructions ?? []).filter((i) => i.keyword === 'CMD' || i.keyword === 'ENTRYPOINT').flatMap((i) => {
         const words = runWords(i);
         const exe = words[0]?.split('/').pop();
@@ -84,8 +91,8 @@ export const dockerfileRules: DockerfileRule[] = [
     title: 'Entrypoint scripts end with exec "$@"',
     rationale: 'Without `exec`, the script\'s shell stays PID 1 and the app runs as its child: SIGTERM goes to the shell, which ignores it.',
     advice: 'End the entrypoint script with `exec "$@"` (or `exec app ...`).',
-    check: (file, d, read) => {
-      const index = lastStage(d);
+    check: (file, d, read, target) => {
+      const index = judged(d, target);
       const ep = effective(d, index, 'ENTRYPOINT');
       if (!ep) return [];
       const script = runWords(ep)[0];
@@ -112,10 +119,10 @@ export const dockerfileRules: DockerfileRule[] = [
     title: 'Images of long-running services define a HEALTHCHECK',
     rationale: 'A HEALTHCHECK in the image travels with it; without one (and none in compose) nobody knows whether the app inside works.',
     advice: 'Add `HEALTHCHECK CMD ["node", "healthcheck.js"]` (or define the healthcheck in compose).',
-    check: (file, d) => {
-      const index = lastStage(d);
-      if (index < 0 || effective(d, index, 'HEALTHCHECK')) return [];
-      return [{ message: 'no HEALTHCHECK in the final stage', location: at(file, d.stages[index]!.from) }];
+    check: (file, d, _read, target) => {
+      const index = judged(d, target);
+      if (index < 0 || effective(d, index, 'HEALTHCHECK') || target?.base?.healthcheck) return [];
+      return [{ message: `no HEALTHCHECK in ${stageName(d, index, target)}${target?.base && !target.base.checked ? ` (base image not checked: ${target.base.basis})` : ''}`, location: at(file, d.stages[index]!.from) }];
     },
   },
   {
@@ -123,29 +130,30 @@ export const dockerfileRules: DockerfileRule[] = [
     title: 'USER is set and not root',
     rationale: 'Without USER the app runs as root; a compromise then has root inside the container, one kernel bug from root on the host.',
     advice: 'Create an unprivileged user and switch to it: `USER node` / `USER 10001`.',
-    check: (file, d) => {
-      const index = lastStage(d);
+    check: (file, d, _read, target) => {
+      const index = judged(d, target);
       if (index < 0) return [];
       const base = imageRef(substitute(d.stages[index]!.image, d.globalArgs));
       if (base && /nonroot|distroless.*nonroot/.test(`${base.repo}:${base.tag ?? ''}`)) return [];
       const user = effective(d, index, 'USER');
-      if (!user) return [{ message: 'final stage sets no USER: the app runs as root', location: at(file, d.stages[index]!.from) }];
-      if (/^(root|0)(:.*)?$/.test(user.rest.trim())) return [{ message: `final stage runs as ${user.rest.trim()}`, location: at(file, user) }];
+      if (!user && target?.base?.nonRootUser) return []; // the base image's USER carries over
+      if (!user) return [{ message: `${stageName(d, index, target)} sets no USER: the app runs as root${target?.base?.checked ? ` (its base sets none: ${target.base.basis})` : ''}`, location: at(file, d.stages[index]!.from) }];
+      if (/^(root|0)(:.*)?$/.test(user.rest.trim())) return [{ message: `${stageName(d, index, target)} runs as ${user.rest.trim()}`, location: at(file, user) }];
       return [];
     },
   },
   {
     id: 'df-base-latest', family: 'dockerfile', severity: 'warning', scope: 'dockerfile',
     title: 'Pin base images',
-    rationale: 'FROM image:latest (or no tag) makes builds unreproducible: the same Dockerfile builds something else tomorrow.',
+    rationale: 'FROM image:latest, no tag, or a tag without a version number (node:lts, python:alpine) makes builds unreproducible: the same Dockerfile builds something else tomorrow.',
     advice: 'Pin a version tag (node:22.11-bookworm-slim), ideally with a digest.',
     check: (file, d) => d.stages.flatMap((stage) => {
       if (stage.parent !== undefined || stage.image.toLowerCase() === 'scratch') return [];
       const image = substitute(stage.image, d.globalArgs);
       if (image.includes('$')) return [];
       const ref = imageRef(image)!;
-      if (ref.digest || (ref.tag && ref.tag !== 'latest')) return [];
-      return [{ message: `FROM ${image} ${ref.tag ? 'uses latest' : 'has no tag'}`, location: at(file, stage.from) }];
+      if (ref.digest || !isFloatingTag(ref.tag)) return [];
+      return [{ message: `FROM ${image} ${!ref.tag ? 'has no tag' : ref.tag === 'latest' ? 'uses latest' : `uses the floating tag "${ref.tag}" (no version number)`}`, location: at(file, stage.from) }];
     }),
   },
   {

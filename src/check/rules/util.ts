@@ -4,9 +4,22 @@ import { shellWords } from '../dockerfile.js';
 
 export const svc = (name: string, ...rest: Array<string | number>): ModelPath => ['services', name, ...rest];
 
+export interface ImageRef { repo: string; base: string; tag?: string; digest?: string }
+/** Rules ask for the same few references many times per run. */
+const refCache = new Map<string, ImageRef>();
+
 /** Image reference split: repository path without registry, last path segment, tag, digest. */
-export function imageRef(image: string | undefined): { repo: string; base: string; tag?: string; digest?: string } | undefined {
+export function imageRef(image: string | undefined): ImageRef | undefined {
   if (!image) return undefined;
+  let ref = refCache.get(image);
+  if (!ref) {
+    if (refCache.size > 1000) refCache.clear();
+    refCache.set(image, (ref = parseImageRef(image)));
+  }
+  return ref;
+}
+
+function parseImageRef(image: string): ImageRef {
   let rest = image.trim().toLowerCase();
   let digest: string | undefined;
   const at = rest.indexOf('@');
@@ -20,12 +33,44 @@ export function imageRef(image: string | undefined): { repo: string; base: strin
   return { repo: parts.join('/'), base: parts[parts.length - 1] ?? '', tag, digest };
 }
 
-const DATASTORES = /^(postgres|postgis|timescaledb|mysql|mariadb|percona|mongo|mongodb|redis|redis-stack|valkey|keydb|dragonfly|memcached|elasticsearch|opensearch|rabbitmq|cassandra|scylla|influxdb|couchdb|clickhouse|clickhouse-server|neo4j|minio|etcd|zookeeper|kafka|nats|meilisearch|qdrant|cockroach|surrealdb)(-.*)?$/;
+/** No tag, latest, or a tag without a version number (alpine, apache, stable, nightly, lts): it moves under you. */
+export function isFloatingTag(tag: string | undefined): boolean {
+  return tag === undefined || tag === '' || tag === 'latest' || !/\d/.test(tag);
+}
 
-export function isDatastore(s: ServiceModel): boolean {
+const DATASTORES = /^(postgres|postgresql|postgis|pgvector|pgvecto-rs|timescaledb|timescaledb-ha|mysql|mysql-server|mariadb|percona|percona-server|mongo|mongodb|mongodb-community-server|redis|redis-stack|redis-stack-server|valkey|keydb|dragonfly|memcached|elasticsearch|opensearch|rabbitmq|cassandra|scylla|influxdb|couchdb|clickhouse|clickhouse-server|neo4j|minio|etcd|zookeeper|kafka|nats|meilisearch|qdrant|cockroach|surrealdb|ferretdb)(-.*)?$/;
+/** Tools named after a datastore that hold no data of their own. */
+const NOT_DATASTORES = /-(exporter|express|ui|admin|commander|backup|backups|insight|dump|client|cli|operator)$|^(postgres|mysql|mongo|redis)-(backup|exporter)/;
+/** Caches: rebuildable, no backup needed. */
+export const CACHES = /^(redis|valkey|memcached|keydb|dragonfly)$/;
+/** Data directories of datastore images. */
+export const DATA_DIRS = /^\/(var\/lib\/(postgresql|mysql|mongodb|redis|rabbitmq|clickhouse|influxdb2?|neo4j|cassandra)|data\/db|bitnami\/(postgresql|mysql|mariadb|mongodb|redis)|home\/postgres\/pgdata|usr\/share\/(elasticsearch|opensearch)\/data|var\/lib\/postgresql\/data)(\/|$)/;
+/** Server-side settings of database images (apps set POSTGRES_HOST, not these with a 5432 listener). */
+const DB_SERVER_ENV = /^(POSTGRES_(PASSWORD|USER|DB|INITDB_ARGS|HOST_AUTH_METHOD)|PGDATA|POSTGRESQL_(PASSWORD|USERNAME|DATABASE|POSTGRES_PASSWORD)|MYSQL_(ROOT_PASSWORD|DATABASE|ALLOW_EMPTY_PASSWORD|RANDOM_ROOT_PASSWORD)|MARIADB_(ROOT_PASSWORD|DATABASE|ALLOW_EMPTY_ROOT_PASSWORD)|MONGO_INITDB_ROOT_(USERNAME|PASSWORD))$/;
+const DB_PORTS = new Set([5432, 3306, 27017, 6379]);
+/** Variables database images set in their own ENV. */
+const DB_IMAGE_ENV = /^(PG_MAJOR|PG_VERSION|MARIADB_VERSION|MARIADB_MAJOR|MYSQL_MAJOR|MYSQL_VERSION|MONGO_MAJOR|MONGO_VERSION|REDIS_VERSION|VALKEY_VERSION)$/;
+
+/**
+ * A database, cache, queue or object store: by image name (forks and extensions included), else by
+ * what it does: a data directory of a database image mounted, server-side database settings with a
+ * database port, or (from the image's config) a database image's own ENV.
+ */
+export function isDatastore(s: ServiceModel, facts?: { env?: Record<string, string>; exposedPorts?: number[] }): boolean {
   if (s.berth.rollout.stateful) return true;
   const ref = imageRef(s.image);
-  return ref !== undefined && DATASTORES.test(ref.base);
+  if (ref && NOT_DATASTORES.test(ref.base)) return false;
+  if (ref !== undefined && DATASTORES.test(ref.base)) return true;
+  if (mounts(s).some((m) => DATA_DIRS.test(m.target))) return true;
+  const ports = [...s.ports.map((p) => p.target), ...(facts?.exposedPorts ?? [])];
+  if (Object.keys(s.environment).some((k) => DB_SERVER_ENV.test(k)) && ports.some((p) => DB_PORTS.has(p))) return true;
+  return Object.keys(facts?.env ?? {}).some((k) => DB_IMAGE_ENV.test(k));
+}
+
+/** A cache (redis, valkey, memcached, ...): rebuildable from the source of truth. */
+export function isCache(s: ServiceModel): boolean {
+  const ref = imageRef(s.image);
+  return ref !== undefined && CACHES.test(ref.base.replace(/-.*$/, ''));
 }
 
 export function isSocketProxy(s: ServiceModel): boolean {
@@ -44,34 +89,60 @@ export function isTraefik(s: ServiceModel): boolean {
 
 const PROXIES = /^(traefik|caddy|nginx|nginx-proxy|openresty|haproxy|envoy|nginx-proxy-manager|swag|apache|httpd)(-.*)?$/;
 
-/** A reverse proxy or web server meant to face the internet on 80/443. */
+/** A reverse proxy or web server meant to face the internet on 80/443: by image, or publishing host port 80/443. */
 export function isProxy(s: ServiceModel): boolean {
   const ref = imageRef(s.image);
   if (ref && PROXIES.test(ref.base)) return true;
-  return s.ports.some((p) => p.target === 80 || p.target === 443) && !isDatastore(s);
+  return s.ports.some((p) => isEdgePort(p.published)) && !isDatastore(s);
 }
 
-/** One-off jobs (migrations, backups): in a profile and not restarted, or berth's migrate service. */
+/** Host port 80 or 443 (or a range starting there): where the edge proxy listens. */
+export const isEdgePort = (published: string | undefined) => published !== undefined && /^(80|443)(-|$)/.test(published);
+
+/**
+ * One-off jobs (migrations, init, backups), not held to the long-running rules: in a profile and
+ * not restarted; berth's migrate service; a service others wait for with
+ * service_completed_successfully; or one that says `restart: "no"` and runs a job.
+ */
 export function isOneOff(s: ServiceModel, project?: ComposeProject): boolean {
   if (project?.berth.deploy.migrate?.service === s.name) return true;
   const restart = s.restart ?? 'no';
-  return s.profiles.length > 0 && (restart === 'no' || restart.startsWith('on-failure'));
+  const notRestarted = restart === 'no' || restart.startsWith('on-failure');
+  if (s.profiles.length > 0 && notRestarted) return true;
+  if (!notRestarted) return false;
+  if (project && Object.values(project.services).some((o) => o.dependsOn[s.name]?.condition === 'service_completed_successfully')) return true;
+  return s.restart === 'no' && JOB_WORDS.test([s.name, ...(commandWords(s.raw.command)?.words ?? []), ...(commandWords(s.raw.entrypoint)?.words ?? [])].join(' '));
 }
 
+const JOB_WORDS = /\b(migrat\w*|db:(migrate|setup|prepare|seed)|init\w*|setup|seed\w*|bootstrap|createbuckets|create-buckets|provision\w*|install|upgrade|collectstatic|createsuperuser|one-?shot|job)\b/i;
+
 const WEB_PORTS = new Set([80, 443, 3000, 3001, 4000, 5000, 5173, 8000, 8008, 8080, 8081, 8443, 8888, 9000]);
+/** Services that listen on "web" ports for something else: log shippers and collectors. */
+const NOT_WEB = /^(logstash|fluentd|fluent-bit|vector|promtail|syslog-ng|rsyslog|filebeat|otel-collector|opentelemetry-collector(-contrib)?|telegraf|statsd|graphite)$/;
 
 /** An application service that takes HTTP traffic (rolled out behind a proxy). */
 export function isWebService(s: ServiceModel, project?: ComposeProject): boolean {
   if (isProxy(s) || isDatastore(s) || isSocketProxy(s) || isOneOff(s, project)) return false;
+  const ref = imageRef(s.image);
+  if (ref && NOT_WEB.test(ref.base)) return false;
   if (Object.keys(s.labels).some((l) => l.startsWith('traefik.http') || l === 'traefik.enable' || l.startsWith('caddy'))) return true;
-  return s.ports.some((p) => WEB_PORTS.has(p.target));
+  return s.ports.some((p) => WEB_PORTS.has(p.target) && p.protocol === 'tcp');
 }
 
 export interface Mount { index: number; type: 'bind' | 'volume' | 'tmpfs' | 'anonymous' | 'npipe'; source?: string; target: string; readOnly: boolean }
 
-export function mounts(s: ServiceModel): Mount[] {
+const mountCache = new WeakMap<object, Mount[]>();
+
+/** The service's mounts (cached per volumes list: rules ask for them many times). */
+export function mounts(s: Pick<ServiceModel, 'raw'>): Mount[] {
   const volumes = s.raw.volumes;
   if (!Array.isArray(volumes)) return [];
+  let cached = mountCache.get(volumes);
+  if (!cached) mountCache.set(volumes, (cached = parseMounts(volumes)));
+  return cached;
+}
+
+function parseMounts(volumes: unknown[]): Mount[] {
   return volumes.map((v, index): Mount => {
     if (v && typeof v === 'object') {
       const o = v as Record<string, unknown>;

@@ -24,6 +24,8 @@ export function projectFromFiles(files: SourceFile[], options: { env?: Record<st
   for (const { doc } of docs) mergeInto(model, interpolate(doc.toJS({ maxAliasCount: -1 }) ?? {}, options.env ?? {}) as Record<string, unknown>);
   const services: Record<string, ServiceModel> = {};
   for (const [name, raw] of Object.entries((model.services ?? {}) as Record<string, Record<string, unknown>>)) services[name] = normalizeService(name, raw ?? {});
+  // What the real loader (lenient) reports that the rules read: container_name with replicas.
+  const refusals = Object.values(services).filter((s) => s.containerName !== undefined && s.replicas > 1).map((s) => ({ message: `service "${s.name}": container_name cannot be set with ${s.replicas} replicas, container names must be unique`, path: ['services', s.name, 'container_name'] }));
   const xb = (model['x-berth'] ?? {}) as Record<string, unknown>;
   const checkRules = ((xb.check as Record<string, unknown> | undefined)?.rules ?? {}) as Record<string, 'off' | 'info' | 'warning' | 'error'>;
   const workingDir = files[0]!.path.replace(/\/[^/]*$/, '') || '/';
@@ -38,6 +40,7 @@ export function projectFromFiles(files: SourceFile[], options: { env?: Record<st
     inactiveServices: [],
     berth: { deploy: { preHooks: [], postHooks: [] }, backup: { destinations: {}, retention: {} }, check: { rules: checkRules } },
     warnings: [],
+    refusals,
     locate: (path) => {
       for (const { file, doc, lineCounter } of [...docs].reverse()) {
         const loc = locateIn(doc, path, lineCounter);

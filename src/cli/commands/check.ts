@@ -10,7 +10,7 @@ const FORMATS = ['stylish', 'json', 'sarif', 'github', 'junit'];
 const SEVERITIES = ['error', 'warning', 'info'];
 const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(',').filter(Boolean)];
 
-interface LintFlags { format?: string; severity: string; config?: string; rule?: string[]; fix?: boolean; dryRun?: boolean; allProfiles?: boolean }
+interface LintFlags { format?: string; severity: string; config?: string; rule?: string[]; fix?: boolean; dryRun?: boolean; allProfiles?: boolean; images?: boolean }
 
 function formatOf(ctx: CommandContext, flags: { format?: string }): string {
   const format = flags.format ?? (ctx.output.json ? 'json' : 'stylish');
@@ -26,15 +26,23 @@ function severityOf(flags: { severity: string }): 'error' | 'warning' | 'info' {
 const lintCompose = action(async (ctx, flags: LintFlags) => {
   const format = formatOf(ctx, flags);
   const severity = severityOf(flags);
-  const [{ checkCompose }, { ruleById }] = await Promise.all([import('../../check/check.js'), import('../../check/run.js')]);
+  const [{ checkCompose, projectImages }, { ruleById }] = await Promise.all([import('../../check/check.js'), import('../../check/run.js')]);
   for (const id of flags.rule ?? []) if (!ruleById(id)) throw new BerthError(`unknown rule "${id}"`, { hint: 'berth check rules lists them', exitCode: ExitCode.usage });
   // --all-profiles: every service, as Compose's --profile "*" (one-off jobs are recognised by the rules).
-  const options = flags.allProfiles ? { ...composeOptions(ctx.options), profiles: ['*'] } : composeOptions(ctx.options);
+  // Leniently: what Compose refuses becomes a finding (compose-refused) and the rest is linted.
+  const options = { ...composeOptions(ctx.options), ...(flags.allProfiles ? { profiles: ['*'] } : {}), lenient: true };
   const load = async () => (await import('../../compose/load.js')).loadProject(options);
-  const project = flags.allProfiles ? warnAbout(ctx.output, await load()) : await ctx.project();
+  // Image facts: the local images' configs through the engine (--no-images: the table only). The
+  // connection is opened while the project loads.
+  const connecting = flags.images === false ? undefined : import('../../engine/client.js').then((m) => m.Engine.connect({ details: false }));
+  connecting?.catch(() => undefined);
+  // Every loader warning reaches the user (file:line), as with every other command.
+  const project = warnAbout(ctx.output, await load());
+  const { images, note } = connecting ? await projectImages(project, () => connecting) : {};
+  if (note) ctx.output.note(ctx.output.paint.dim(note));
   const result = await checkCompose(project, {
     format: format as 'stylish', severity, configFile: flags.config, only: flags.rule, fix: flags.fix, dryRun: flags.dryRun, paint: ctx.output.paint,
-    reload: load,
+    reload: load, images,
   });
   if (project.inactiveServices.length) ctx.output.note(ctx.output.paint.dim(`not checked (inactive profiles): ${project.inactiveServices.join(', ')}; use --all-profiles to include them`));
   for (const note of result.notes) ctx.output.note(ctx.output.paint.dim(note));
@@ -67,7 +75,8 @@ or x-berth: {check: {rules: ...}}. Inline: # berth-disable-next-line ID, # berth
     .option('--rule <id>', 'only these rules (repeatable, or comma-separated)', collect)
     .option('--fix', 'apply the safe fixes (minimal edits; comments and formatting kept)')
     .option('--dry-run', 'with --fix: show the edits as a unified diff, change nothing')
-    .option('--all-profiles', 'check the services of every profile, not only the active ones');
+    .option('--all-profiles', 'check the services of every profile, not only the active ones')
+    .option('--no-images', 'do not read the local images\' config from the engine (berth\'s table of popular images only)');
 
   // The default subcommand: `berth check hots` lands here with "hots" as an argument; say what was meant.
   const compose = lintOptions(check.command('compose', { isDefault: true }).description('lint the project\'s compose files and the Dockerfiles its services build'))

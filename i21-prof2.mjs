@@ -1,0 +1,17 @@
+const { loadProject } = await import('./dist/compose/load.js');
+const check = await import('./dist/check/check.js');
+const { lintProject } = await import('./dist/check/run.js');
+const p = await loadProject({ cwd: 'test/stacks/paperless', lenient: true });
+const N = 200;
+let t = performance.now();
+for (let i = 0; i < N; i++) await loadProject({ cwd: 'test/stacks/paperless', lenient: true });
+console.log('loadProject', ((performance.now() - t) / N).toFixed(2));
+t = performance.now();
+for (let i = 0; i < N; i++) lintProject(p, { images: new Map() });
+console.log('lintProject', ((performance.now() - t) / N).toFixed(2));
+t = performance.now();
+for (let i = 0; i < N; i++) await check.checkCompose(p, { format: 'json', severity: 'error', images: new Map() });
+console.log('checkCompose json', ((performance.now() - t) / N).toFixed(2));
+t = performance.now();
+for (let i = 0; i < N; i++) await check.checkCompose(p, { format: 'stylish', severity: 'error', images: new Map() });
+console.log('checkCompose stylish', ((performance.now() - t) / N).toFixed(2));

@@ -1,0 +1,10 @@
+const { loadProject } = await import('./dist/compose/load.js');
+const { lintProject, allRules } = await import('./dist/check/run.js');
+const p = await loadProject({ cwd: 'test/stacks/paperless', lenient: true });
+for (let i = 0; i < 100; i++) lintProject(p, { images: new Map() });
+let t = performance.now();
+for (let i = 0; i < 300; i++) lintProject(p, { images: new Map(), only: [] });
+console.log('none', ((performance.now() - t) / 300).toFixed(3));
+t = performance.now();
+for (let i = 0; i < 300; i++) lintProject(p, { images: new Map() });
+console.log('all', ((performance.now() - t) / 300).toFixed(3));
