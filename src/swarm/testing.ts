@@ -13,13 +13,17 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../engine/client.js';
 import { errorMessage } from '../lib/errors.js';
 import type { LoadResult } from '../rollout/load.js';
 import { execFileAsync, RUN_ID } from '../testing/engine.js';
+import { runBerth, type CliResult } from '../testing/cli.js';
+import type { StackStatusReport } from '../status/stack.js';
 
 export interface SwarmNode {
   /** 1 (manager) or 2 (worker). */
@@ -115,13 +119,14 @@ export class TestSwarm {
   }
 
   /** Starts both engines, forms the swarm (both nodes Ready) and loads the images onto the nodes. */
-  static async start(options: { images?: string[]; workerImages?: string[] } = {}): Promise<TestSwarm> {
+  static async start(options: { images?: string[]; managerImages?: string[]; workerImages?: string[] } = {}): Promise<TestSwarm> {
     const swarm = new TestSwarm();
     try {
       await swarm.network();
       await Promise.all(swarm.nodes.map((n) => swarm.startEngine(n)));
       await swarm.form();
       if (options.images?.length) await swarm.loadImages(options.images);
+      if (options.managerImages?.length) await swarm.loadImages(options.managerImages, [swarm.manager]);
       if (options.workerImages?.length) await swarm.loadImages(options.workerImages, [swarm.worker]);
       return swarm;
     } catch (error) {
@@ -152,9 +157,10 @@ export class TestSwarm {
     mkdirSync(n.execRoot, { recursive: true });
     const out = openSync(n.log, 'a');
     // nsenter, not `ip netns exec` (which remounts /sys: dockerd then finds no cgroups); a UTS
-    // namespace of its own gives the node its own hostname.
+    // namespace of its own gives the node its own hostname. iptables stays on: its rules live in the
+    // node's own namespace, and without them Docker's DNS (127.0.0.11, tasks.SERVICE) answers nothing.
     const dockerd = ['dockerd', '-H', n.host, '--data-root', n.dataRoot, '--exec-root', n.execRoot, '--pidfile', n.pidfile,
-      '--bridge', 'none', '--iptables=false', '--ip6tables=false', '--log-level', 'warn'].join(' ');
+      '--bridge', 'none', '--ip6tables=false', '--log-level', 'warn'].join(' ');
     const child = spawn('nsenter', [`--net=${n.netnsPath}`, 'unshare', '--uts', 'sh', '-c', `hostname ${n.hostname} && exec ${dockerd}`], { stdio: ['ignore', out, out], detached: true });
     closeSync(out);
     child.unref();
@@ -326,4 +332,74 @@ export class NamespaceLoad {
     return result;
   }
   kill(): void { if (this.child.exitCode === null) this.child.kill('SIGKILL'); }
+}
+
+export const SWARM_FIXTURE = fileURLToPath(new URL('../../src/swarm/fixtures/compose.yaml', import.meta.url));
+const SWARM_APP_DIR = fileURLToPath(new URL('../../src/swarm/fixtures/app', import.meta.url));
+
+/** Builds the swarm test app (busybox, 2 MB) on the shared engine, labelled for cleanup. */
+export async function buildSwarmApp(version: string, options: { broken?: boolean } = {}): Promise<string> {
+  const tag = `berthtest-swarm-app:${RUN_ID}-${version}`;
+  await execFileAsync('docker', ['build', '-q', '-t', tag, '--label', `berth.test=${RUN_ID}`, '--build-arg', `APP_VERSION=${version}`, '--build-arg', `APP_BROKEN=${options.broken ? 1 : 0}`, SWARM_APP_DIR], { env: { ...process.env, DOCKER_BUILDKIT: '0' } });
+  return tag;
+}
+
+/** Removes the app images this run built on the shared engine. */
+export async function removeSwarmApps(tags: string[]): Promise<void> {
+  for (const tag of tags) await execFileAsync('docker', ['image', 'rm', '-f', tag]).catch(() => undefined);
+}
+
+/** One stack on the test swarm, driven through the real berth CLI with DOCKER_HOST = the manager. */
+export class SwarmStack {
+  readonly stateDir = mkdtempSync(join(tmpdir(), 'berth-swarm-state-'));
+  constructor(readonly swarm: TestSwarm, readonly project: string, readonly files: string[] = [SWARM_FIXTURE], public env: Record<string, string> = {}) {}
+
+  berth(args: string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+    return runBerth([...this.files.flatMap((f) => ['-f', f]), '-p', this.project, ...args], { env: { ...this.swarm.env(), BERTH_STATE_DIR: this.stateDir, ...this.env, ...options.env }, timeoutMs: options.timeoutMs ?? 240_000 });
+  }
+
+  async status(): Promise<StackStatusReport> {
+    const r = await this.berth(['--json', 'status', '--swarm']);
+    try { return JSON.parse(r.stdout) as StackStatusReport; } catch { throw new Error(`berth status --swarm gave no JSON (exit ${r.code}): ${r.stderr}`); }
+  }
+
+  /** The host-mode port the proxy task publishes inside the manager's namespace. */
+  async proxyPort(): Promise<number> {
+    const proxy = (await this.status()).services.find((s) => s.name === 'proxy');
+    const port = proxy?.tasks.find((t) => t.state === 'running')?.ports.find((p) => p.target === 80)?.published;
+    if (!port) throw new Error('the proxy task publishes no port');
+    return port;
+  }
+
+  /** One request through the proxy from inside the manager's namespace: the x-app-version that answered, or the error. */
+  async version(port: number): Promise<string> {
+    // node, not busybox wget (whose static build segfaults here).
+    const script = `fetch('http://127.0.0.1:${port}/cgi-bin/v', { signal: AbortSignal.timeout(5000) }).then((r) => console.log(r.ok ? r.headers.get('x-app-version') ?? 'no version header' : 'failed: HTTP ' + r.status), (e) => console.log('failed: ' + (e.cause?.code ?? e.message)))`;
+    const [cmd, ...args] = this.swarm.inNamespace(this.swarm.manager, [process.execPath, '-e', script]);
+    try {
+      return String((await execFileAsync(cmd!, args)).stdout).trim();
+    } catch (error) {
+      return `failed: ${errorMessage(error)}`;
+    }
+  }
+
+  /** Until the proxy answers with this version (Caddy has resolved the tasks). */
+  async waitServing(port: number, version: string, timeoutMs = 30_000): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    let last = '';
+    while ((last = await this.version(port)) !== version) {
+      if (performance.now() > deadline) throw new Error(`the proxy did not serve version ${version} in time: ${last}`);
+      await sleep(300);
+    }
+  }
+
+  /** Service logs of the stack's app (every node's tasks, through the manager). */
+  logs(service: string): Promise<string> {
+    return this.swarm.docker(['service', 'logs', '--raw', `${this.project}_${service}`]);
+  }
+
+  async down(): Promise<void> {
+    await this.swarm.docker(['stack', 'rm', this.project]).catch(() => undefined);
+    rmSync(this.stateDir, { recursive: true, force: true });
+  }
 }

@@ -11,7 +11,8 @@ export function registerDeploy(program: Command): void {
       .command('deploy')
       .description('the deployment checklist as one command: hooks, pull, build, migrate, zero-downtime rollout, verify, scan logs')
       .argument('[service...]', 'services to deploy (default: every active service that can be rolled)')
-      .option('--no-migrate', 'skip x-berth deploy.migrate'),
+      .option('--no-migrate', 'skip x-berth deploy.migrate')
+      .option('--swarm', 'deploy the project as a Swarm stack (DOCKER_HOST: a manager), layer by layer (depends_on), and wait until it converged'),
   )
     .addHelpText('after', `
 Steps (berth deploy --dry-run prints them with reasons):
@@ -26,7 +27,8 @@ Examples:
   berth deploy app --dry-run
   berth deploy --monitor 30s --lock-wait 5m`)
     .action(
-      action(async (ctx, services: string[], flags: RolloutFlags & { migrate: boolean }) => {
+      action(async (ctx, services: string[], flags: RolloutFlags & { migrate: boolean; swarm?: boolean }) => {
+        if (flags.swarm) return (await import('./swarm.js')).stackDeploy(ctx, services, flags, 'deploy');
         const [{ planDeploy, renderDeployPlan, runDeploy, describeDeployStep }, { lockProject }] = await Promise.all([
           import('../../rollout/deploy.js'),
           import('../../rollout/run.js'),

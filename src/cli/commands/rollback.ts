@@ -9,7 +9,8 @@ export function registerRollback(program: Command): void {
       .command('rollback')
       .description('bring back an earlier image of a service, through the same zero-downtime rollout')
       .argument('<service>', 'the service')
-      .option('--to <id>', 'the deploy (berth history) whose image to bring back; default: the image before the last deploy'),
+      .option('--to <id>', 'the deploy (berth history) whose image to bring back; default: the image before the last deploy')
+      .option('--swarm', "on a Swarm stack: the earlier image through Swarm's rolling update"),
   )
     .addHelpText('after', `
 Rollback targets are kept from image pruning as berth-keep/<project>-<service>:<deploy id>.
@@ -18,9 +19,10 @@ Examples:
   berth rollback app
   berth rollback app --to 12 --dry-run`)
     .action(
-      action(async (ctx, service: string, flags: RolloutFlags & { to?: string }) => {
+      action(async (ctx, service: string, flags: RolloutFlags & { to?: string; swarm?: boolean }) => {
         const to = flags.to === undefined ? undefined : Number(flags.to);
         if (to !== undefined && !Number.isInteger(to)) throw new BerthError(`invalid --to "${flags.to}": expected a deploy id (berth history)`, { exitCode: ExitCode.usage });
+        if (flags.swarm) return (await import('./swarm.js')).stackUpdate(ctx, [service], flags, 'rollback', to);
         const { rollbackTarget } = await import('../../rollout/run.js');
         const project = await ctx.project();
         const target = rollbackTarget(await ctx.store(), project.name, service, to);
