@@ -20,7 +20,7 @@ import { backupRelDir, openDestination, type Destination } from './destinations.
 import { identityFile, plaintextOf } from './encrypt.js';
 import { execChecked, execInContainer } from './exec.js';
 import { StopJournal } from './journal.js';
-import { collectFacts } from './plan.js';
+import { locateTarget } from './plan.js';
 import { lockBackups, recoverInterrupted, runTarget, type TargetResult } from './run.js';
 import { createHelper, dbEnv, mysqlCommand, postgresCommand, verifyMysqlDump, verifyPostgresDump } from './sources.js';
 import { resolveDestination, resolveTargets } from './targets.js';
@@ -166,22 +166,27 @@ export interface RestoreOptions {
   lockWaitMs?: number;
   helperLabels?: Record<string, string>;
   onStep?: (step: RestoreStep) => void;
+  /** The project runs as a Swarm stack: restore on the node that runs the target. */
+  swarm?: boolean;
 }
 
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreReport> {
-  const { engine, store, project } = options;
+  const { store, project } = options;
   const entry = findEntry(store, options.id);
   if (entry.project !== project.name) throw new BerthError(`backup ${entry.id} belongs to project ${entry.project}, not ${project.name}`, { exitCode: ExitCode.usage });
   const [target] = resolveTargets(project, [entry.target]) as [BackupTarget];
-  const facts = await collectFacts(engine, project, target);
-  const dependents = (await listServiceContainers(engine, project.name, { services: target.dependents.length ? target.dependents : ['\u0000none'] }))
+  // On a stack: the engine of the node that runs the target, where its backups were taken.
+  const { engine, facts, node } = await locateTarget(options.engine, project, target, options.swarm);
+  // On Swarm a stopped dependent task is replaced at once: dependents are not stopped there (the plan says so).
+  const dependents = options.swarm ? [] : (await listServiceContainers(engine, project.name, { services: target.dependents.length ? target.dependents : ['\u0000none'] }))
     .filter((c) => target.dependents.includes(c.service) && c.state === 'running');
   const volumeUsers = facts.volumes.flatMap((v) => v.users.filter((u) => u.running));
   const toStop = new Map<string, string>([...dependents.map((c) => [c.id, c.name] as const), ...volumeUsers.map((u) => [u.id, u.name] as const)]);
   const steps: RestoreStep[] = [];
   if (options.safetyBackup !== false) steps.push({ action: 'safety-backup', detail: `back up ${target.name} as it is now`, reason: 'a restore overwrites current data: keep a way back' });
   if (toStop.size) steps.push({ action: 'stop', detail: [...toStop.values()].join(', '), reason: target.kind === 'volume' ? 'nothing may write to the volume while it is replaced' : `they depend on ${target.service} and must not see a half-restored database` });
-  steps.push({ action: 'restore', detail: `${entry.id} (${target.kind}) into ${target.kind === 'volume' ? facts.volumes.map((v) => v.name).join(', ') || target.volumes.join(', ') : facts.container?.name ?? `service ${target.service}`}`, reason: 'requested' });
+  steps.push({ action: 'restore', detail: `${entry.id} (${target.kind}) into ${target.kind === 'volume' ? facts.volumes.map((v) => v.name).join(', ') || target.volumes.join(', ') : facts.container?.name ?? `service ${target.service}`}${node ? ` on Swarm node ${node}` : ''}`, reason: node ? 'requested; through the engine of the node that runs it' : 'requested' });
+  if (options.swarm && target.dependents.length) steps.push({ action: 'restore', detail: `${target.dependents.join(', ')} keep running`, reason: 'on Swarm a stopped task is replaced at once: scale them to 0 first (docker service scale) if they must not see a half-restored database' });
   if (toStop.size) steps.push({ action: 'start', detail: [...toStop.values()].join(', '), reason: 'restore done' }, { action: 'health', detail: 'running and healthy (when they have a healthcheck)', reason: 'a restore is done when the app works again' });
   const report: RestoreReport = { id: entry.id, target: target.name, dryRun: Boolean(options.dryRun), ok: true, steps, stopped: [] };
   if (options.dryRun) return report;
@@ -197,7 +202,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
     const manifest = await readManifest(destination, entry);
     if (options.safetyBackup !== false) {
       step(steps[0]!);
-      report.safetyBackup = await runTarget({ engine, store, project, helperLabels: options.helperLabels }, target, () => undefined);
+      report.safetyBackup = await runTarget({ engine: options.engine, store, project, helperLabels: options.helperLabels, swarm: options.swarm }, target, () => undefined);
       if (report.safetyBackup.status !== 'verified') throw new BerthError(`the safety backup failed, nothing was restored: ${report.safetyBackup.error}`);
     }
     try {
