@@ -6,11 +6,14 @@
  * The app tasks report whether Swarm's DNS listed them before they were healthy and at SIGTERM.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeLoad } from '../rollout/testing.js';
 import type { LoadResult } from '../rollout/load.js';
-import { RUN_ID } from '../testing/engine.js';
+import { execFileAsync, RUN_ID } from '../testing/engine.js';
 import { buildSwarmApp, removeSwarmApps, swarmSkip, SwarmStack, SWARM_FIXTURE, TestSwarm } from './testing.js';
 
 const skip = await swarmSkip();
@@ -104,4 +107,36 @@ test('negative control: a plain docker service update with order stop-first fail
   const { load } = await underLoad(() => swarm.docker(['service', 'update', '--quiet', '--update-order', 'stop-first', '--update-parallelism', '0', '--image', images['3']!, service], swarm.manager, { timeoutMs: 120_000 }));
   process.stderr.write(`# control, stop-first v1 -> v3: ${describeLoad(load)}\n`);
   assert.ok(load.failed > 0, `stop-first lost requests: ${describeLoad(load)}`);
+});
+
+test('a changed secret rolls out with deploy --swarm (content-hashed name) under load; plain docker stack deploy fails on it', { skip, timeout: 300_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-swarm-secret-'));
+  try {
+    const token = join(dir, 'token');
+    writeFileSync(token, 'token-2\n');
+    const { value: deploy, load } = await underLoad(() => stack.berth(['deploy', '--swarm', 'app'], { env: { APP_IMAGE: images['3']!, APP_TOKEN_FILE: token } }));
+    process.stderr.write(`# secret change: ${describeLoad(load)}\n`);
+    assert.equal(deploy.code, 0, `${deploy.stdout}\n${deploy.stderr}`);
+    assert.equal(load.failed, 0, describeLoad(load));
+    // Every app task mounts the new version; the old version, no longer used, is gone.
+    const engine = await swarm.engine(swarm.manager);
+    const service = await engine.docker.getService(`${stack.project}_app`).inspect() as { Spec: { TaskTemplate: { ContainerSpec: { Secrets: Array<{ SecretName: string }> } } } };
+    const name = service.Spec.TaskTemplate.ContainerSpec.Secrets[0]!.SecretName;
+    assert.match(name, new RegExp(`^${stack.project}_token_[0-9a-f]{12}$`));
+    const [task] = await engine.docker.listContainers({ filters: { label: [`com.docker.swarm.service.name=${stack.project}_app`] } });
+    assert.equal((await swarm.docker(['exec', task!.Id, 'cat', '/run/secrets/token'])).trim(), 'token-2');
+    const secrets = (await swarm.docker(['secret', 'ls', '--format', '{{.Name}}'])).trim().split('\n').filter((n) => n.startsWith(`${stack.project}_token_`));
+    assert.deepEqual(secrets, [name], 'the old version was removed once unused');
+
+    // Control: the same compose file straight to docker stack deploy, then a changed secret.
+    const control = `${stack.project.slice(0, 30)}-ctl`;
+    const env = { ...process.env, ...swarm.env(), APP_IMAGE: images['3']!, APP_TOKEN_FILE: token };
+    await execFileAsync('docker', ['stack', 'deploy', '--resolve-image', 'never', '-c', SWARM_FIXTURE, control], { env });
+    writeFileSync(token, 'token-3\n');
+    const second = await execFileAsync('docker', ['stack', 'deploy', '--resolve-image', 'never', '-c', SWARM_FIXTURE, control], { env }).then(() => 'deployed', (e: { stderr?: string }) => String(e.stderr));
+    assert.match(second, /only updates to Labels are allowed|immutable/i, `plain docker stack deploy: ${second}`);
+    await swarm.docker(['stack', 'rm', control]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
