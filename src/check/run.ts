@@ -10,9 +10,10 @@ import { parseDockerfile } from './dockerfile.js';
 import { collectProxyConfigs } from './proxy-config.js';
 import { composeRules } from './rules/compose.js';
 import { dockerfileRules } from './rules/dockerfile.js';
+import { swarmRules } from './rules/swarm.js';
 import type { CheckContext, Finding, Rule, RuleHit, ServiceDockerfile, Severity } from './types.js';
 
-export const allRules: Rule[] = [...composeRules, ...dockerfileRules];
+export const allRules: Rule[] = [...composeRules, ...dockerfileRules, ...swarmRules];
 
 export function ruleById(id: string): Rule | undefined {
   return allRules.find((r) => r.id === id);
@@ -78,6 +79,8 @@ export interface LintOptions {
   read?: ReadText;
   /** Only these rules (ids); default all. */
   only?: string[];
+  /** The project is deployed as a Swarm stack: the swarm rules run too. */
+  swarm?: boolean;
 }
 
 export interface LintResult {
@@ -98,7 +101,7 @@ export function lintProject(project: ComposeProject, options: LintOptions = {}):
   const proxyConfigs = collectProxyConfigs(project, read, notes);
   const ctx: CheckContext = { project, dockerfiles, proxyConfigs };
   const raw: Finding[] = [];
-  const active = allRules.filter((r) => (options.only ? options.only.includes(r.id) : true) && levelOf(r, options.config) !== 'off');
+  const active = allRules.filter((r) => (options.only ? options.only.includes(r.id) : true) && levelOf(r, options.config) !== 'off' && (r.target !== 'swarm' || options.swarm || Boolean(options.only?.includes(r.id))));
   for (const rule of active) {
     if (rule.scope !== 'compose') continue;
     for (const hit of rule.check(ctx)) raw.push(toFinding(rule, hit, options.config, hit.path ? locatePath(project, hit.path) : hit.location));

@@ -34,6 +34,8 @@ export interface StackFinding {
   message: string;
   /** file:line:col, when known. */
   where: string;
+  /** The model path it is about (for berth check). */
+  path: ModelPath;
 }
 
 export interface StackObject {
@@ -166,8 +168,8 @@ function absoluteVolume(project: ComposeProject, volume: unknown): unknown {
 export function renderStack(project: ComposeProject, options: StackRenderOptions = {}): RenderedStack {
   const findings: StackFinding[] = [];
   const notes: string[] = [];
-  const refuse = (id: string, path: ModelPath, message: string, service?: string) => findings.push({ level: 'error', id, service, message, where: where(project, path) });
-  const warn = (id: string, path: ModelPath, message: string, service?: string) => findings.push({ level: 'warning', id, service, message, where: where(project, path) });
+  const refuse = (id: string, path: ModelPath, message: string, service?: string) => findings.push({ level: 'error', id, service, message, where: where(project, path), path });
+  const warn = (id: string, path: ModelPath, message: string, service?: string) => findings.push({ level: 'warning', id, service, message, where: where(project, path), path });
   const read = options.readFile ?? ((p: string) => readFileSync(p));
   const env = options.env ?? process.env;
   const model = project.model;

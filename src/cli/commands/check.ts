@@ -8,7 +8,7 @@ const FORMATS = ['stylish', 'json', 'sarif', 'github', 'junit'];
 const SEVERITIES = ['error', 'warning', 'info'];
 const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(',').filter(Boolean)];
 
-interface LintFlags { format?: string; severity: string; config?: string; rule?: string[]; fix?: boolean; dryRun?: boolean; allProfiles?: boolean }
+interface LintFlags { format?: string; severity: string; config?: string; rule?: string[]; fix?: boolean; dryRun?: boolean; allProfiles?: boolean; swarm?: boolean }
 
 function formatOf(ctx: CommandContext, flags: { format?: string }): string {
   const format = flags.format ?? (ctx.output.json ? 'json' : 'stylish');
@@ -31,7 +31,7 @@ const lintCompose = action(async (ctx, flags: LintFlags) => {
   const load = async () => (await import('../../compose/load.js')).loadProject(options);
   const project = flags.allProfiles ? await load() : await ctx.project();
   const result = await checkCompose(project, {
-    format: format as 'stylish', severity, configFile: flags.config, only: flags.rule, fix: flags.fix, dryRun: flags.dryRun, paint: ctx.output.paint,
+    format: format as 'stylish', severity, configFile: flags.config, only: flags.rule, swarm: flags.swarm, fix: flags.fix, dryRun: flags.dryRun, paint: ctx.output.paint,
     reload: load,
   });
   if (project.inactiveServices.length) ctx.output.note(ctx.output.paint.dim(`not checked (inactive profiles): ${project.inactiveServices.join(', ')}; use --all-profiles to include them`));
@@ -64,7 +64,8 @@ or x-berth: {check: {rules: ...}}. Inline: # berth-disable-next-line ID, # berth
     .option('--rule <id>', 'only these rules (repeatable, or comma-separated)', collect)
     .option('--fix', 'apply the safe fixes (minimal edits; comments and formatting kept)')
     .option('--dry-run', 'with --fix: show the edits as a unified diff, change nothing')
-    .option('--all-profiles', 'check the services of every profile, not only the active ones');
+    .option('--all-profiles', 'check the services of every profile, not only the active ones')
+    .option('--swarm', 'the project is deployed as a Swarm stack: also the swarm rules (update config, placement, endpoint and port modes, ...)');
 
   lintOptions(check.command('compose', { isDefault: true }).description('lint the project\'s compose files and the Dockerfiles its services build'))
     .action(lintCompose);
