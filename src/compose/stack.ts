@@ -232,7 +232,7 @@ export function renderStack(project: ComposeProject, options: StackRenderOptions
       out[key] = value;
     }
     if (service.hasBuild && !options.built?.has(name)) {
-      refuse('swarm-build', at('build'), `${name}: build is not done by docker stack deploy: ${service.image ? `build ${service.image} and push it to a registry every node reaches (or load it on every node), then deploy` : 'give the service an image: (a registry every node reaches) and build it first'}`, name);
+      refuse('swarm-build', at('build'), `${name}: build is not done by docker stack deploy: ${service.image ? `let berth build ${service.image} and load it on every node (berth deploy --swarm, with a docker context per node), or build and push it to a registry every node reaches` : 'give the service an image: name, so that every node can find what is built'}`, name);
     }
     if (!service.image) refuse('swarm-image', at(), `${name}: a Swarm service needs image:`, name);
     // Environment from the typed model: env_file read underneath, variables without value left out.

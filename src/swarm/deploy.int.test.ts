@@ -9,6 +9,7 @@ import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RUN_ID } from '../testing/engine.js';
+import { fileURLToPath } from 'node:url';
 import { buildSwarmApp, removeSwarmApps, swarmSkip, SwarmStack, SWARM_FIXTURE, TestSwarm } from './testing.js';
 
 const skip = await swarmSkip();
@@ -19,7 +20,8 @@ let stack: SwarmStack;
 before(async () => {
   if (skip) return;
   v1 = await buildSwarmApp('1');
-  swarm = await TestSwarm.start({ images: [v1], managerImages: ['local/caddy:latest'] });
+  // local/busybox on the manager: the base of the image the build test builds there.
+  swarm = await TestSwarm.start({ images: [v1], managerImages: ['local/caddy:latest', 'local/busybox:latest'] });
   stack = new SwarmStack(swarm, `berthtest-swarm-${RUN_ID}`.toLowerCase().replace(/[^a-z0-9_-]/g, '').slice(0, 40), [SWARM_FIXTURE], { APP_IMAGE: v1 });
 }, { timeout: 300_000 });
 
@@ -110,6 +112,41 @@ test('what docker stack deploy would silently drop is refused at file:line', { s
     assert.match(r.stderr, /compose\.yaml:4:\d+: web: container_name is not supported on Swarm/);
     assert.match(r.stderr, /compose\.yaml:5:\d+: web: port 80 is bound to 127\.0\.0\.1/);
     assert.match(r.stderr, /compose\.yaml:7:\d+: builder: build is not done by docker stack deploy/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('build: berth builds on the manager and loads the image on every node (no registry), then deploys', { skip, timeout: 300_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-swarm-build-'));
+  try {
+    const appDir = fileURLToPath(new URL('../../src/swarm/fixtures/app', import.meta.url));
+    writeFileSync(join(dir, 'compose.yaml'), [
+      'services:',
+      '  web:',
+      `    build: { context: ${appDir}, args: { APP_VERSION: built } }`,
+      `    image: berthtest-swarm-built:${RUN_ID.toLowerCase()}`,
+      '    healthcheck: { test: ["CMD", "sh", "-c", "test -f /tmp/healthy"], interval: 1s, retries: 3, start_period: 10s }',
+      '    deploy: { replicas: 2, placement: { max_replicas_per_node: 1 } }',
+      '',
+    ].join('\n'));
+    const built = new SwarmStack(swarm, `${stack.project.slice(0, 30)}-built`, [join(dir, 'compose.yaml')], { DOCKER_CONFIG: await swarm.contexts() });
+    try {
+      const dry = await built.berth(['deploy', '--swarm', '--dry-run']);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.match(dry.stdout, /1\. build web[\s\S]*2\. load the images of web on every node[\s\S]*3\. docker stack deploy web/);
+      const deploy = await built.berth(['deploy', '--swarm']);
+      assert.equal(deploy.code, 0, `${deploy.stdout}\n${deploy.stderr}`);
+      assert.match(deploy.stderr, new RegExp(`loaded on ${swarm.worker.hostname}`));
+      const status = await built.status();
+      assert.deepEqual(status.services[0]!.tasks.map((t) => t.node).sort(), [swarm.manager.hostname, swarm.worker.hostname].sort(), 'the built image runs on both nodes');
+      // Without --build the file's build: is refused (the image is not known to be on the nodes).
+      const refused = await built.berth(['up', '--swarm', '--no-build', '--dry-run']);
+      assert.equal(refused.code, 2);
+      assert.match(refused.stderr, /compose\.yaml:3:\d+: web: build is not done by docker stack deploy/);
+    } finally {
+      await built.down();
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

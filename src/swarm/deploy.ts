@@ -20,7 +20,7 @@ import { lockProject } from '../rollout/run.js';
 import type { StateStore } from '../state/store.js';
 
 export interface StackStep {
-  kind: 'stack-deploy' | 'converge' | 'prune-objects';
+  kind: 'build' | 'distribute' | 'stack-deploy' | 'converge' | 'prune-objects';
   services: string[];
   reason: string;
 }
@@ -39,11 +39,19 @@ export type StackEvent =
   | { type: 'note'; text: string }
   | { type: 'progress'; states: ServiceConvergence[] };
 
-/** The plan (pure): a deploy and a convergence wait per dependency layer. */
-export function planStackDeploy(stack: RenderedStack, services?: string[]): StackDeployPlan {
+/**
+ * The plan (pure): the builds (`built`: services whose build: berth runs, then gives the image to every
+ * node), a deploy and a convergence wait per dependency layer, the cleanup of unused secret versions.
+ */
+export function planStackDeploy(stack: RenderedStack, services?: string[], built: string[] = []): StackDeployPlan {
   assertDeployable(stack);
   const wanted = services?.length ? new Set(services) : undefined;
   const steps: StackStep[] = [];
+  const toBuild = built.filter((s) => !wanted || wanted.has(s));
+  if (toBuild.length) {
+    steps.push({ kind: 'build', services: toBuild, reason: 'docker stack deploy does not build: Compose builds on the manager' });
+    steps.push({ kind: 'distribute', services: toBuild, reason: 'no registry: the image is loaded into every node\'s engine (docker context named like the node)' });
+  }
   const deployed: string[] = [];
   stack.order.forEach((layer, i) => {
     deployed.push(...layer);
@@ -105,8 +113,10 @@ export interface StackDeployRequest {
   lockWaitMs?: number;
   signal?: AbortSignal;
   onEvent?: (event: StackEvent) => void;
-  /** Services whose build the caller handled. */
-  built?: ReadonlySet<string>;
+  /** Build the services with build: (Compose, on the manager) and load their images into every node. */
+  build?: boolean;
+  /** Compose bound to the project (for the builds). */
+  compose?: () => Promise<import('../compose/cli.js').ComposeRunner>;
 }
 
 export interface StackServiceResult {
@@ -138,8 +148,9 @@ export interface StackDeps {
 export async function deployStack(deps: StackDeps, req: StackDeployRequest): Promise<StackDeployResult> {
   const started = performance.now();
   const emit = req.onEvent ?? (() => undefined);
-  const stack = renderStack(deps.project, { built: req.built });
-  const plan = planStackDeploy(stack, req.services);
+  const built = req.build ? Object.values(deps.project.services).filter((s) => s.hasBuild && s.image).map((s) => s.name) : [];
+  const stack = renderStack(deps.project, { built: new Set(built) });
+  const plan = planStackDeploy(stack, req.services, built);
   if (req.dryRun) return { ok: true, exitCode: ExitCode.ok, plan, services: [], durationMs: 0 };
   await assertSwarmManager(deps.engine);
   const lock = await lockProject(deps, `${req.kind ?? 'deploy'} --swarm`, req.lockWaitMs);
@@ -161,7 +172,14 @@ export async function deployStack(deps: StackDeps, req: StackDeployRequest): Pro
       const t0 = performance.now();
       emit({ type: 'step', step, phase: 'start' });
       try {
-        if (step.kind === 'stack-deploy') {
+        if (step.kind === 'build') {
+          if (!req.compose) throw new BerthError('building for a stack needs Compose');
+          await (await req.compose()).run(['build', ...step.services]);
+        } else if (step.kind === 'distribute') {
+          const images = step.services.map((s) => deps.project.services[s]!.image!);
+          const nodes = await distributeImages(deps.engine, images);
+          emit({ type: 'note', text: `${images.join(', ')} loaded on ${nodes.join(', ') || 'no other node'}` });
+        } else if (step.kind === 'stack-deploy') {
           deployed.push(...step.services);
           const { path, dir } = writeStackFiles(stack, deployed);
           const sinceMs = Date.now() - 1000;
@@ -222,6 +240,33 @@ export function convergeBudgetMs(project: ComposeProject, services: string[]): n
   return budget;
 }
 
+/**
+ * Gives images built on the manager to every other node: `docker save` from the manager's engine
+ * streamed into `docker load` of each node's (its docker context). Fails naming a node berth cannot reach.
+ */
+export async function distributeImages(engine: Engine, images: string[]): Promise<string[]> {
+  const [{ NodeEngines }, { assertSwarmManager }] = await Promise.all([import('../engine/nodes.js'), import('../engine/swarm.js')]);
+  const { nodeId } = await assertSwarmManager(engine);
+  const nodes = (await engine.call('list the Swarm nodes', () => engine.docker.listNodes())) as unknown as import('../engine/swarm.js').SwarmNodeInfo[];
+  const engines = new NodeEngines(engine, nodeId);
+  const done: string[] = [];
+  for (const node of nodes.filter((n) => n.ID !== nodeId && n.Status?.State === 'ready')) {
+    const target = await engines.engine(node);
+    const hostname = node.Description?.Hostname ?? node.ID;
+    for (const image of images) await engine.call(`load ${image} on node ${hostname}`, async () => {
+      const tar = await engine.docker.getImage(image).get();
+      const out = await target.docker.loadImage(tar) as NodeJS.ReadableStream;
+      // The engine answers with a JSON stream; an error in it is the load's error.
+      let text = '';
+      for await (const chunk of out as AsyncIterable<Buffer>) text += chunk.toString();
+      const error = /"error":"([^"]+)"/.exec(text)?.[1];
+      if (error) throw new Error(error);
+    });
+    done.push(hostname);
+  }
+  return done;
+}
+
 /** Removes this stack's secret and config versions that no service references any more. */
 export async function pruneStackObjects(engine: Engine, stack: RenderedStack): Promise<string[]> {
   const current = new Set([...stack.secrets, ...stack.configs].map((o) => o.name));
@@ -237,6 +282,8 @@ export async function pruneStackObjects(engine: Engine, stack: RenderedStack): P
 
 export function describeStackStep(step: StackStep): string {
   switch (step.kind) {
+    case 'build': return `build ${step.services.join(', ')}`;
+    case 'distribute': return `load the images of ${step.services.join(', ')} on every node`;
     case 'stack-deploy': return `docker stack deploy ${step.services.join(', ')}`;
     case 'converge': return `wait until ${step.services.join(', ')} converged`;
     case 'prune-objects': return 'remove unused secret/config versions';

@@ -9,7 +9,21 @@ import type { StackStatusReport } from '../../status/stack.js';
 import type { CommandContext } from '../context.js';
 import { table, type Painter } from '../output.js';
 
-export interface StackDeployFlags { timeout?: string; dryRun?: boolean; lockWait?: string }
+export interface StackDeployFlags { timeout?: string; dryRun?: boolean; lockWait?: string; build?: boolean }
+
+/** Progress lines on stderr; a service's task count is printed when it changes. */
+function stackEventRenderer(ctx: CommandContext, describe: (s: import('../../swarm/deploy.js').StackStep) => string): (event: StackEvent) => void {
+  const last = new Map<string, string>();
+  return (event) => {
+    if (event.type !== 'progress') return renderStackEvent(ctx, event, describe);
+    for (const s of event.states) {
+      const text = `${s.running}/${s.desired} tasks running${s.updateState ? `, update ${s.updateState}` : ''}`;
+      if (last.get(s.service) === text) continue;
+      last.set(s.service, text);
+      ctx.output.note(ctx.output.paint.dim(`  ${s.service}: ${text}`));
+    }
+  };
+}
 
 function renderStackEvent(ctx: CommandContext, event: StackEvent, describe: (s: import('../../swarm/deploy.js').StackStep) => string): void {
   const { paint } = ctx.output;
@@ -39,12 +53,13 @@ function withSignals<T>(ctx: CommandContext, fn: (signal: AbortSignal) => Promis
 
 /** `berth up --swarm` and `berth deploy --swarm`. */
 export async function stackDeploy(ctx: CommandContext, services: string[], flags: StackDeployFlags, kind: 'deploy'): Promise<number> {
-  const [{ deployStack, renderStackPlan, describeStackStep }, { selectServices }] = await Promise.all([import('../../swarm/deploy.js'), import('../../status/report.js')]);
+  const [{ deployStack, planStackDeploy, renderStackPlan, describeStackStep }, { selectServices }, { renderStack }] = await Promise.all([import('../../swarm/deploy.js'), import('../../status/report.js'), import('../../compose/stack.js')]);
   const project = await ctx.project();
   selectServices(project, services);
-  const req = { services, kind, dryRun: flags.dryRun, timeoutMs: flags.timeout ? parseDuration(flags.timeout, '--timeout') : undefined, lockWaitMs: flags.lockWait ? parseDuration(flags.lockWait, '--lock-wait') : undefined };
+  const built = flags.build === false ? [] : Object.values(project.services).filter((s) => s.hasBuild && s.image).map((s) => s.name);
+  const req = { services, kind, build: built.length > 0, compose: () => ctx.compose(), timeoutMs: flags.timeout ? parseDuration(flags.timeout, '--timeout') : undefined, lockWaitMs: flags.lockWait ? parseDuration(flags.lockWait, '--lock-wait') : undefined };
   if (flags.dryRun) {
-    const { plan } = await deployStack({ project, engine: undefined as never, store: undefined as never }, req);
+    const plan = planStackDeploy(renderStack(project, { built: new Set(built) }), services, built);
     if (ctx.output.json) ctx.output.data(plan);
     else ctx.output.line(renderStackPlan(plan));
     return ExitCode.ok;
@@ -54,7 +69,7 @@ export async function stackDeploy(ctx: CommandContext, services: string[], flags
   const result = await withSignals(ctx, (signal) => deployStack({ project, engine, store }, {
     ...req,
     signal,
-    onEvent: ctx.output.json ? undefined : (e) => renderStackEvent(ctx, e, describeStackStep),
+    onEvent: ctx.output.json ? undefined : stackEventRenderer(ctx, describeStackStep),
   }));
   if (!ctx.output.json) for (const n of result.plan.notes) ctx.output.note(paint.dim(`• ${n}`));
   if (!ctx.output.json) for (const w of result.plan.warnings) ctx.output.note(paint.yellow(`! ${w}`));
@@ -82,7 +97,7 @@ export async function stackUpdate(ctx: CommandContext, services: string[], flags
     services, kind, targets, force: flags.force, dryRun: flags.dryRun, signal,
     timeoutMs: flags.timeout ? parseDuration(flags.timeout, '--timeout') : undefined,
     lockWaitMs: flags.lockWait ? parseDuration(flags.lockWait, '--lock-wait') : undefined,
-    onEvent: ctx.output.json ? undefined : (e) => renderStackEvent(ctx, e, (s) => `${describeStackStep(s)} (${s.reason})`),
+    onEvent: ctx.output.json ? undefined : stackEventRenderer(ctx, (s) => `${describeStackStep(s)} (${s.reason})`),
   }));
   if (ctx.output.json) { ctx.output.data(flags.dryRun ? result.plan : result); return flags.dryRun ? ExitCode.ok : result.exitCode; }
   if (flags.dryRun) {
