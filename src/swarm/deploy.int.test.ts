@@ -103,7 +103,6 @@ test('what docker stack deploy would silently drop is refused at file:line', { s
       '    ports: ["127.0.0.1:8080:80"]',
       '  builder:',
       '    build: .',
-      '    image: example/builder:1',
       '',
     ].join('\n'));
     const stackInDir = new SwarmStack(swarm, 'refused', [join(dir, 'compose.yaml')]);

@@ -226,6 +226,7 @@ export class TestSwarm {
    */
   async contexts(): Promise<string> {
     const dir = `${this.runDir}/docker-config`;
+    if (existsSync(dir)) return dir;
     mkdirSync(dir, { recursive: true });
     for (const n of this.nodes) await run('docker', ['context', 'create', n.hostname, '--docker', `host=${n.host}`], { env: { DOCKER_CONFIG: dir } });
     return dir;
