@@ -162,3 +162,22 @@ test('the swarm test stack\'s app passes the swarm rules that matter for a zero-
   const rules = at(lint(yaml).filter((f) => f.service === 'app')).map((r) => r.split('@')[0]);
   for (const rule of ['swarm-unsupported', 'swarm-update-config', 'swarm-healthcheck-gate', 'swarm-endpoint-mode', 'swarm-port-mode']) assert.ok(!rules.includes(rule), `${rule}: ${rules.join(', ')}`);
 });
+
+test('berth check --swarm runs the swarm rules from the CLI; without --swarm they do not run', async () => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { runBerth } = await import('../testing/cli.js');
+  const dir = mkdtempSync(join(tmpdir(), 'berth-check-stack-'));
+  try {
+    writeFileSync(join(dir, 'compose.yaml'), 'services:\n  proxy:\n    image: caddy:2\n    ports: ["443:443"]\n');
+    const swarm = await runBerth(['-f', join(dir, 'compose.yaml'), 'check', '--swarm', '--format', 'json']);
+    const rules = (JSON.parse(swarm.stdout) as { findings?: Array<{ rule: string; line?: number }> } | Array<{ rule: string }>);
+    const list = Array.isArray(rules) ? rules : rules.findings ?? [];
+    assert.ok(list.some((f) => f.rule === 'swarm-port-mode'), swarm.stdout);
+    const plain = await runBerth(['-f', join(dir, 'compose.yaml'), 'check', '--format', 'json']);
+    assert.ok(!(JSON.parse(plain.stdout) as { findings: Array<{ rule: string }> }).findings.some((f) => f.rule.startsWith('swarm-')), plain.stdout);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

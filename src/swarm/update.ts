@@ -82,7 +82,10 @@ export function apiUpdateConfig(config: Record<string, unknown> | undefined): Up
 export function planStackUpdate(deps: Pick<StackDeps, 'project'>, existing: Map<string, SwarmService>, req: Pick<StackUpdateRequest, 'services' | 'targets' | 'force'>): StackUpdatePlanEntry[] {
   const stack = renderStack(deps.project);
   const services = stack.file.services as Record<string, { deploy?: Record<string, unknown> }>;
-  return req.services.map((service) => {
+  // In depends_on order, as on one server: a dependency is updated before what depends on it.
+  const rank = new Map(stack.order.flatMap((layer, i) => layer.map((s) => [s, i] as const)));
+  const ordered = [...new Set(req.services)].sort((a, b) => (rank.get(a) ?? 0) - (rank.get(b) ?? 0));
+  return ordered.map((service) => {
     if (!deps.project.services[service]) throw new BerthError(`no service ${service} in ${deps.project.name}`, { exitCode: ExitCode.usage });
     const current = existing.get(service);
     if (!current) throw new BerthError(`service ${service} is not deployed in stack ${deps.project.name}`, { exitCode: ExitCode.usage, hint: 'berth deploy --swarm deploys the stack first' });
