@@ -13,7 +13,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -88,8 +88,8 @@ export class TestSwarm {
   private readonly children: ChildProcess[] = [];
   private engines = new Map<number, Engine>();
 
-  private constructor() {
-    this.id = randomBytes(3).toString('hex');
+  private constructor(id?: string) {
+    this.id = id ?? randomBytes(3).toString('hex');
     this.runDir = `/run/berth-swarm-${this.id}`;
     this.libDir = `/var/lib/berth-swarm-${this.id}`;
     this.vethA = `bsw${this.id}a`;
@@ -108,6 +108,25 @@ export class TestSwarm {
       log: `${this.runDir}/node${index}.log`,
     });
     this.nodes = [node(1), node(2)];
+  }
+
+  /**
+   * Tears down every swarm a run left behind (a test process killed before its after()): each
+   * /run/berth-swarm-<id>/owner names the run id and the pid that made it. With a run id, that run's;
+   * without, those whose process is gone.
+   */
+  static async sweep(runId?: string): Promise<string[]> {
+    const swept: string[] = [];
+    for (const entry of readdirSync('/run').filter((e) => /^berth-swarm-[0-9a-f]{6}$/.test(e))) {
+      const [owner, pid] = (() => { try { return readFileSync(`/run/${entry}/owner`, 'utf8').trim().split(' '); } catch { return []; } })();
+      const ours = runId !== undefined ? owner === runId : pid !== undefined && !alive(Number(pid));
+      if (!ours) continue;
+      const swarm = new TestSwarm(entry.slice('berth-swarm-'.length));
+      for (const n of swarm.nodes) n.pid = readPid(n.pidfile);
+      await swarm.down().catch(() => undefined);
+      swept.push(entry);
+    }
+    return swept;
   }
 
   get manager(): SwarmNode { return this.nodes[0]; }
