@@ -1,7 +1,7 @@
 /** Convergence of a stack's service (pure), from the manager's view of services, tasks and nodes. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { serviceConvergence, taskError, type SwarmNodeInfo, type SwarmService, type SwarmTask } from './swarm.js';
+import { isCurrentTask, serviceConvergence, taskError, type SwarmNodeInfo, type SwarmService, type SwarmTask } from './swarm.js';
 
 const nodes: SwarmNodeInfo[] = [
   { ID: 'n1', Description: { Hostname: 'node1' }, Spec: { Availability: 'active' }, Status: { State: 'ready' } },
@@ -45,4 +45,18 @@ test('failures before the deploy began are history, not errors of this deploy', 
 test('taskError: the error, else the message, with the exit code', () => {
   assert.equal(taskError(task('x', 'a', 'failed', 'shutdown', { Err: 'task: non-zero exit (1)', ContainerStatus: { ExitCode: 1 } })), 'task: non-zero exit (1) (exit code 1)');
   assert.equal(taskError(task('x', 'a', 'running')), undefined);
+});
+
+test('a task with the same image but an older secret is not current (a secret change rolls out)', () => {
+  const svc = service('app:2', { State: 'completed' });
+  svc.Spec.TaskTemplate.ContainerSpec.Secrets = [{ SecretName: 'shop_token_bbbbbbbbbbbb', SecretID: 'new' }];
+  const old = task('a', 'app:2', 'running');
+  old.Spec.ContainerSpec!.Secrets = [{ SecretName: 'shop_token_aaaaaaaaaaaa', SecretID: 'old' }];
+  const current = task('b', 'app:2', 'running', 'running', {}, 'n2');
+  current.Spec.ContainerSpec = { Secrets: [{ SecretID: 'new', SecretName: 'shop_token_bbbbbbbbbbbb' }], Image: 'app:2' };
+  assert.equal(isCurrentTask(old, svc), false);
+  assert.equal(isCurrentTask(current, svc), true, 'key order does not matter');
+  // Right after the deploy the update status still says completed: not converged while an old task runs.
+  const s = serviceConvergence('app', svc, [old, current], nodes, now);
+  assert.deepEqual([s.converged, s.running], [false, 1]);
 });

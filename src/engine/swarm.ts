@@ -42,7 +42,7 @@ export interface SwarmTask {
   CreatedAt: string;
   UpdatedAt?: string;
   DesiredState: string;
-  Spec: { ContainerSpec?: { Image?: string } };
+  Spec: { ContainerSpec?: { Image?: string; [k: string]: unknown }; ForceUpdate?: number; [k: string]: unknown };
   Status: { Timestamp?: string; State: string; Message?: string; Err?: string; ContainerStatus?: { ContainerID?: string; PID?: number; ExitCode?: number }; PortStatus?: { Ports?: Array<{ TargetPort: number; PublishedPort?: number; PublishMode?: string; Protocol?: string }> } };
 }
 
@@ -98,6 +98,23 @@ export function taskError(task: SwarmTask): string | undefined {
   return [s.Err || s.Message || s.State, exit ? `(exit code ${exit})` : ''].filter(Boolean).join(' ');
 }
 
+/** JSON with sorted keys: two specs compare equal whatever order the engine wrote their fields in. */
+function stable(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stable).join(',')}]`;
+  if (value && typeof value === 'object') return `{${Object.keys(value).sort().filter((k) => (value as Record<string, unknown>)[k] !== undefined).map((k) => `${JSON.stringify(k)}:${stable((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  return JSON.stringify(value);
+}
+
+/**
+ * Whether a task runs the service's current spec: its container spec (image, env, secrets and
+ * configs by id, ...) and force-update counter are the service's. The image alone is not enough: a
+ * changed secret keeps the image, and right after a deploy the service's update status still says
+ * "completed" (of the previous update) until Swarm starts the new one.
+ */
+export function isCurrentTask(task: SwarmTask, service: SwarmService): boolean {
+  return stable(task.Spec.ContainerSpec) === stable(service.Spec.TaskTemplate.ContainerSpec) && (task.Spec.ForceUpdate ?? 0) === (service.Spec.TaskTemplate.ForceUpdate ?? 0);
+}
+
 export function desiredReplicas(service: SwarmService, nodes: SwarmNodeInfo[]): number {
   if (service.Spec.Mode.Global) return nodes.filter((n) => n.Status?.State === 'ready' && n.Spec?.Availability === 'active').length;
   return service.Spec.Mode.Replicated?.Replicas ?? 1;
@@ -119,9 +136,8 @@ export interface ServiceConvergence {
 
 export function serviceConvergence(name: string, service: SwarmService, tasks: SwarmTask[], nodes: SwarmNodeInfo[], sinceMs: number): ServiceConvergence {
   const own = tasks.filter((t) => t.ServiceID === service.ID);
-  const image = service.Spec.TaskTemplate.ContainerSpec.Image;
   const live = own.filter((t) => t.DesiredState === 'running');
-  const running = live.filter((t) => t.Status.State === 'running' && t.Spec.ContainerSpec?.Image === image).length;
+  const running = live.filter((t) => t.Status.State === 'running' && isCurrentTask(t, service)).length;
   const desired = desiredReplicas(service, nodes);
   const hostname = (id?: string) => nodes.find((n) => n.ID === id)?.Description?.Hostname ?? id?.slice(0, 12) ?? 'no node';
   const errors = own

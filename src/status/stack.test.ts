@@ -17,8 +17,8 @@ function state(): StackState {
       UpdateStatus: { State: 'rollback_completed', Message: 'rollback completed' },
     }],
     tasks: [
-      { ID: 'ok1', ServiceID: 's1', NodeID: 'n1', Slot: 1, CreatedAt: at(100), DesiredState: 'running', Spec: { ContainerSpec: { Image: 'app:2' } }, Status: { State: 'running', Timestamp: at(90), ContainerStatus: { ContainerID: 'c1' } } },
-      { ID: 'ok2', ServiceID: 's1', NodeID: 'n2', Slot: 2, CreatedAt: at(100), DesiredState: 'running', Spec: { ContainerSpec: { Image: 'app:2' } }, Status: { State: 'running', Timestamp: at(90), ContainerStatus: { ContainerID: 'c2' } } },
+      { ID: 'ok1', ServiceID: 's1', NodeID: 'n1', Slot: 1, CreatedAt: at(100), DesiredState: 'running', Spec: { ContainerSpec: { Image: 'app:2', Healthcheck: { Test: ['CMD', '/hc'] } } }, Status: { State: 'running', Timestamp: at(90), ContainerStatus: { ContainerID: 'c1' } } },
+      { ID: 'ok2', ServiceID: 's1', NodeID: 'n2', Slot: 2, CreatedAt: at(100), DesiredState: 'running', Spec: { ContainerSpec: { Healthcheck: { Test: ['CMD', '/hc'] }, Image: 'app:2' } }, Status: { State: 'running', Timestamp: at(90), ContainerStatus: { ContainerID: 'c2' } } },
       { ID: 'bad', ServiceID: 's1', NodeID: 'n2', Slot: 2, CreatedAt: at(50), DesiredState: 'shutdown', Spec: { ContainerSpec: { Image: 'app:3' } }, Status: { State: 'failed', Timestamp: at(40), Err: 'task: non-zero exit (1): a full error that docker service ps would cut short', ContainerStatus: { ExitCode: 1 } } },
     ],
   };

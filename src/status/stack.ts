@@ -10,7 +10,7 @@
 import type { ComposeProject } from '../compose/types.js';
 import type { Engine } from '../engine/client.js';
 import { NodeEngines } from '../engine/nodes.js';
-import { assertSwarmManager, desiredReplicas, stackState, taskError, type StackState, type SwarmTask } from '../engine/swarm.js';
+import { assertSwarmManager, desiredReplicas, isCurrentTask, stackState, taskError, type StackState, type SwarmTask } from '../engine/swarm.js';
 
 export interface StackTaskStatus {
   id: string;
@@ -88,7 +88,7 @@ export function buildStackStatus(project: ComposeProject, services: string[], st
     };
     const tasks = [...live, ...recentFailures].map(toStatus);
     const image = service.Spec.TaskTemplate.ContainerSpec.Image;
-    const running = live.filter((t) => t.DesiredState === 'running' && t.Status.State === 'running' && (t.Spec.ContainerSpec?.Image ?? '') === image).length;
+    const running = live.filter((t) => t.DesiredState === 'running' && t.Status.State === 'running' && isCurrentTask(t, service)).length;
     const desired = desiredReplicas(service, state.nodes);
     const problems: string[] = [];
     if (running < desired) problems.push(`${running} of ${desired} tasks running`);
