@@ -60,3 +60,11 @@ test('a task with the same image but an older secret is not current (a secret ch
   const s = serviceConvergence('app', svc, [old, current], nodes, now);
   assert.deepEqual([s.converged, s.running], [false, 1]);
 });
+
+test('the update status of the previous update is not this one\'s: a stale rollback_completed is ignored', () => {
+  const svc = service('app:2', { State: 'rollback_completed', StartedAt: '2026-12-03T11:00:00Z', Message: 'rollback completed' });
+  const tasks = [task('a', 'app:2', 'running'), task('b', 'app:2', 'running', 'running', {}, 'n2')];
+  assert.equal(serviceConvergence('app', svc, tasks, nodes, now).failed, true);
+  const s = serviceConvergence('app', svc, tasks, nodes, now, '2026-12-03T11:00:00Z');
+  assert.deepEqual([s.failed, s.converged, s.updateState], [false, true, undefined]);
+});

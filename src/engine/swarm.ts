@@ -134,7 +134,12 @@ export interface ServiceConvergence {
   failed: boolean;
 }
 
-export function serviceConvergence(name: string, service: SwarmService, tasks: SwarmTask[], nodes: SwarmNodeInfo[], sinceMs: number): ServiceConvergence {
+/**
+ * `staleUpdate`: the StartedAt of the update status the service had before berth changed it. Until
+ * Swarm starts the new update, the service still shows the old one (a `rollback_completed` of the last
+ * failed rollout would otherwise read as this one's failure).
+ */
+export function serviceConvergence(name: string, service: SwarmService, tasks: SwarmTask[], nodes: SwarmNodeInfo[], sinceMs: number, staleUpdate?: string): ServiceConvergence {
   const own = tasks.filter((t) => t.ServiceID === service.ID);
   const live = own.filter((t) => t.DesiredState === 'running');
   const running = live.filter((t) => t.Status.State === 'running' && isCurrentTask(t, service)).length;
@@ -146,11 +151,12 @@ export function serviceConvergence(name: string, service: SwarmService, tasks: S
     .filter((e): e is { t: SwarmTask; error: string } => e.error !== undefined)
     .sort((a, b) => Date.parse(b.t.Status.Timestamp ?? b.t.CreatedAt) - Date.parse(a.t.Status.Timestamp ?? a.t.CreatedAt))
     .map(({ t, error }) => `task ${t.ID.slice(0, 12)} on ${hostname(t.NodeID)} (${t.Spec.ContainerSpec?.Image ?? '?'}): ${error}`);
-  const updateState = service.UpdateStatus?.State;
+  const status = service.UpdateStatus && (staleUpdate === undefined || service.UpdateStatus.StartedAt !== staleUpdate) ? service.UpdateStatus : undefined;
+  const updateState = status?.State;
   const failed = updateState === 'rollback_completed' || updateState === 'paused' || updateState === 'rollback_paused';
   const updating = updateState === 'updating' || updateState === 'rollback_started';
   const converged = !failed && !updating && running === desired && live.every((t) => t.Status.State === 'running');
-  return { service: name, desired, running, updateState, updateMessage: service.UpdateStatus?.Message, errors: [...new Set(errors)], converged, failed };
+  return { service: name, desired, running, updateState, updateMessage: status?.Message, errors: [...new Set(errors)], converged, failed };
 }
 
 /**
@@ -159,7 +165,7 @@ export function serviceConvergence(name: string, service: SwarmService, tasks: S
  * paused it, when the same task error repeats (a crash loop, an image missing on a node), or at the
  * timeout. `since`: when the deploy began (older task failures are history).
  */
-export async function waitForConvergence(engine: Engine, stack: string, services: string[], options: { timeoutMs: number; sinceMs: number; pollMs?: number; signal?: AbortSignal; onProgress?: (states: ServiceConvergence[]) => void }): Promise<ServiceConvergence[]> {
+export async function waitForConvergence(engine: Engine, stack: string, services: string[], options: { timeoutMs: number; sinceMs: number; staleUpdates?: Map<string, string | undefined>; pollMs?: number; signal?: AbortSignal; onProgress?: (states: ServiceConvergence[]) => void }): Promise<ServiceConvergence[]> {
   const deadline = performance.now() + options.timeoutMs;
   for (;;) {
     const state = await stackState(engine, stack);
@@ -167,7 +173,7 @@ export async function waitForConvergence(engine: Engine, stack: string, services
     const states = services.map((name) => {
       const service = byName.get(name);
       if (!service) return { service: name, desired: 1, running: 0, errors: [`service ${stack}_${name} does not exist`], converged: false, failed: true } satisfies ServiceConvergence;
-      return serviceConvergence(name, service, state.tasks, state.nodes, options.sinceMs);
+      return serviceConvergence(name, service, state.tasks, state.nodes, options.sinceMs, options.staleUpdates?.get(name));
     });
     options.onProgress?.(states);
     if (states.every((s) => s.converged)) return states;

@@ -183,6 +183,8 @@ export async function deployStack(deps: StackDeps, req: StackDeployRequest): Pro
           deployed.push(...step.services);
           const { path, dir } = writeStackFiles(stack, deployed);
           const sinceMs = Date.now() - 1000;
+          const before = await stackServices(deps.engine, stack.name);
+          (step as StackStep & { staleUpdates?: Map<string, string | undefined> }).staleUpdates = new Map(step.services.map((s) => [s, before.get(s)?.UpdateStatus?.StartedAt]));
           try {
             await dockerCli(deps.engine, ['stack', 'deploy', '-c', path, '--resolve-image', 'never', stack.name]);
           } finally {
@@ -190,10 +192,11 @@ export async function deployStack(deps: StackDeps, req: StackDeployRequest): Pro
           }
           (step as StackStep & { sinceMs?: number }).sinceMs = sinceMs;
         } else if (step.kind === 'converge') {
-          const deployStep = plan.steps[plan.steps.indexOf(step) - 1] as StackStep & { sinceMs?: number };
+          const deployStep = plan.steps[plan.steps.indexOf(step) - 1] as StackStep & { sinceMs?: number; staleUpdates?: Map<string, string | undefined> };
           const result = await waitForConvergence(deps.engine, stack.name, step.services, {
             timeoutMs: req.timeoutMs ?? convergeBudgetMs(deps.project, step.services),
             sinceMs: deployStep.sinceMs ?? Date.now(),
+            staleUpdates: deployStep.staleUpdates,
             signal: req.signal,
             onProgress: (s) => emit({ type: 'progress', states: s }),
           });

@@ -123,11 +123,12 @@ export async function updateStack(deps: StackDeps, req: StackUpdateRequest): Pro
       let state: ServiceConvergence | undefined;
       let error: unknown;
       try {
-        const sinceMs = await applyUpdate(deps.engine, entry, req.force);
+        const { sinceMs, staleUpdate } = await applyUpdate(deps.engine, entry, req.force);
         emit({ type: 'step', step, phase: 'start' });
         [state] = await waitForConvergence(deps.engine, deps.project.name, [entry.service], {
           timeoutMs: req.timeoutMs ?? convergeBudgetMs(deps.project, [entry.service]) * 2,
           sinceMs,
+          staleUpdates: new Map([[entry.service, staleUpdate]]),
           signal: req.signal,
           onProgress: (states) => emit({ type: 'progress', states }),
         });
@@ -155,7 +156,7 @@ export async function updateStack(deps: StackDeps, req: StackUpdateRequest): Pro
 }
 
 /** Sends the new spec (image, update and rollback config) at the service's current version; returns when it was sent. */
-async function applyUpdate(engine: Engine, entry: StackUpdatePlanEntry, force?: boolean): Promise<number> {
+async function applyUpdate(engine: Engine, entry: StackUpdatePlanEntry, force?: boolean): Promise<{ sinceMs: number; staleUpdate?: string }> {
   const current = await inspectService(engine, entry.swarmName);
   const spec = structuredClone(current.Spec);
   spec.TaskTemplate.ContainerSpec.Image = entry.imageAfter;
@@ -164,7 +165,7 @@ async function applyUpdate(engine: Engine, entry: StackUpdatePlanEntry, force?: 
   if (force) spec.TaskTemplate.ForceUpdate = (spec.TaskTemplate.ForceUpdate ?? 0) + 1;
   const sinceMs = Date.now() - 1000;
   await engine.call(`update service ${entry.swarmName}`, () => engine.docker.getService(current.ID).update({ version: current.Version.Index, ...spec }));
-  return sinceMs;
+  return { sinceMs, staleUpdate: current.UpdateStatus?.StartedAt };
 }
 
 /**
