@@ -33,7 +33,8 @@ services:
     environment: { POSTGRES_USER: app, POSTGRES_DB: app, POSTGRES_PASSWORD: secret-pw }
     volumes: [pgdata:/var/lib/postgresql/data]
     healthcheck:
-      test: ["CMD", "pg_isready", "-U", "app", "-d", "app"]
+      # Over TCP: the entrypoint's first, temporary server listens on the socket only, then restarts.
+      test: ["CMD", "pg_isready", "-h", "127.0.0.1", "-U", "app", "-d", "app"]
       interval: 1s
       retries: 30
       start_period: 30s

@@ -168,6 +168,8 @@ export async function deployStack(deps: StackDeps, req: StackDeployRequest): Pro
     }
     // Services not selected stay as they run: docker stack deploy leaves services missing from the file alone.
     const deployed: string[] = [];
+    // The last docker stack deploy: when it began, and each service's update status before it.
+    let lastDeploy = { sinceMs: Date.now(), staleUpdates: new Map<string, string | undefined>() };
     for (const step of plan.steps) {
       const t0 = performance.now();
       emit({ type: 'step', step, phase: 'start' });
@@ -182,21 +184,18 @@ export async function deployStack(deps: StackDeps, req: StackDeployRequest): Pro
         } else if (step.kind === 'stack-deploy') {
           deployed.push(...step.services);
           const { path, dir } = writeStackFiles(stack, deployed);
-          const sinceMs = Date.now() - 1000;
           const before = await stackServices(deps.engine, stack.name);
-          (step as StackStep & { staleUpdates?: Map<string, string | undefined> }).staleUpdates = new Map(step.services.map((s) => [s, before.get(s)?.UpdateStatus?.StartedAt]));
+          lastDeploy = { sinceMs: Date.now() - 1000, staleUpdates: new Map(step.services.map((s) => [s, before.get(s)?.UpdateStatus?.StartedAt])) };
           try {
             await dockerCli(deps.engine, ['stack', 'deploy', '-c', path, '--resolve-image', 'never', stack.name]);
           } finally {
             rmSync(dir, { recursive: true, force: true });
           }
-          (step as StackStep & { sinceMs?: number }).sinceMs = sinceMs;
         } else if (step.kind === 'converge') {
-          const deployStep = plan.steps[plan.steps.indexOf(step) - 1] as StackStep & { sinceMs?: number; staleUpdates?: Map<string, string | undefined> };
           const result = await waitForConvergence(deps.engine, stack.name, step.services, {
             timeoutMs: req.timeoutMs ?? convergeBudgetMs(deps.project, step.services),
-            sinceMs: deployStep.sinceMs ?? Date.now(),
-            staleUpdates: deployStep.staleUpdates,
+            sinceMs: lastDeploy.sinceMs,
+            staleUpdates: lastDeploy.staleUpdates,
             signal: req.signal,
             onProgress: (s) => emit({ type: 'progress', states: s }),
           });

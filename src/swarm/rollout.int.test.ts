@@ -123,8 +123,13 @@ test('a changed secret rolls out with deploy --swarm (content-hashed name) under
     const service = await engine.docker.getService(`${stack.project}_app`).inspect() as { Spec: { TaskTemplate: { ContainerSpec: { Secrets: Array<{ SecretName: string }> } } } };
     const name = service.Spec.TaskTemplate.ContainerSpec.Secrets[0]!.SecretName;
     assert.match(name, new RegExp(`^${stack.project}_token_[0-9a-f]{12}$`));
-    const [task] = await engine.docker.listContainers({ filters: { label: [`com.docker.swarm.service.name=${stack.project}_app`] } });
-    assert.equal((await swarm.docker(['exec', task!.Id, 'cat', '/run/secrets/token'])).trim(), 'token-2');
+    // Every app task, on whichever node Swarm placed it, reads the new content.
+    const mounted: string[] = [];
+    for (const node of swarm.nodes) {
+      const tasks = await (await swarm.engine(node)).docker.listContainers({ filters: { label: [`com.docker.swarm.service.name=${stack.project}_app`] } });
+      for (const task of tasks) mounted.push((await swarm.docker(['exec', task.Id, 'cat', '/run/secrets/token'], node)).trim());
+    }
+    assert.deepEqual(mounted, ['token-2', 'token-2']);
     const secrets = (await swarm.docker(['secret', 'ls', '--format', '{{.Name}}'])).trim().split('\n').filter((n) => n.startsWith(`${stack.project}_token_`));
     assert.deepEqual(secrets, [name], 'the old version was removed once unused');
 
