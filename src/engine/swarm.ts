@@ -65,7 +65,7 @@ export async function assertSwarmManager(engine: Engine): Promise<{ nodeId: stri
   const info = await engine.call('read the engine info', () => engine.docker.info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean; NodeID?: string } };
   const swarm = info.Swarm;
   if (swarm?.LocalNodeState !== 'active') {
-    throw new BerthError(`the engine at ${engine.host} is not part of a Swarm (state: ${swarm?.LocalNodeState || 'inactive'})`, { exitCode: ExitCode.engine, hint: 'point DOCKER_HOST (or --context) at a Swarm manager, or run `docker swarm init` there' });
+    throw new BerthError(`the engine at ${engine.host} is not part of a Swarm (state: ${swarm?.LocalNodeState || 'inactive'})`, { exitCode: ExitCode.engine, hint: 'point DOCKER_HOST at a Swarm manager (docker node ls lists them), or run `docker swarm init` there' });
   }
   if (!swarm.ControlAvailable) throw new BerthError(`the engine at ${engine.host} is a Swarm worker: stacks are managed on a manager`, { exitCode: ExitCode.engine, hint: 'point DOCKER_HOST at a manager node (docker node ls shows them)' });
   return { nodeId: swarm.NodeID ?? '' };
