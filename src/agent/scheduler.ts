@@ -86,6 +86,8 @@ export function agentHealth(store: StateStore, project: ComposeProject, now = ne
 }
 
 export interface AgentOptions {
+  /** The project runs as a Swarm stack: each backup runs on the node that runs its target. */
+  swarm?: boolean;
   engine: Engine;
   store: StateStore;
   project: ComposeProject;
@@ -143,7 +145,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     log({ event: 'backup-start', target });
     try {
       const report = await runBackups({
-        engine, store, project, targets: [target], prune: true, lockWaitMs: 30 * 60_000, helperLabels: options.helperLabels,
+        engine, store, project, targets: [target], prune: true, lockWaitMs: 30 * 60_000, helperLabels: options.helperLabels, swarm: options.swarm,
         onEvent: (e: BackupEvent) => {
           if (e.type !== 'progress') log({ event: `backup-${e.type}`, ...e });
         },

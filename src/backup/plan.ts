@@ -50,6 +50,43 @@ export interface TargetPlan {
   problem?: string;
 }
 
+/** Where a target lives: the engine that runs its service (a Swarm node's, for a stack), and the facts there. */
+export interface TargetPlace {
+  engine: Engine;
+  facts: TargetFacts;
+  /** On a stack: the node that runs the service's task. */
+  node?: string;
+}
+
+/**
+ * On one server the target is on the engine berth uses. On a Swarm stack (`swarm`), berth finds the
+ * node that runs the service's task and works through that node's engine (the manager itself, or
+ * the docker context named like the node): a database dump runs where the database runs, and a
+ * restore goes to the same place.
+ */
+export async function locateTarget(engine: Engine, project: ComposeProject, target: BackupTarget, swarm = false): Promise<TargetPlace> {
+  if (!swarm) return { engine, facts: await collectFacts(engine, project, target) };
+  const [{ assertSwarmManager, stackState }, { NodeEngines }] = await Promise.all([import('../engine/swarm.js'), import('../engine/nodes.js')]);
+  const { nodeId } = await assertSwarmManager(engine);
+  const state = await stackState(engine, project.name);
+  const service = state.services.find((s) => s.Spec.Name === `${project.name}_${target.service}`);
+  if (!service) return { engine, facts: { volumes: [], problem: `service ${target.service} is not deployed in stack ${project.name}` } };
+  const tasks = state.tasks.filter((t) => t.ServiceID === service.ID && t.DesiredState === 'running' && t.Status.State === 'running' && t.Status.ContainerStatus?.ContainerID);
+  if (tasks.length === 0) return { engine, facts: { volumes: [], problem: `no running task of ${project.name}_${target.service}: start it first` } };
+  if (tasks.length > 1 && target.kind !== 'volume') return { engine, facts: { volumes: [], problem: `${project.name}_${target.service} runs ${tasks.length} tasks: a database on Swarm runs one (replicas: 1, pinned to a node with a placement constraint)` } };
+  const task = tasks[0]!;
+  const node = state.nodes.find((n) => n.ID === task.NodeID);
+  const hostname = node?.Description?.Hostname ?? task.NodeID ?? '?';
+  if (!node) return { engine, facts: { volumes: [], problem: `the node of task ${task.ID.slice(0, 12)} is unknown` } };
+  const nodeEngine = await new NodeEngines(engine, nodeId).engine(node);
+  if (target.kind === 'volume') {
+    if (target.stopContainers) return { engine: nodeEngine, node: hostname, facts: { volumes: [], problem: 'stop_containers on Swarm: a stopped task is replaced by Swarm at once; scale the service to 0 around the snapshot instead, or back the volume up without stopping' } };
+    return { engine: nodeEngine, node: hostname, facts: await collectFacts(nodeEngine, project, target) };
+  }
+  const info = await nodeEngine.inspectContainer(task.Status.ContainerStatus!.ContainerID!);
+  return { engine: nodeEngine, node: hostname, facts: { volumes: [], container: { id: info.Id, name: info.Name.replace(/^\//, ''), image: info.Config.Image } } };
+}
+
 export async function collectFacts(engine: Engine, project: ComposeProject, target: BackupTarget): Promise<TargetFacts> {
   if (target.kind !== 'volume') {
     const containers = (await listServiceContainers(engine, project.name, { services: [target.service] })).filter((c) => c.state === 'running');

@@ -22,7 +22,7 @@ import { backupRelDir, openDestination, type Destination } from './destinations.
 import { identityFile, plaintextOf } from './encrypt.js';
 import { execChecked, execInContainer } from './exec.js';
 import { StopJournal } from './journal.js';
-import { collectFacts } from './plan.js';
+import { locateTarget } from './plan.js';
 import { lockBackups, recoverInterrupted, runTarget, type TargetResult } from './run.js';
 import { ownerLabels, startHelper } from './helpers.js';
 import { manifestProblem } from './manifest.js';
@@ -231,15 +231,19 @@ export interface RestoreOptions {
   lockWaitMs?: number;
   helperLabels?: Record<string, string>;
   onStep?: (step: RestoreStep) => void;
+  /** The project runs as a Swarm stack: restore on the node that runs the target. */
+  swarm?: boolean;
 }
 
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreReport> {
-  const { engine, store, project } = options;
+  const { store, project } = options;
   const entry = await findEntry(store, project, options.id);
   if (entry.project !== project.name) throw new BerthError(`backup ${entry.id} belongs to project ${entry.project}, not ${project.name}`, { exitCode: ExitCode.usage });
   const [target] = resolveTargets(project, [entry.target]) as [BackupTarget];
-  const facts = await collectFacts(engine, project, target);
-  const dependents = (await listServiceContainers(engine, project.name, { services: target.dependents.length ? target.dependents : ['\u0000none'] }))
+  // On a stack: the engine of the node that runs the target, where its backups were taken.
+  const { engine, facts, node } = await locateTarget(options.engine, project, target, options.swarm);
+  // On Swarm a stopped dependent task is replaced at once: dependents are not stopped there (the plan says so).
+  const dependents = options.swarm ? [] : (await listServiceContainers(engine, project.name, { services: target.dependents.length ? target.dependents : ['\u0000none'] }))
     .filter((c) => target.dependents.includes(c.service) && c.state === 'running');
   const manifestVolumes = (entry.manifest?.files ?? []).flatMap((f) => (f.volume ? [f.volume.name] : []));
   const volumeUsers = facts.volumes.flatMap((v) => v.users.filter((u) => u.running));
@@ -249,7 +253,8 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
   if (options.safetyBackup !== false) steps.push({ action: 'safety-backup', detail: `back up ${target.name} as it is now, if it holds data`, reason: 'a restore overwrites current data: keep a way back' });
   if (toStop.size) steps.push({ action: 'stop', detail: [...toStop.values()].join(', '), reason: target.kind === 'volume' ? 'nothing may write to the volume while it is replaced' : `they depend on ${target.service} and must not see a half-restored database` });
   if (entry.manifest?.files.some((f) => f.role === 'globals')) steps.push({ action: 'restore', detail: target.kind === 'postgres' ? 'roles (globals) first; roles that exist are left as they are' : 'users and grants after the dump; users that exist are left as they are', reason: "the dump's grants and owners name them" });
-  steps.push({ action: 'restore', detail: `${entry.id} (${target.kind}) into ${target.kind === 'volume' ? manifestVolumes.join(', ') || target.volumes.join(', ') : `${target.database ?? 'all databases'} in ${facts.container?.name ?? `service ${target.service}`}`}`, reason: 'requested' });
+  steps.push({ action: 'restore', detail: `${entry.id} (${target.kind}) into ${target.kind === 'volume' ? manifestVolumes.join(', ') || target.volumes.join(', ') : `${target.database ?? 'all databases'} in ${facts.container?.name ?? `service ${target.service}`}`}${node ? ` on Swarm node ${node}` : ''}`, reason: node ? 'requested; through the engine of the node that runs it' : 'requested' });
+  if (options.swarm && target.dependents.length) steps.push({ action: 'restore', detail: `${target.dependents.join(', ')} keep running`, reason: 'on Swarm a stopped task is replaced at once: scale them to 0 first (docker service scale) if they must not see a half-restored database' });
   if (toStop.size) steps.push({ action: 'start', detail: [...toStop.values()].join(', '), reason: 'restore done' }, { action: 'health', detail: 'running and healthy (when they have a healthcheck)', reason: 'a restore is done when the app works again' });
   const report: RestoreReport = { id: entry.id, target: target.name, dryRun: Boolean(options.dryRun), ok: true, steps, stopped: [], notes: [] };
   if (options.dryRun) return report;
@@ -293,7 +298,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
         step({ action: 'safety-backup', detail: `skipped: ${state.detail}`, reason: 'nothing to save' });
       } else {
         step(steps.find((s) => s.action === 'safety-backup')!);
-        report.safetyBackup = await runTarget({ engine, store, project, helperLabels: options.helperLabels, purpose: 'safety' }, target, () => undefined);
+        report.safetyBackup = await runTarget({ engine: options.engine, store, project, helperLabels: options.helperLabels, purpose: 'safety', swarm: options.swarm }, target, () => undefined);
         if (report.safetyBackup.status !== 'verified') throw new BerthError(`the safety backup of ${target.name} (${state.detail}) failed, nothing was restored: ${report.safetyBackup.error}`, { hint: 'fix the cause, or pass --no-safety-backup to restore without a way back' });
       }
     }

@@ -15,7 +15,7 @@ import { hostName, type StateStore } from '../state/store.js';
 import { Catalog } from './catalog.js';
 import { backupRelDir, openDestination, type Destination } from './destinations.js';
 import { recoverStopped, StopJournal, type StoppedEntry } from './journal.js';
-import { collectFacts, containersToStop, planTarget, type TargetPlan } from './plan.js';
+import { containersToStop, locateTarget, planTarget, type TargetPlan } from './plan.js';
 import { removeOrphanHelpers } from './helpers.js';
 import { sealManifest } from './manifest.js';
 import { planRetention, type RetentionPlan } from './retention.js';
@@ -42,6 +42,8 @@ export interface BackupRunOptions {
   signal?: AbortSignal;
   /** A safety backup (taken by a restore): marked so, never counted by retention. */
   purpose?: 'backup' | 'safety';
+  /** The project runs as a Swarm stack: each target is backed up on the node that runs it. */
+  swarm?: boolean;
   /** Test seam: called while containers are stopped for a volume snapshot. */
   hooks?: { inSnapshotWindow?: (containers: string[]) => Promise<void> };
 }
@@ -119,12 +121,12 @@ export async function recoverInterrupted(engine: Engine, store: StateStore, proj
   return { recovered, removedHelpers, interrupted: stale.map((e) => e.id) };
 }
 
-export async function planBackups(engine: Engine, store: StateStore, project: ComposeProject, names: string[] = []): Promise<TargetPlan[]> {
+export async function planBackups(engine: Engine, store: StateStore, project: ComposeProject, names: string[] = [], swarm = false): Promise<TargetPlan[]> {
   const targets = resolveTargets(project, names);
   const plans: TargetPlan[] = [];
   for (const target of targets) {
     resolveDestination(project, target.destination, store.dir);
-    plans.push(planTarget(target, await collectFacts(engine, project, target), target.destination, { ageRecipients: ageRecipients(project).length }));
+    plans.push(planTarget(target, (await locateTarget(engine, project, target, swarm)).facts, target.destination, { ageRecipients: ageRecipients(project).length }));
   }
   return plans;
 }
@@ -137,7 +139,7 @@ export async function runBackups(options: BackupRunOptions): Promise<BackupRunRe
   // Fail before touching anything when a recipient is not a valid age key.
   for (const recipient of ageRecipients(project)) parseRecipient(recipient);
   if (options.dryRun) {
-    const plans = await planBackups(engine, store, project, options.targets);
+    const plans = await planBackups(engine, store, project, options.targets, options.swarm);
     return { project: project.name, dryRun: true, ok: plans.every((p) => !p.problem), recovered: [], removedHelpers: [], interrupted: [], results: plans.map((plan) => ({ target: plan.target.name, kind: plan.target.kind, destination: plan.target.destination, status: 'planned', error: plan.problem, plan })) };
   }
   const lock = await lockBackups(store, `backup run ${project.name}`, options.lockWaitMs);
@@ -159,13 +161,15 @@ export async function runBackups(options: BackupRunOptions): Promise<BackupRunRe
 }
 
 export async function runTarget(options: BackupRunOptions, target: BackupTarget, emit: (e: BackupEvent) => void): Promise<TargetResult> {
-  const { engine, store, project } = options;
+  const { store, project } = options;
   const catalog = new Catalog(store);
   const startedAt = new Date();
   const started = performance.now();
   const id = newBackupId(target.name, startedAt);
   const relDir = backupRelDir(project.name, target.name, id);
-  const facts = await collectFacts(engine, project, target);
+  // On a stack, the engine of the node that runs the target.
+  const { engine, facts, node } = await locateTarget(options.engine, project, target, options.swarm);
+  if (node) emit({ type: 'step', target: target.name, step: 'node', detail: `runs on Swarm node ${node}: backing up through its engine` });
   const plan = planTarget(target, facts, target.destination, { ageRecipients: ageRecipients(project).length });
   const base = { target: target.name, kind: target.kind, destination: target.destination, id, plan };
   let destination: Destination | undefined;

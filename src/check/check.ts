@@ -22,6 +22,8 @@ export interface ComposeCheckOptions {
   severity: Severity;
   configFile?: string;
   only?: string[];
+  /** berth check --swarm: the swarm rules run too. */
+  swarm?: boolean;
   fix?: boolean;
   dryRun?: boolean;
   cwd?: string;
@@ -73,7 +75,7 @@ export async function checkCompose(project: ComposeProject, options: ComposeChec
   const config: CheckConfig = loadCheckConfig(project.workingDir, project.berth.check.rules, options.configFile);
   checkRuleIds(project, config);
   const started = performance.now();
-  let result = lintProject(project, { config, read, only: options.only, images: options.images });
+  let result = lintProject(project, { config, read, only: options.only, images: options.images, swarm: options.swarm });
   const notes: string[] = [...result.notes];
   let plan: FixPlan | undefined;
   if (options.fix || options.dryRun) {
@@ -98,7 +100,7 @@ export async function checkCompose(project: ComposeProject, options: ComposeChec
           throw new BerthError(`--fix produced an invalid project, files restored: ${(error as Error).message}`, { cause: error });
         }
         const overlay = new Map([...files].map(([f, v]) => [f, v.after]));
-        result = lintProject(fixed, { config, read: (p) => overlay.get(p) ?? read(p), only: options.only, images: options.images });
+        result = lintProject(fixed, { config, read: (p) => overlay.get(p) ?? read(p), only: options.only, images: options.images, swarm: options.swarm });
       }
     }
   }

@@ -5,7 +5,7 @@ import type { Family } from './types.js';
 const FAMILY_TITLES: Record<Family, string> = {
   validity: 'Compose validity', lifecycle: 'Process lifecycle', rollout: 'Rollout readiness', socket: 'Docker socket safety', hardening: 'Hardening',
   resources: 'Resources', logging: 'Logging', secrets: 'Secrets', images: 'Images', networks: 'Networks', backups: 'Backups',
-  dependencies: 'Dependencies', dockerfile: 'Dockerfile',
+  dependencies: 'Dependencies', dockerfile: 'Dockerfile', swarm: 'Swarm (berth check --swarm)',
 };
 
 export function rulesMarkdown(): string {
@@ -18,7 +18,7 @@ export function rulesMarkdown(): string {
     if (!rules.length) continue;
     out.push('', `## ${FAMILY_TITLES[family]}`);
     for (const r of rules) {
-      out.push('', `### ${r.id}`, '', `**${r.title}** — ${r.severity}${r.fixable ? ', fixable with `--fix`' : ''}; applies to ${r.scope === 'compose' ? 'compose files' : 'Dockerfiles'}.`, '', `**Why:** ${r.rationale}`, '', `**Fix:** ${r.advice}`);
+      out.push('', `### ${r.id}`, '', `**${r.title}** — ${r.severity}${r.fixable ? ', fixable with `--fix`' : ''}; applies to ${r.scope === 'compose' ? (r.target === 'swarm' ? 'compose files deployed as a Swarm stack (`--swarm`)' : 'compose files') : 'Dockerfiles'}.`, '', `**Why:** ${r.rationale}`, '', `**Fix:** ${r.advice}`);
     }
   }
   return out.join('\n') + '\n';

@@ -822,7 +822,8 @@ const dfCases: Array<{ rule: string; bad: string; lines: number[]; good: string;
 
 test('every rule has a positive and a negative fixture', () => {
   const covered = new Set([...cases.map((c) => c.rule), ...dfCases.map((c) => c.rule)]);
-  assert.deepEqual(allRules.map((r) => r.id).filter((id) => !covered.has(id)), []);
+  // The swarm rules (berth check --swarm) have theirs in swarm-rules.test.ts.
+  assert.deepEqual(allRules.filter((r) => r.target !== 'swarm').map((r) => r.id).filter((id) => !covered.has(id)), []);
 });
 
 for (const c of cases) {

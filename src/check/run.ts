@@ -13,9 +13,10 @@ import { isOneOff } from './rules/util.js';
 import { collectProxyConfigs } from './proxy-config.js';
 import { composeRules } from './rules/compose.js';
 import { dockerfileRules } from './rules/dockerfile.js';
+import { swarmRules } from './rules/swarm.js';
 import type { CheckContext, Finding, Rule, RuleHit, ServiceDockerfile, Severity } from './types.js';
 
-export const allRules: Rule[] = [...composeRules, ...dockerfileRules];
+export const allRules: Rule[] = [...composeRules, ...dockerfileRules, ...swarmRules];
 
 export function ruleById(id: string): Rule | undefined {
   return allRules.find((r) => r.id === id);
@@ -83,6 +84,8 @@ export interface LintOptions {
   only?: string[];
   /** Local image configs (image-inspect.ts); undefined when the engine was not asked. */
   images?: ImageConfigs;
+  /** The project is deployed as a Swarm stack: the swarm rules run too. */
+  swarm?: boolean;
 }
 
 export interface LintResult {
@@ -105,7 +108,7 @@ export function lintProject(project: ComposeProject, options: LintOptions = {}):
   const imageNote = imageFactsNote(imageRefsOf(project, dockerfiles), options.images);
   if (imageNote) notes.push(imageNote);
   const raw: Finding[] = [];
-  const active = allRules.filter((r) => (options.only ? options.only.includes(r.id) : true) && levelOf(r, options.config) !== 'off');
+  const active = allRules.filter((r) => (options.only ? options.only.includes(r.id) : true) && levelOf(r, options.config) !== 'off' && (r.target !== 'swarm' || options.swarm || Boolean(options.only?.includes(r.id))));
   for (const rule of active) {
     if (rule.scope !== 'compose') continue;
     for (const hit of rule.check(ctx)) {

@@ -25,7 +25,8 @@ export type Family =
   | 'networks'
   | 'backups'
   | 'dependencies'
-  | 'dockerfile';
+  | 'dockerfile'
+  | 'swarm';
 
 /** A semantic fix: what to change in the model; the planner turns it into text edits. */
 export type FixIntent =
@@ -50,6 +51,8 @@ export interface RuleMeta {
   fixable?: boolean;
   /** Where the rule applies: the compose model, a Dockerfile, or both. */
   scope: 'compose' | 'dockerfile';
+  /** Only for a project deployed as a Swarm stack (`berth check --swarm`). */
+  target?: 'swarm';
 }
 
 /** What a rule reports before severity and location are resolved. */

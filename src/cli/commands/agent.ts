@@ -10,6 +10,7 @@ export function registerAgent(program: Command): void {
     .description('long-running: run backup schedules (x-berth.backup.schedule, cron), serve dead-man health on /health, watch the engine and serve Prometheus /metrics')
     .option('--listen <host:port>', 'HTTP address for GET /health (200 fresh, 503 stale) and GET /metrics', value.hostPort(), '127.0.0.1:9465')
     .option('--no-listen', 'no HTTP endpoint')
+    .option('--swarm', 'the project runs as a Swarm stack: each scheduled backup runs on the node that runs its target (through its docker context)')
     .option('--once', 'print the health (age of the newest verified backup per target) and exit: 0 fresh, 1 stale')
     .option('--max-age <duration>', 'how old the newest verified backup may be (default: two schedule intervals + 10m, or 26h)', value.duration())
     .option('--no-monitor', 'do not watch the engine (no /metrics)')
@@ -25,7 +26,7 @@ Examples:
   berth agent --listen 0.0.0.0:9465 --max-age 26h
   berth agent --no-schedules --listen 0.0.0.0:9465   # watch only (behind a read-only socket proxy)`)
     .action(
-      action(async (ctx, opts: { listen: string | false; once?: boolean; maxAge?: string; monitor: boolean; schedules: boolean; statsInterval: string; containerResources: boolean; hostMetrics: boolean; dockerRoot: string }) => {
+      action(async (ctx, opts: { listen: string | false; once?: boolean; maxAge?: string; monitor: boolean; schedules: boolean; statsInterval: string; containerResources: boolean; hostMetrics: boolean; dockerRoot: string; swarm?: boolean }) => {
         const { agentHealth, startAgent } = await import('../../agent/scheduler.js');
         const project = await ctx.project();
         const store = await ctx.store();
@@ -45,7 +46,7 @@ Examples:
         const monitor = opts.monitor
           ? { statsIntervalMs: parseDuration(opts.statsInterval, '--stats-interval'), containerResources: opts.containerResources, hostMetrics: opts.hostMetrics, dockerRoot: opts.dockerRoot }
           : undefined;
-        const agent = await startAgent({ engine, store, project, listen: opts.listen || undefined, maxAgeMs, log, schedules: opts.schedules, monitor });
+        const agent = await startAgent({ engine, store, project, listen: opts.listen || undefined, maxAgeMs, log, schedules: opts.schedules, monitor, swarm: opts.swarm });
         if (agent.jobs.length === 0 && !agent.maintain && opts.schedules) log({ event: 'warning', message: 'no target has x-berth.backup.schedule and there is no x-berth.maintain.schedule: nothing is scheduled' });
         await new Promise<void>((resolve) => {
           const stop = (signal: string) => {

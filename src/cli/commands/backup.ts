@@ -59,6 +59,7 @@ Examples:
     .argument('[target...]', 'targets (service names) to back up (default: all)')
     .option('--dry-run', 'print the plan, change nothing')
     .option('--no-prune', 'do not apply the retention policy afterwards')
+    .option('--swarm', 'the project runs as a Swarm stack: back up each target on the node that runs it (through that node\'s docker context)')
     .option('--lock-wait <duration>', 'wait this long for another backup operation to finish', value.duration({ zero: true }), '0s')
     .addHelpText('after', `
 Exit codes: 0 every target verified, 1 a target failed (nothing of it is left that looks complete), 4 locked.
@@ -68,7 +69,7 @@ Examples:
   berth backup run db uploads --json
   berth backup run --dry-run`)
     .action(
-      action(async (ctx, targets: string[], opts: { dryRun?: boolean; prune: boolean; lockWait: string }) => {
+      action(async (ctx, targets: string[], opts: { dryRun?: boolean; prune: boolean; lockWait: string; swarm?: boolean }) => {
         const { runBackups } = await import('../../backup/run.js');
         const [project, engine, store] = [await ctx.project(), await ctx.engine(), await ctx.store()];
         // Ctrl-C or SIGTERM: stop the stream, start stopped containers again, remove partial files.
@@ -81,7 +82,7 @@ Examples:
         process.once('SIGINT', handlers.SIGINT).once('SIGTERM', handlers.SIGTERM).once('SIGHUP', handlers.SIGHUP);
         // `berth backup run | head -1`: the reader left; stop as cleanly as on Ctrl-C (not mid-way).
         const offPipe = onClosedPipe(() => abort.abort());
-        const report = await runBackups({ engine, store, project, targets, dryRun: opts.dryRun, prune: opts.prune, lockWaitMs: parseDuration(opts.lockWait, '--lock-wait'), onEvent: progressPrinter(ctx), signal: abort.signal }).finally(() => {
+        const report = await runBackups({ engine, store, project, targets, dryRun: opts.dryRun, prune: opts.prune, swarm: opts.swarm, lockWaitMs: parseDuration(opts.lockWait, '--lock-wait'), onEvent: progressPrinter(ctx), signal: abort.signal }).finally(() => {
           process.off('SIGINT', handlers.SIGINT).off('SIGTERM', handlers.SIGTERM).off('SIGHUP', handlers.SIGHUP);
           offPipe();
         });
@@ -230,6 +231,7 @@ Examples:
     .option('--dry-run', 'print the steps, change nothing')
     .option('--no-safety-backup', 'skip the backup of the current state (not recommended)')
     .option('--no-globals', 'Postgres: do not apply roles from the globals dump')
+    .option('--swarm', 'the project runs as a Swarm stack: restore on the node that runs the target')
     .option('--lock-wait <duration>', 'wait this long for another backup operation to finish', value.duration({ zero: true }), '0s')
     .addHelpText('after', `
 Without --yes, asks you to type the target name (needs a terminal).
@@ -239,10 +241,10 @@ Examples:
   berth backup restore db-20261127T010000Z-1a2b
   berth backup restore db-20261127T010000Z-1a2b --yes --json`)
     .action(
-      action(async (ctx, id: string, opts: { yes?: boolean; dryRun?: boolean; safetyBackup: boolean; globals: boolean; lockWait: string }) => {
+      action(async (ctx, id: string, opts: { yes?: boolean; dryRun?: boolean; safetyBackup: boolean; globals: boolean; lockWait: string; swarm?: boolean }) => {
         const { restoreBackup } = await import('../../backup/restore.js');
         const [project, engine, store] = [await ctx.project(), await ctx.engine(), await ctx.store()];
-        const base = { engine, store, project, id, safetyBackup: opts.safetyBackup, globals: opts.globals, lockWaitMs: parseDuration(opts.lockWait, '--lock-wait') };
+        const base = { engine, store, project, id, safetyBackup: opts.safetyBackup, globals: opts.globals, swarm: opts.swarm, lockWaitMs: parseDuration(opts.lockWait, '--lock-wait') };
         const plan = await restoreBackup({ ...base, dryRun: true });
         const render = (steps: typeof plan.steps) => steps.map((s) => `  ${s.action.padEnd(14)} ${s.detail}  ${ctx.output.paint.dim(`(${s.reason})`)}`).join('\n');
         if (opts.dryRun) {

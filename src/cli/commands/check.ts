@@ -10,7 +10,7 @@ const FORMATS = ['stylish', 'json', 'sarif', 'github', 'junit'];
 const SEVERITIES = ['error', 'warning', 'info'];
 const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(',').filter(Boolean)];
 
-interface LintFlags { format?: string; severity: string; config?: string; rule?: string[]; fix?: boolean; dryRun?: boolean; allProfiles?: boolean; images?: boolean }
+interface LintFlags { format?: string; severity: string; config?: string; rule?: string[]; fix?: boolean; dryRun?: boolean; allProfiles?: boolean; images?: boolean; swarm?: boolean }
 
 function formatOf(ctx: CommandContext, flags: { format?: string }): string {
   const format = flags.format ?? (ctx.output.json ? 'json' : 'stylish');
@@ -41,7 +41,7 @@ const lintCompose = action(async (ctx, flags: LintFlags) => {
   const { images, note } = connecting ? await projectImages(project, () => connecting) : {};
   if (note) ctx.output.note(ctx.output.paint.dim(note));
   const result = await checkCompose(project, {
-    format: format as 'stylish', severity, configFile: flags.config, only: flags.rule, fix: flags.fix, dryRun: flags.dryRun, paint: ctx.output.paint,
+    format: format as 'stylish', severity, configFile: flags.config, only: flags.rule, swarm: flags.swarm, fix: flags.fix, dryRun: flags.dryRun, paint: ctx.output.paint,
     reload: load, images,
   });
   if (project.inactiveServices.length) ctx.output.note(ctx.output.paint.dim(`not checked (inactive profiles): ${project.inactiveServices.join(', ')}; use --all-profiles to include them`));
@@ -76,7 +76,8 @@ or x-berth: {check: {rules: ...}}. Inline: # berth-disable-next-line ID, # berth
     .option('--fix', 'apply the safe fixes (minimal edits; comments and formatting kept)')
     .option('--dry-run', 'with --fix: show the edits as a unified diff, change nothing')
     .option('--all-profiles', 'check the services of every profile, not only the active ones')
-    .option('--no-images', 'do not read the local images\' config from the engine (berth\'s table of popular images only)');
+    .option('--no-images', 'do not read the local images\' config from the engine (berth\'s table of popular images only)')
+    .option('--swarm', 'the project is deployed as a Swarm stack: also the swarm rules (update config, placement, endpoint and port modes, ...)');
 
   // The default subcommand: `berth check hots` lands here with "hots" as an argument; say what was meant.
   const compose = lintOptions(check.command('compose', { isDefault: true }).description('lint the project\'s compose files and the Dockerfiles its services build'))

@@ -13,7 +13,8 @@ export function registerDeploy(program: Command): void {
       .description('the deployment checklist as one command: hooks, pull, build, migrate, zero-downtime rollout, verify, scan logs')
       .argument('[service...]', 'services to deploy (default: every active service that can be rolled)')
       .option('--no-migrate', 'skip x-berth deploy.migrate')
-      .option('--log-scan <mode>', 'blocking (a gate before traffic), advisory (reported only) or off; default x-berth deploy.log_scan.mode, else blocking', value.oneOf(['blocking', 'advisory', 'off'])),
+      .option('--log-scan <mode>', 'blocking (a gate before traffic), advisory (reported only) or off; default x-berth deploy.log_scan.mode, else blocking', value.oneOf(['blocking', 'advisory', 'off']))
+      .option('--swarm', 'deploy the project as a Swarm stack (DOCKER_HOST: a manager), layer by layer (depends_on), and wait until it converged'),
   )
     .addHelpText('after', `
 Steps (berth deploy --dry-run prints them with reasons):
@@ -31,7 +32,8 @@ Examples:
   berth deploy app --dry-run
   berth deploy --monitor 30s --lock-wait 5m`)
     .action(
-      action(async (ctx, services: string[], flags: RolloutFlags & { migrate: boolean; logScan?: 'blocking' | 'advisory' | 'off' }) => {
+      action(async (ctx, services: string[], flags: RolloutFlags & { migrate: boolean; logScan?: 'blocking' | 'advisory' | 'off'; swarm?: boolean }) => {
+        if (flags.swarm) return (await import('./swarm.js')).stackDeploy(ctx, services, flags, 'deploy');
         const [{ planDeploy, renderDeployPlan, runDeploy, describeDeployStep }, { lockProject }, { announcePlannedStop }] = await Promise.all([
           import('../../rollout/deploy.js'),
           import('../../rollout/run.js'),

@@ -11,7 +11,8 @@ export function registerRollback(program: Command): void {
       .command('rollback')
       .description('bring back an earlier image of a service, through the same zero-downtime rollout')
       .argument('<service>', 'the service')
-      .option('--to <id>', 'the deploy (berth history) whose image to bring back; default: the image before the last deploy', value.integer()),
+      .option('--to <id>', 'the deploy (berth history) whose image to bring back; default: the image before the last deploy', value.integer())
+      .option('--swarm', "on a Swarm stack: the earlier image through Swarm's rolling update"),
   )
     .addHelpText('after', `
 Rollback targets are kept from image pruning as berth-keep/<project>-<service>:<deploy id>.
@@ -20,8 +21,9 @@ Examples:
   berth rollback app
   berth rollback app --to 12 --dry-run`)
     .action(
-      action(async (ctx, service: string, flags: RolloutFlags & { to?: string }) => {
+      action(async (ctx, service: string, flags: RolloutFlags & { to?: string; swarm?: boolean }) => {
         const to = flags.to === undefined ? undefined : Number(flags.to);
+        if (flags.swarm) return (await import('./swarm.js')).stackUpdate(ctx, [service], flags, 'rollback', to);
         const { rollbackTarget } = await import('../../rollout/run.js');
         const project = await ctx.project();
         requireServices(project, [service]);

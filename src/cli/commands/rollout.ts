@@ -151,6 +151,7 @@ export function registerRollout(program: Command): void {
       .argument('<service...>', 'services to roll out (in depends_on order)'),
   )
     .addOption(new Option('--join-dns-at-create', 'test control: new replicas get traffic before the health gate').hideHelp())
+    .option('--swarm', "on a Swarm stack: Swarm's own rolling update (start-first, health-gated, failure_action rollback), watched until converged")
     .addHelpText('after', `
 How: new replicas are cloned from a running one (same networks, labels, config) with the new image,
 kept out of the service's DNS name until healthy, then joined; each old replica is taken out of DNS,
@@ -167,7 +168,8 @@ Examples:
   berth rollout app --dry-run
   berth rollout app --drain readiness:5s --lock-wait 2m`)
     .action(
-      action(async (ctx, services: string[], flags: RolloutFlags) => {
+      action(async (ctx, services: string[], flags: RolloutFlags & { swarm?: boolean }) => {
+        if (flags.swarm) return (await import('./swarm.js')).stackUpdate(ctx, services, flags, 'rollout');
         const req = { ...rolloutOptions(flags), services, kind: 'rollout' as const };
         return finish(ctx, req);
       }),

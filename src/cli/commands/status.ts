@@ -10,6 +10,7 @@ export function registerStatus(program: Command): void {
     .command('status')
     .description('services with desired and running replicas; containers with health, image, uptime, restarts and ports')
     .argument('[service...]', 'services to show (default: all active)')
+    .option('--swarm', 'the project as a Swarm stack: per task its node, state, health, digest and full error')
     .addHelpText('after', `
 Exit codes: 0 all fine; 1 a service runs below or above its desired count, a container is
 unhealthy, or runs another image than the compose file declares; 2 bad input; 3 engine.
@@ -19,7 +20,8 @@ Examples:
   berth status app db --json
   berth -f compose.yaml -f compose.prod.yaml --profile backup status`)
     .action(
-      action(async (ctx, services: string[]) => {
+      action(async (ctx, services: string[], opts: { swarm?: boolean }) => {
+        if (opts.swarm) return (await import('./swarm.js')).stackStatus(ctx, services);
         // The engine connects while the compose files load (its round trip overlaps their reading);
         // status needs no version details, so the API version comes from GET /_ping. A project
         // error is still the one reported when both fail.

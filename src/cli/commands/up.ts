@@ -12,6 +12,8 @@ export function registerUp(program: Command): void {
     .option('--no-build', 'do not build images')
     .option('--timeout <duration>', 'how long to wait for health (default: from the healthchecks)', value.duration())
     .option('--dry-run', 'print what would run')
+    .option('--swarm', 'deploy the project as a Swarm stack (DOCKER_HOST: a manager) and wait until it converged')
+    .option('--lock-wait <duration>', 'with --swarm: wait this long for another deploy of the project')
     .addHelpText('after', `
 Compose v1 is handed a rendering of the model without the fields it rejects (name, start_interval).
 
@@ -20,7 +22,8 @@ Examples:
   berth --profile backup up db
   berth up --dry-run`)
     .action(
-      action(async (ctx, services: string[], opts: { build: boolean; timeout?: string; dryRun?: boolean }) => {
+      action(async (ctx, services: string[], opts: { build: boolean; timeout?: string; dryRun?: boolean; swarm?: boolean; lockWait?: string }) => {
+        if (opts.swarm) return (await import('./swarm.js')).stackDeploy(ctx, services, opts, 'deploy');
         const { selectServices } = await import('../../status/report.js');
         const project = await ctx.project();
         const selected = selectServices(project, services);
