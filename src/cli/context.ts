@@ -40,6 +40,16 @@ export function warnAbout(output: Output, project: ComposeProject): ComposeProje
   return project;
 }
 
+/** Loads a project and prints its warnings, also those of a load that then fails. */
+export async function loadWarned(output: Output, load: () => Promise<ComposeProject>): Promise<ComposeProject> {
+  try {
+    return warnAbout(output, await load());
+  } catch (error) {
+    printWarnings(output, (error as { warnings?: string[] }).warnings);
+    throw error;
+  }
+}
+
 function printWarnings(output: Output, warnings: string[] = []): void {
   for (const warning of warnings) output.note(output.paint.yellow(`berth: warning: ${warning}`));
 }
@@ -65,10 +75,7 @@ export function createContext(command: Command): CommandContext {
   const context: CommandContext = {
     options,
     output,
-    project: () => (project ??= import('../compose/load.js').then((m) => m.loadProject(composeOptions(options))).then((p) => warnAbout(output, p), (error: unknown) => {
-      printWarnings(output, (error as { warnings?: string[] }).warnings);
-      throw error;
-    })),
+    project: () => (project ??= loadWarned(output, async () => (await import('../compose/load.js')).loadProject(composeOptions(options)))),
     engine: () => (engine ??= import('../engine/client.js').then((m) => m.Engine.connect())),
     store: () => (store ??= import('../state/store.js').then((m) => m.StateStore.open())),
     compose: () =>

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { BerthError, ExitCode } from '../../lib/errors.js';
-import { action, composeOptions, warnAbout, type CommandContext } from '../context.js';
+import { action, composeOptions, loadWarned, type CommandContext } from '../context.js';
 import { closest } from '../../lib/suggest.js';
 import { value } from '../values.js';
 import { registerCheckShutdown } from './check-shutdown.js';
@@ -37,7 +37,7 @@ const lintCompose = action(async (ctx, flags: LintFlags) => {
   const connecting = flags.images === false ? undefined : import('../../engine/client.js').then((m) => m.Engine.connect({ details: false }));
   connecting?.catch(() => undefined);
   // Every loader warning reaches the user (file:line), as with every other command.
-  const project = warnAbout(ctx.output, await load());
+  const project = await loadWarned(ctx.output, load);
   const { images, note } = connecting ? await projectImages(project, () => connecting) : {};
   if (note) ctx.output.note(ctx.output.paint.dim(note));
   const result = await checkCompose(project, {
