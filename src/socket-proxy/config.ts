@@ -97,7 +97,10 @@ export const KNOWN_VARS: readonly string[] = [
 ];
 const FLAG_LIKE = /^(0|1|true|false|yes|no|on|off)$/i;
 
-/** Optimal string alignment distance (Levenshtein plus adjacent transpositions: CONTAINRES → 1). */
+/**
+ * Optimal string alignment distance (Levenshtein plus adjacent transpositions: CONTAINRES → 1).
+ * The same as src/lib/suggest.ts on purpose: the proxy's image ships dist/socket-proxy alone (image.ts).
+ */
 export function editDistance(a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { BerthError, ExitCode } from '../../lib/errors.js';
+import { value } from '../values.js';
 import { action } from '../context.js';
 
 export function registerDebug(program: Command): void {
@@ -8,7 +9,7 @@ export function registerDebug(program: Command): void {
     .description('a shell beside a container that has none: busybox sharing its pid and network namespaces, its filesystem read-only at /target')
     .argument('<service>', 'the service')
     .argument('[command...]', 'run this instead of an interactive shell (after --)')
-    .option('--replica <n>', 'which replica (container number; default: the first running)')
+    .option('--replica <n>', 'which replica (container number; default: the first running)', value.integer())
     .option('--image <ref>', 'the helper image (default: BERTH_HELPER_IMAGE or local/busybox:latest)')
     .option('--dry-run', 'print what the helper would get, start nothing')
     .addHelpText('after', `

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../../lib/duration.js';
 import { BerthError, ExitCode } from '../../lib/errors.js';
+import { value } from '../values.js';
 import { action } from '../context.js';
 
 interface LogsFlags {
@@ -30,8 +31,8 @@ export function registerLogs(program: Command): void {
     .option('-F, --follow', 'keep following: replicas that start (a rollout\'s new ones) join, stopped ones leave (-f is the global --file)')
     .option('--since <when>', 'lines since a duration ago (10m) or a time (2026-12-03T10:00:00Z)')
     .option('--until <when>', 'lines until a duration ago or a time')
-    .option('--tail <n>', 'the last n lines of each replica')
-    .option('--level <level>', 'lines at this level or above: trace, debug, info, warn, error, fatal (lines without a level are left out)')
+    .option('--tail <n>', 'the last n lines of each replica', value.integer({ min: 0 }))
+    .option('--level <level>', 'lines at this level or above: trace, debug, info, warn, error, fatal (lines without a level are left out)', value.oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal']))
     .option('--grep <regex>', 'lines matching a regular expression (on the raw line)')
     .option('-t, --timestamps', 'print the engine\'s timestamp of each line')
     .option('--no-removed', 'leave out the kept last lines of replicas a rollout removed')

@@ -3,6 +3,7 @@ import { parseDuration } from '../../lib/duration.js';
 import { BerthError, ExitCode } from '../../lib/errors.js';
 import type { MaintainReport, RefreshStep } from '../../runbook/maintain/run.js';
 import type { PrunePlan } from '../../runbook/maintain/prune.js';
+import { value } from '../values.js';
 import { action } from '../context.js';
 import type { Painter } from '../output.js';
 
@@ -23,14 +24,14 @@ export function registerMaintain(program: Command): void {
     .command('maintain')
     .description('the maintenance runbook: refresh base images and roll out what changed, then prune images (rollback targets kept)')
     .argument('[service...]', 'services to refresh (default: all active); pruning always keeps every service\'s versions')
-    .option('--keep <n>', 'versions of every service to keep besides its rollback targets', '3')
+    .option('--keep <n>', 'versions of every service to keep besides its rollback targets', value.integer(), '3')
     .option('--no-refresh', 'skip pull, build and rollout')
     .option('--no-prune', 'skip pruning')
     .option('--dangling', 'also remove untagged images no container uses (engine-wide, as docker image prune)')
     .option('--no-build-cache', 'keep the build cache')
-    .option('--build-cache-age <duration>', 'build cache older than this goes', '168h')
-    .option('--timeout <duration>', 'health gate of each rollout (as berth rollout --timeout)')
-    .option('--drain <spec>', 'drain of the old replicas (as berth rollout --drain)')
+    .option('--build-cache-age <duration>', 'build cache older than this goes', value.duration({ zero: true }), '168h')
+    .option('--timeout <duration>', 'health gate of each rollout (as berth rollout --timeout)', value.duration())
+    .option('--drain <spec>', 'drain of the old replicas (as berth rollout --drain)', value.drain())
     .option('--dry-run', 'print what would be pulled, built and rolled out, exactly which images would be removed and why each kept one is kept')
     .addHelpText('after', `
 Refresh: pulls the base images of built services (a base no registry has is used as it is, and

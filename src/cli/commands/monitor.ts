@@ -17,6 +17,10 @@ Examples:
   monitor
     .command('rules')
     .description('print the Prometheus alert rules (they work on plain Docker: Docker labels, compose project and service)')
+    .addHelpText('after', `
+Examples:
+  berth monitor rules > monitoring/berth.rules.yml
+  berth monitor rules --json                     # the catalogue as data (names, thresholds, for:)`)
     .action(
       action(async (ctx) => {
         const { ALERTS } = await import('../../monitor/alerts.js');
@@ -42,7 +46,12 @@ Examples:
     .option('--dir <path>', 'folder for the configuration files, relative to the project directory', 'monitoring')
     .addHelpText('after', `
 Then: berth -f compose.yaml -f compose.monitoring.yaml up   (DOCKER_GID=$(stat -c %g /var/run/docker.sock))
-Exit codes: 0 written (or printed), 2 bad input or files exist (without --force).`)
+Exit codes: 0 written (or printed), 2 bad input or files exist (without --force).
+
+Examples:
+  berth monitor init --dry-run
+  berth monitor init --alert-webhook https://hooks.example.com/alertmanager
+  berth monitor init --local-images --no-grafana --force   # Debian's packages built here, no Grafana`)
     .action(
       action(async (ctx, opts: { dryRun?: boolean; force?: boolean; alertWebhook?: string; scrapeInterval: string; groupWait: string; localImages?: boolean; grafana: boolean; dir: string }) => {
         const { planOverlay, writeOverlay } = await import('../../monitor/overlay.js');

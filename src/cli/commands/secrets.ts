@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { BerthError, ExitCode, errorMessage } from '../../lib/errors.js';
+import { value } from '../values.js';
 import { action } from '../context.js';
 
 interface RotateFlags {
@@ -22,17 +23,20 @@ async function readStdin(): Promise<Buffer> {
 }
 
 export function registerSecrets(program: Command): void {
-  const secrets = program.command('secrets').description('compose secrets: rotate one without downtime');
+  const secrets = program.command('secrets').description('compose secrets: rotate one without downtime').addHelpText('after', `
+Examples:
+  berth secrets rotate db_password --dry-run
+  berth secrets rotate api_key --from-file ./new-key.txt`);
   secrets
     .command('rotate')
     .description('a new value for a secret, as a new version of its file; every service using it rolled out zero-downtime; a database\'s own password changed in the same operation')
     .argument('<name>', 'the secret (top-level secrets: in the compose file)')
     .option('--from-file <path>', 'the new value from a file')
     .option('--stdin', 'the new value from standard input')
-    .option('--length <bytes>', 'generated value: this many random bytes, URL-safe base64 (the default source)', '32')
+    .option('--length <bytes>', 'generated value: this many random bytes, URL-safe base64 (the default source)', value.integer({ min: 16, max: 512 }), '32')
     .option('--service <name>', 'roll out only these users of the secret (repeatable; not for a database password)', collect)
-    .option('--timeout <duration>', 'health gate of each rollout (as berth rollout --timeout)')
-    .option('--drain <spec>', 'drain of the old replicas (as berth rollout --drain)')
+    .option('--timeout <duration>', 'health gate of each rollout (as berth rollout --timeout)', value.duration())
+    .option('--drain <spec>', 'drain of the old replicas (as berth rollout --drain)', value.drain())
     .option('--dry-run', 'print the plan with reasons, change nothing')
     .addHelpText('after', `
 Order (a database password: Postgres POSTGRES_PASSWORD_FILE, MariaDB/MySQL *_PASSWORD_FILE):

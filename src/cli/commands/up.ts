@@ -13,7 +13,7 @@ export function registerUp(program: Command): void {
     .option('--timeout <duration>', 'how long to wait for health (default: from the healthchecks)', value.duration())
     .option('--dry-run', 'print what would run')
     .option('--swarm', 'deploy the project as a Swarm stack (DOCKER_HOST: a manager) and wait until it converged')
-    .option('--lock-wait <duration>', 'with --swarm: wait this long for another deploy of the project')
+    .option('--lock-wait <duration>', 'with --swarm: wait this long for another deploy of the project', value.duration({ zero: true }))
     .addHelpText('after', `
 Compose v1 is handed a rendering of the model without the fields it rejects (name, start_interval).
 

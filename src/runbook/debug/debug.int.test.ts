@@ -79,6 +79,6 @@ describe('berth debug (real engine, Compose v1)', { skip }, () => {
     assert.deepEqual(await helpers(), []);
     const bad = await berth('debug', 'nope');
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /^berth: no service "nope"/);
+    assert.match(bad.stderr, /^berth: no such service: nope/);
   });
 });

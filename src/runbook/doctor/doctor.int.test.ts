@@ -70,7 +70,7 @@ describe('berth doctor (real engine, Compose v1)', { skip }, () => {
     assert.match(dry.stdout, /^1\. db: replicas \(1 desired\)[\s\S]*\. api: DNS of db and a TCP connect to their ports, from inside api's network namespace\n {3}depends_on:/m);
     const bad = await berth('doctor', 'nope');
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /^berth: no service "nope" in project \S+\nhint: services: db, api\n$/);
+    assert.match(bad.stderr, /^berth: no such service: nope in project \S+\nhint: services: db, api\n$/);
   });
 
   test('unhealthy, cut from its database, OOM-killed, SIGKILLed on stop: each named; exit 1', async () => {

@@ -17,6 +17,7 @@
  *      mounted until it is recreated: kept, and said).
  * A failure at 3-5 undoes what was done, in reverse: the old password, the old reference, no new file.
  */
+import { unknownServiceError } from '../../compose/select.js';
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import type { ComposeProject } from '../../compose/types.js';
 import { BerthError, ExitCode } from '../../lib/errors.js';
@@ -131,7 +132,7 @@ export function planRotation(project: ComposeProject, state: SecretState, option
   if (state.unwritable) throw new BerthError(`secret "${state.name}" is the file ${state.file}, and berth cannot write next to it: ${state.unwritable}`, { exitCode: ExitCode.usage, hint: 'move the file into a directory berth may write (and point secrets.' + state.name + '.file at it)' });
   const users = state.consumers.map((c) => c.service);
   for (const s of options.services ?? []) {
-    if (!project.services[s]) throw new BerthError(`no service "${s}" in project ${project.name}`, { exitCode: ExitCode.usage });
+    if (!project.services[s]) throw unknownServiceError(project, s);
     if (!users.includes(s)) throw new BerthError(`service "${s}" does not use secret "${state.name}"`, { exitCode: ExitCode.usage, hint: users.length ? `used by: ${users.join(', ')}` : 'no service uses it' });
   }
   const newName = nextVersionName(state.file, state.siblings);
