@@ -144,6 +144,8 @@ try {
   const pgDumpFile = join(work, 'backups', id, 'db', pgBackup, 'app.pgdump');
   const volumeArchive = join(work, 'backups', id, 'app', lastVolumeBackup, `${volume}.tar.gz`);
   const berthPgRestore = [], plainPgRestore = [], berthVolumeRestore = [], hostTarX = [], checkedPgRestore = [], checkedTarX = [];
+  // berth's own account of each restore (RestoreReport.timings), phase by phase.
+  const pgRestorePhases = [], volumeRestorePhases = [];
   for (let i = 0; i < (parts.includes('restore') ? runs : 0); i++) {
     const pgRestore = `docker exec -i ${db.id} pg_restore -U app -d app --clean --if-exists --single-transaction --exit-on-error < '${pgDumpFile}'`;
     stage = `postgres restore run ${i}`;
@@ -151,6 +153,7 @@ try {
       async () => {
         const restored = await restoreBackup({ engine, store, project: pgProject, id: pgBackup, yes: true, safetyBackup: false });
         if (!restored.ok) throw new Error(restored.error);
+        pgRestorePhases.push(restored.timings);
       },
       () => sh(pgRestore),
       // The floor of a restore that checks first: the same tool after a sha256 pass over the file.
@@ -165,6 +168,7 @@ try {
       async () => {
         const restored = await restoreBackup({ engine, store, project: volumeProject, id: lastVolumeBackup, yes: true, safetyBackup: false, helperLabels: label });
         if (!restored.ok) throw new Error(restored.error);
+        volumeRestorePhases.push(restored.timings);
       },
       () => sh(tarX),
       () => sh(`sha256sum '${volumeArchive}' >/dev/null && ${tarX}`),
@@ -174,6 +178,8 @@ try {
     checkedTarX.push(vc);
   }
 
+  /** Median milliseconds of each phase over the runs, in the order of the phases. */
+  const phaseMedians = (runsOfPhases) => Object.fromEntries((runsOfPhases[0] ?? []).map(({ phase }) => [phase, median(runsOfPhases.map((r) => r.filter((p) => p.phase === phase).reduce((a, p) => a + p.ms, 0)))]));
   const mb = (bytes, s) => bytes / 2 ** 20 / s;
   const result = {
     runs,
@@ -213,6 +219,7 @@ try {
       checkedPgRestoreSeconds: median(checkedPgRestore),
       pairedTimeVsCheckedPgRestore: pairedRatio(berthPgRestore, checkedPgRestore),
       goal: 'timeVsPlainPgRestore <= 1.1',
+      berthPhasesMs: phaseMedians(pgRestorePhases),
       samples: { berthPgRestore, plainPgRestore, checkedPgRestore },
     },
     volumeRestore: {
@@ -224,6 +231,7 @@ try {
       checkedTarXSeconds: median(checkedTarX),
       pairedTimeVsCheckedTarX: pairedRatio(berthVolumeRestore, checkedTarX),
       goal: 'timeVsHostTarX <= 1.2',
+      berthPhasesMs: phaseMedians(volumeRestorePhases),
       samples: { berthVolumeRestore, hostTarX, checkedTarX },
     },
   };
