@@ -3,7 +3,8 @@
 //           volume data on the host, and vs the usual `docker run ... tar | gzip` (goal >= 0.8x throughput);
 //   postgres: `berth backup run` (pg_dump -Fc + globals + pg_restore --list verify + sha256 + fsync)
 //           vs plain `docker exec db pg_dump -Fc > file` (goal <= 1.1x time);
-//   restores: `berth backup restore` (check first: sha256 of every file; then the restore) vs
+//   restores (phase by phase in berthPhasesMs; `comparison` says what each side does):
+//           `berth backup restore --no-safety-backup` (check first: sha256 of every file; then the restore) vs
 //           `docker exec -i db pg_restore --clean --if-exists --single-transaction < dump` (goal <= 1.1x)
 //           and vs `tar -xzf` of the same archive into the emptied volume on the host (goal <= 1.2x).
 import { execFileSync, spawn } from 'node:child_process';
@@ -219,6 +220,8 @@ try {
       checkedPgRestoreSeconds: median(checkedPgRestore),
       pairedTimeVsCheckedPgRestore: pairedRatio(berthPgRestore, checkedPgRestore),
       goal: 'timeVsPlainPgRestore <= 1.1',
+      // What the two sides do, so the ratio is read right.
+      comparison: 'berth restore --no-safety-backup (with data in the target a real restore first takes a full safety backup: backup time, not restore time), no dependent containers (none to stop and start, as for the baseline). berth checks the manifest and the sha256 of both files first (the server probe - maintenance db, database present, roles - runs meanwhile), applies globals.sql only when it holds more than settings for roles that exist, then runs the same pg_restore through the Engine API',
       berthPhasesMs: phaseMedians(pgRestorePhases),
       samples: { berthPgRestore, plainPgRestore, checkedPgRestore },
     },
@@ -231,6 +234,7 @@ try {
       checkedTarXSeconds: median(checkedTarX),
       pairedTimeVsCheckedTarX: pairedRatio(berthVolumeRestore, checkedTarX),
       goal: 'timeVsHostTarX <= 1.2',
+      comparison: 'berth restore --no-safety-backup, no container uses the volume (none to stop and start, as for the baseline). berth checks the manifest and sha256 first (its helper container starts meanwhile and changes nothing), empties the volume in the helper and sends the .tar.gz to the engine (putArchive; the engine decompresses and extracts). The baseline runs find -delete and tar -x on the host straight into the volume mountpoint, with no container and no check; checkedTarX adds sha256sum first',
       berthPhasesMs: phaseMedians(volumeRestorePhases),
       samples: { berthVolumeRestore, hostTarX, checkedTarX },
     },

@@ -178,11 +178,11 @@ async function restoreTest(engine: Engine, project: ComposeProject, manifest: Ba
     if (manifest.kind === 'postgres') {
       const exists = await execChecked(engine, container.id, postgresCommand('psql', '-U', target.user!, '-d', 'postgres', '-Atc', `SELECT count(*) FROM pg_database WHERE datname = ${sqlLiteral(db!)}`), 'restore test', { env, verbatim: true });
       if (exists.stdout.trim() === '0') await execChecked(engine, container.id, postgresCommand('psql', '-U', target.user!, '-d', 'postgres', '-qc', `CREATE DATABASE ${pgIdent(db!)}`), 'restore test (create database)', { env, verbatim: true });
-      await execChecked(engine, container.id, postgresCommand('pg_restore', '-U', target.user!, '-d', db!, '--clean', '--if-exists', '--no-owner', '--no-privileges', '--exit-on-error'), 'restore test (pg_restore)', { stdin: createReadStream(path), env, verbatim: true });
+      await execChecked(engine, container.id, postgresCommand('pg_restore', '-U', target.user!, '-d', db!, '--clean', '--if-exists', '--no-owner', '--no-privileges', '--exit-on-error'), 'restore test (pg_restore)', { stdin: readChunked(path), env, verbatim: true });
       const counts = await execChecked(engine, container.id, postgresCommand('psql', '-U', target.user!, '-d', db!, '-Atc', COUNT_ROWS_PG), 'restore test query', { env, verbatim: true });
       return counts.stdout.trim().split('\n').filter(Boolean).join(', ') || 'restored; no tables';
     }
-    await execChecked(engine, container.id, mysqlCommand('client', '-u', target.user!), 'restore test (mariadb)', { stdin: createReadStream(path), env, verbatim: true });
+    await execChecked(engine, container.id, mysqlCommand('client', '-u', target.user!), 'restore test (mariadb)', { stdin: readChunked(path), env, verbatim: true });
     const counts = await execChecked(engine, container.id, mysqlCommand('client', '-u', target.user!, '-N', '-B', '-e', `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema ${db ? `= ${sqlLiteral(db)}` : "NOT IN ('mysql','sys','performance_schema','information_schema')"}`), 'restore test query', { env, verbatim: true });
     return `restored; ${counts.stdout.trim()} tables`;
   } finally {
@@ -380,6 +380,9 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
   return report;
 }
 
+/** A file to stream into a container: 1 MiB reads cost less CPU per byte than 64 KiB (74 MiB into `cat`: 0.38 s vs 0.45 s; docker exec -i: 0.30 s). */
+const readChunked = (path: string) => createReadStream(path, { highWaterMark: 1 << 20 });
+
 interface RestoreContext {
   engine: Engine;
   project: ComposeProject;
@@ -411,7 +414,7 @@ async function restoreFile(ctx: RestoreContext, file: ArtifactFile, path: string
       await execChecked(engine, containerId, postgresCommand('psql', '-U', target.user!, '-d', maintenance, '-v', 'ON_ERROR_STOP=1', '-qc', `CREATE DATABASE ${pgIdent(target.database!)} OWNER ${pgIdent(owner)}`), `creating database ${target.database}`, { env, verbatim: true });
       ctx.notes.push(`created database ${target.database} (owner ${owner})`);
     }
-    await execChecked(engine, containerId, postgresCommand('pg_restore', '-U', target.user!, '-d', target.database!, '--clean', '--if-exists', '--exit-on-error', '--single-transaction'), `pg_restore into ${target.database}`, { stdin: createReadStream(path), env, verbatim: true });
+    await execChecked(engine, containerId, postgresCommand('pg_restore', '-U', target.user!, '-d', target.database!, '--clean', '--if-exists', '--exit-on-error', '--single-transaction'), `pg_restore into ${target.database}`, { stdin: readChunked(path), env, verbatim: true });
     return;
   }
   if (manifest.kind === 'mysql') {
@@ -420,7 +423,7 @@ async function restoreFile(ctx: RestoreContext, file: ArtifactFile, path: string
       await applyMysqlUsers(ctx, path);
       return;
     }
-    await execChecked(engine, containerId, mysqlCommand('client', '-u', target.user!), 'restoring the SQL dump', { stdin: createReadStream(path), env, verbatim: true });
+    await execChecked(engine, containerId, mysqlCommand('client', '-u', target.user!), 'restoring the SQL dump', { stdin: readChunked(path), env, verbatim: true });
     return;
   }
   const volume = file.volume?.name;
@@ -441,7 +444,7 @@ async function restoreFile(ctx: RestoreContext, file: ArtifactFile, path: string
   // The archive holds volume/...: extracting at / puts it back into the mount, owners and modes kept.
   // It goes to the engine still compressed: the engine decompresses it (unpigz when the host has
   // it) while its untar process writes, on two cores; gunzip in berth made it one (4.7 s vs 2.2 s).
-  await engine.call(`write volume ${volume}`, () => helper.container.putArchive(createReadStream(path, { highWaterMark: 1 << 20 }), { path: '/', copyUIDGID: '1' }));
+  await engine.call(`write volume ${volume}`, () => helper.container.putArchive(readChunked(path), { path: '/', copyUIDGID: '1' }));
 }
 
 /** Starts a read-write helper on each of these volumes that exists (a missing one is created later, with its labels). */
