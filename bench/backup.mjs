@@ -184,6 +184,8 @@ try {
   const mb = (bytes, s) => bytes / 2 ** 20 / s;
   const result = {
     runs,
+    // Which comparisons ran (BENCH_PARTS): the others hold no samples.
+    parts,
     volume: {
       sourceBytes,
       artifactBytes,

@@ -496,16 +496,13 @@ const PG_ROLE_LINE = /^(?:CREATE|ALTER) ROLE ("(?:[^"]|"")+"|[^\s;]+)/;
 const unquotePg = (name: string) => (name.startsWith('"') ? name.slice(1, -1).replace(/""/g, '"') : name);
 
 /**
- * Roles first, so the dump's owners and grants find them. A role that exists already is left as
- * it is (its CREATE and ALTER lines are not run: no password of a live role changes) and reported.
+ * The lines of globals.sql to run: those of roles that exist are left out (no live role or
+ * password changes). `nothingToRun`: only comments and session settings are left, so no psql runs.
  */
-async function applyPostgresGlobals(ctx: RestoreContext, db: string, path: string): Promise<void> {
-  const { engine, target } = ctx;
-  const env = dbEnv(target);
-  const existing = ctx.postgres!.roles;
+export function postgresGlobalsToRun(sql: string, existing: Set<string>): { kept: string[]; skipped: string[]; nothingToRun: boolean } {
   const kept: string[] = [];
   const skipped = new Set<string>();
-  for (const line of (await readFile(path, 'utf8')).split('\n')) {
+  for (const line of sql.split('\n')) {
     const role = line.match(PG_ROLE_LINE)?.[1];
     if (role && existing.has(unquotePg(role))) {
       skipped.add(unquotePg(role));
@@ -513,9 +510,19 @@ async function applyPostgresGlobals(ctx: RestoreContext, db: string, path: strin
     }
     kept.push(line);
   }
-  if (skipped.size) ctx.notes.push(`roles that exist were left as they are: ${[...skipped].join(', ')}`);
-  // Only session settings and comments left (every role exists): nothing to run.
-  if (kept.every((line) => GLOBALS_NOOP_LINE.test(line))) return;
+  return { kept, skipped: [...skipped], nothingToRun: kept.every((line) => GLOBALS_NOOP_LINE.test(line)) };
+}
+
+/**
+ * Roles first, so the dump's owners and grants find them. A role that exists already is left as
+ * it is (its CREATE and ALTER lines are not run: no password of a live role changes) and reported.
+ */
+async function applyPostgresGlobals(ctx: RestoreContext, db: string, path: string): Promise<void> {
+  const { engine, target } = ctx;
+  const env = dbEnv(target);
+  const { kept, skipped, nothingToRun } = postgresGlobalsToRun(await readFile(path, 'utf8'), ctx.postgres!.roles);
+  if (skipped.length) ctx.notes.push(`roles that exist were left as they are: ${skipped.join(', ')}`);
+  if (nothingToRun) return;
   const r = await execInContainer(engine, ctx.containerId!, postgresCommand('psql', '-U', target.user!, '-d', db, '-q', '-v', 'ON_ERROR_STOP=0'), { stdin: Readable.from([kept.join('\n')]), env });
   const errors = r.stderr.split('\n').filter((l) => /ERROR/.test(l));
   if (r.exitCode !== 0) throw new BerthError(`applying the roles (globals.sql) failed: ${r.stderr}`);
