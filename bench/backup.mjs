@@ -44,11 +44,16 @@ async function pair(i, berth, baseline) {
   const a = await time(berth);
   return [a, await time(baseline)];
 }
-/** Times each side back to back, the order rotated every run; returns seconds in the sides' order. */
+/**
+ * Times each side back to back, the order rotated every run; returns seconds in the sides' order.
+ * `sync` (untimed) before each side: no side starts with the page cache the one before it dirtied
+ * (330 MiB after a volume restore), whose writeback otherwise lands on whoever runs next.
+ */
 async function rotate(i, sides) {
   const times = new Array(sides.length);
   for (let k = 0; k < sides.length; k++) {
     const j = (k + i) % sides.length;
+    execFileSync('sync');
     const start = process.hrtime.bigint();
     await sides[j]();
     times[j] = seconds(start);
