@@ -3,7 +3,8 @@
 //           volume data on the host, and vs the usual `docker run ... tar | gzip` (goal >= 0.8x throughput);
 //   postgres: `berth backup run` (pg_dump -Fc + globals + pg_restore --list verify + sha256 + fsync)
 //           vs plain `docker exec db pg_dump -Fc > file` (goal <= 1.1x time);
-//   restores: `berth backup restore` (check first: sha256 of every file; then the restore) vs
+//   restores (phase by phase in berthPhasesMs; `comparison` says what each side does):
+//           `berth backup restore --no-safety-backup` (check first: sha256 of every file; then the restore) vs
 //           `docker exec -i db pg_restore --clean --if-exists --single-transaction < dump` (goal <= 1.1x)
 //           and vs `tar -xzf` of the same archive into the emptied volume on the host (goal <= 1.2x).
 import { execFileSync, spawn } from 'node:child_process';
@@ -43,11 +44,18 @@ async function pair(i, berth, baseline) {
   const a = await time(berth);
   return [a, await time(baseline)];
 }
-/** Times each side back to back, the order rotated every run; returns seconds in the sides' order. */
-async function rotate(i, sides) {
+/**
+ * Times each side back to back, the order rotated every run; returns seconds in the sides' order.
+ * `sync` (untimed) before each side: no side starts with the page cache the one before it dirtied
+ * (330 MiB after a volume restore), whose writeback otherwise lands on whoever runs next.
+ * `settle` (untimed, optional) runs before it: a database's own checkpoint.
+ */
+async function rotate(i, sides, settle) {
   const times = new Array(sides.length);
   for (let k = 0; k < sides.length; k++) {
     const j = (k + i) % sides.length;
+    await settle?.();
+    execFileSync('sync');
     const start = process.hrtime.bigint();
     await sides[j]();
     times[j] = seconds(start);
@@ -144,18 +152,29 @@ try {
   const pgDumpFile = join(work, 'backups', id, 'db', pgBackup, 'app.pgdump');
   const volumeArchive = join(work, 'backups', id, 'app', lastVolumeBackup, `${volume}.tar.gz`);
   const berthPgRestore = [], plainPgRestore = [], berthVolumeRestore = [], hostTarX = [], checkedPgRestore = [], checkedTarX = [];
+  // berth's own account of each restore (RestoreReport.timings), phase by phase.
+  const pgRestorePhases = [], volumeRestorePhases = [];
+  const pgRestore = `docker exec -i ${db.id} pg_restore -U app -d app --clean --if-exists --single-transaction --exit-on-error < '${pgDumpFile}'`;
+  // Postgres' dirty buffers of the side before (and of the bulk load and the backups' first full
+  // reads, which set hint bits) are written by a CHECKPOINT before each side, untimed.
+  const checkpoint = () => sh(`docker exec ${db.id} psql -U app -d app -qc CHECKPOINT`);
+  if (parts.includes('restore')) {
+    // Warm-up, untimed: the first restore after the load paid 2-4 s more than the rest (whichever side ran it).
+    stage = 'postgres restore warm-up';
+    await sh(pgRestore);
+  }
   for (let i = 0; i < (parts.includes('restore') ? runs : 0); i++) {
-    const pgRestore = `docker exec -i ${db.id} pg_restore -U app -d app --clean --if-exists --single-transaction --exit-on-error < '${pgDumpFile}'`;
     stage = `postgres restore run ${i}`;
     const [b, p, pc] = await rotate(i, [
       async () => {
         const restored = await restoreBackup({ engine, store, project: pgProject, id: pgBackup, yes: true, safetyBackup: false });
         if (!restored.ok) throw new Error(restored.error);
+        pgRestorePhases.push(restored.timings);
       },
       () => sh(pgRestore),
       // The floor of a restore that checks first: the same tool after a sha256 pass over the file.
       () => sh(`sha256sum '${pgDumpFile}' >/dev/null && ${pgRestore}`),
-    ]);
+    ], checkpoint);
     berthPgRestore.push(b);
     plainPgRestore.push(p);
     checkedPgRestore.push(pc);
@@ -165,6 +184,7 @@ try {
       async () => {
         const restored = await restoreBackup({ engine, store, project: volumeProject, id: lastVolumeBackup, yes: true, safetyBackup: false, helperLabels: label });
         if (!restored.ok) throw new Error(restored.error);
+        volumeRestorePhases.push(restored.timings);
       },
       () => sh(tarX),
       () => sh(`sha256sum '${volumeArchive}' >/dev/null && ${tarX}`),
@@ -174,9 +194,13 @@ try {
     checkedTarX.push(vc);
   }
 
+  /** Median milliseconds of each phase over the runs, in the order of the phases. */
+  const phaseMedians = (runsOfPhases) => Object.fromEntries((runsOfPhases[0] ?? []).map(({ phase }) => [phase, median(runsOfPhases.map((r) => r.filter((p) => p.phase === phase).reduce((a, p) => a + p.ms, 0)))]));
   const mb = (bytes, s) => bytes / 2 ** 20 / s;
   const result = {
     runs,
+    // Which comparisons ran (BENCH_PARTS): the others hold no samples.
+    parts,
     volume: {
       sourceBytes,
       artifactBytes,
@@ -213,6 +237,9 @@ try {
       checkedPgRestoreSeconds: median(checkedPgRestore),
       pairedTimeVsCheckedPgRestore: pairedRatio(berthPgRestore, checkedPgRestore),
       goal: 'timeVsPlainPgRestore <= 1.1',
+      // What the two sides do, so the ratio is read right.
+      comparison: 'berth restore --no-safety-backup (with data in the target a real restore first takes a full safety backup: backup time, not restore time), no dependent containers (none to stop and start, as for the baseline). berth checks the manifest and the sha256 of both files first (the server probe - maintenance db, database present, roles - runs meanwhile), applies globals.sql only when it holds more than settings for roles that exist, then runs the same pg_restore through the Engine API',
+      berthPhasesMs: phaseMedians(pgRestorePhases),
       samples: { berthPgRestore, plainPgRestore, checkedPgRestore },
     },
     volumeRestore: {
@@ -224,6 +251,8 @@ try {
       checkedTarXSeconds: median(checkedTarX),
       pairedTimeVsCheckedTarX: pairedRatio(berthVolumeRestore, checkedTarX),
       goal: 'timeVsHostTarX <= 1.2',
+      comparison: 'berth restore --no-safety-backup, no container uses the volume (none to stop and start, as for the baseline). berth checks the manifest and sha256 first (its helper container starts meanwhile and changes nothing), empties the volume in the helper and sends the .tar.gz to the engine (putArchive; the engine decompresses and extracts). The baseline runs find -delete and tar -x on the host straight into the volume mountpoint, with no container and no check; checkedTarX adds sha256sum first',
+      berthPhasesMs: phaseMedians(volumeRestorePhases),
       samples: { berthVolumeRestore, hostTarX, checkedTarX },
     },
   };

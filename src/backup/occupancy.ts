@@ -5,7 +5,7 @@
 import type { ComposeProject } from '../compose/types.js';
 import type { Engine } from '../engine/client.js';
 import { execInContainer } from './exec.js';
-import { startHelper } from './helpers.js';
+import { startHelper, type Helper } from './helpers.js';
 import type { TargetFacts } from './plan.js';
 import { dbEnv, mysqlCommand, postgresCommand } from './sources.js';
 import type { BackupTarget } from './types.js';
@@ -32,8 +32,10 @@ const PG_OBJECTS = `SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n 
 /**
  * `volumes`: the engine names a volume restore writes (from the manifest). `lookInside: false`
  * (no safety backup to decide on) only finds missing volumes, which costs no helper container.
+ * `helpers`: helpers already running on some of the volumes (a restore's own), looked through
+ * instead of starting one more container.
  */
-export async function occupancy(engine: Engine, project: ComposeProject, target: BackupTarget, facts: TargetFacts, volumes: string[], options: { helperLabels?: Record<string, string>; lookInside?: boolean } = {}): Promise<Occupancy> {
+export async function occupancy(engine: Engine, project: ComposeProject, target: BackupTarget, facts: TargetFacts, volumes: string[], options: { helperLabels?: Record<string, string>; lookInside?: boolean; helpers?: Map<string, Helper> } = {}): Promise<Occupancy> {
   const env = dbEnv(target);
   const lookInside = options.lookInside ?? true;
   if (!lookInside && target.kind !== 'volume') return { empty: false, detail: 'not looked into' };
@@ -61,12 +63,13 @@ export async function occupancy(engine: Engine, project: ComposeProject, target:
       continue;
     }
     if (!lookInside) continue;
-    const helper = await startHelper(engine, project.name, volume, true, options.helperLabels);
+    const given = options.helpers?.get(volume);
+    const helper = given ?? (await startHelper(engine, project.name, volume, true, options.helperLabels));
     try {
       const r = await execInContainer(engine, helper.container.id, ['sh', '-c', 'ls -A /volume | head -n 1']);
       if (r.stdout.trim()) full.push(volume);
     } finally {
-      await helper.dispose();
+      if (!given) await helper.dispose();
     }
   }
   const detail = [full.length ? `${full.join(', ')} hold${full.length === 1 ? 's' : ''} files` : '', missing.length ? `${missing.join(', ')} missing` : ''].filter(Boolean).join('; ') || 'the volumes are empty';

@@ -145,6 +145,10 @@ test('a corrupted file is refused before anything is stopped or backed up', { sk
     const run = await runBackups({ engine: engine!, store, project, helperLabels: label });
     const id = run.results[0]!.id!;
     const startedAt = (await app.inspect()).State.StartedAt;
+    // Changed after the backup: a restore that went ahead would take this file away.
+    assert.equal((await execInContainer(engine!, app.id, ['sh', '-c', 'echo after > /data/b.txt'])).exitCode, 0);
+    const content = async () => (await execInContainer(engine!, app.id, ['sh', '-c', 'cd /data && ls -A && md5sum a.bin b.txt'])).stdout;
+    const before = await content();
     await execFileAsync('sh', ['-c', `printf xxxx | dd of=${join(backupDir, name, 'app', id, `${volume}.tar.gz`)} bs=1 seek=200 conv=notrunc 2>/dev/null`]);
     const restored = await restoreBackup({ engine: engine!, store, project, id, yes: true, helperLabels: label });
     assert.equal(restored.ok, false);
@@ -152,6 +156,8 @@ test('a corrupted file is refused before anything is stopped or backed up', { sk
     assert.deepEqual(restored.stopped, []);
     assert.equal(restored.safetyBackup, undefined, 'no safety backup was taken');
     assert.equal((await app.inspect()).State.StartedAt, startedAt, 'the app was never stopped');
+    assert.equal(await content(), before, 'the volume is as it was (the helper started during the check wrote nothing)');
+    assert.deepEqual((await helpersOf(name)).map((c) => c.Names[0]), [], 'no helper is left');
     assert.deepEqual(new Catalog(store).list({ project: name }).map((e) => e.id), [id]);
   } finally {
     store.close();
