@@ -5,6 +5,10 @@
 //   to back for every measurement, in a rotated order each round, and ratios are paired per
 //   round (the machine is shared: drift hits all three alike). Goals: rps >= 0.9x direct and
 //   >= 1.0x HAProxy, added p99 < 1 ms. Writes bench/results/socket-proxy-<date>.json.
+// Optional targets in the same rounds: BENCH_BEFORE=<worktree> adds that build's proxy ('before',
+// its dist/ built) for an A/B of two berth builds; BENCH_FLOOR=1 adds 'floor', a Node TCP relay
+// that pipes each connection to the daemon's socket with no parsing and no policy: the least a
+// Node proxy can cost here, so how far berth is from it, and it from HAProxy, shows side by side.
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -68,17 +72,35 @@ function ensureHaproxy() {
   return r.status === 0 && spawnSync('haproxy', ['-v'], { stdio: 'ignore' }).status === 0;
 }
 
-async function startBerth() {
+async function startBerth(name = 'berth', dist = new URL('../dist/', import.meta.url)) {
   const port = await freePort();
   const script = `
-    import { loadProxyConfig, startSocketProxy } from ${JSON.stringify(new URL('../dist/socket-proxy/index.js', import.meta.url).href)};
+    import { loadProxyConfig, startSocketProxy } from ${JSON.stringify(new URL('socket-proxy/index.js', dist).href)};
     const loaded = loadProxyConfig({ env: { ...process.env }, listen: ['127.0.0.1:${port}'] });
     await startSocketProxy(loaded.config);`;
   // Audit logging stays on (as in production); its output goes to /dev/null.
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
   await waitForPort(port);
-  pids.berth = child.pid;
+  pids[name] = child.pid;
+  return port;
+}
+
+/** The floor: every client connection piped to its own daemon connection, nothing parsed. */
+async function startFloor() {
+  const port = await freePort();
+  const script = `
+    import net from 'node:net';
+    net.createServer({ noDelay: true }, (c) => {
+      const u = net.connect(${JSON.stringify(SOCKET)});
+      c.pipe(u).pipe(c);
+      c.on('error', () => u.destroy()); u.on('error', () => c.destroy());
+      c.on('close', () => u.destroy()); u.on('close', () => c.destroy());
+    }).listen(${port}, '127.0.0.1');`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(child);
+  await waitForPort(port);
+  pids.floor = child.pid;
   return port;
 }
 
@@ -196,6 +218,9 @@ try {
   const haveHaproxy = ensureHaproxy();
   const targets = { direct: { socketPath: SOCKET }, berth: { host: '127.0.0.1', port: await startBerth() } };
   if (haveHaproxy) targets.haproxy = { host: '127.0.0.1', port: await startHaproxy() };
+  const before = process.env.BENCH_BEFORE ? path.resolve(process.env.BENCH_BEFORE) : undefined;
+  if (before) targets.before = { host: '127.0.0.1', port: await startBerth('before', new URL(`file://${before}/dist/`)) };
+  if (process.env.BENCH_FLOOR === '1') targets.floor = { host: '127.0.0.1', port: await startFloor() };
   const names = Object.keys(targets);
   // Logs: a stopped container with ~32 MiB of logs. Events: 100 volume create/destroy events,
   // so the daemon's event buffer (the last 256) is full on a quiet machine too.
@@ -226,7 +251,7 @@ try {
 
   const results = Object.fromEntries(names.map((n) => [n, {}]));
   const ratios = {};
-  const pairs = (get, other) => rounds.map((rd) => get(rd, 'berth') / get(rd, other));
+  const pairs = (get, other, self = 'berth') => rounds.map((rd) => get(rd, self) / get(rd, other));
   const summary = (xs) => ({ median: round3(median(xs)), worst: round3(Math.min(...xs)) });
   for (const p of PATHS) {
     for (const n of names) {
@@ -243,11 +268,31 @@ try {
       // below 1: berth needs less CPU per request than HAProxy
       proxyCpuVsHaproxy: haveHaproxy ? round3(median(rounds.map((rd) => rd.paths[p].berth.proxyCpuUsPerRequest / rd.paths[p].haproxy.proxyCpuUsPerRequest))) : null,
     };
+    // The optional targets, paired the same way: this build against the one before, and each of
+    // them (and the floor) against HAProxy.
+    const cpu = (rd, n) => rd.paths[p][n].proxyCpuUsPerRequest;
+    for (const extra of ['before', 'floor'].filter((n) => targets[n])) {
+      ratios[p][`rpsVs_${extra}`] = summary(pairs(rps, extra));
+      ratios[p][`proxyCpuVs_${extra}`] = round3(median(pairs(cpu, extra)));
+      if (haveHaproxy) {
+        ratios[p][`${extra}RpsVsHaproxy`] = summary(pairs(rps, 'haproxy', extra));
+        ratios[p][`${extra}ProxyCpuVsHaproxy`] = round3(median(pairs(cpu, 'haproxy', extra)));
+      }
+      ratios[p][`${extra}AddedP99Ms`] = round3(median(rounds.map((rd) => rd.paths[p][extra].p99Ms - rd.paths[p].direct.p99Ms)));
+    }
   }
   const logs = Object.fromEntries(names.map((n) => [n, +median(rounds.map((rd) => rd.logsMiBps[n])).toFixed(1)]));
   const events = Object.fromEntries(names.map((n) => [n, Math.round(median(rounds.map((rd) => rd.eventsPerSecond[n])))]));
   ratios.logs = { vsDirect: summary(pairs((rd, n) => rd.logsMiBps[n], 'direct')), vsHaproxy: haveHaproxy ? summary(pairs((rd, n) => rd.logsMiBps[n], 'haproxy')) : null };
   ratios.events = { vsDirect: summary(pairs((rd, n) => rd.eventsPerSecond[n], 'direct')), vsHaproxy: haveHaproxy ? summary(pairs((rd, n) => rd.eventsPerSecond[n], 'haproxy')) : null };
+  for (const extra of ['before', 'floor'].filter((n) => targets[n])) {
+    ratios.logs[`vs_${extra}`] = summary(pairs((rd, n) => rd.logsMiBps[n], extra));
+    ratios.events[`vs_${extra}`] = summary(pairs((rd, n) => rd.eventsPerSecond[n], extra));
+    if (haveHaproxy) {
+      ratios.logs[`${extra}VsHaproxy`] = summary(pairs((rd, n) => rd.logsMiBps[n], 'haproxy', extra));
+      ratios.events[`${extra}VsHaproxy`] = summary(pairs((rd, n) => rd.eventsPerSecond[n], 'haproxy', extra));
+    }
+  }
   for (const p of PATHS) console.log(p, JSON.stringify(Object.fromEntries(names.map((n) => [n, results[n][p]]))), JSON.stringify(ratios[p]));
   console.log('logs MiB/s', JSON.stringify(logs), JSON.stringify(ratios.logs));
   console.log('events/s', JSON.stringify(events), JSON.stringify(ratios.events));
@@ -261,7 +306,7 @@ try {
   console.log(writeResult('socket-proxy', {
     // Other work on the machine skews every number: the load averages before and after the run.
     loadAverage: { before: loadBefore.map((x) => +x.toFixed(2)), after: os.loadavg().map((x) => +x.toFixed(2)) },
-    settings: { seconds: SECONDS, rounds: ROUNDS, concurrency: CONCURRENCY, latencyRequests: `${LATENCY_REQUESTS} per target or 2 s per target, one request per target in turn (order rotated every turn)`, interleaved: 'throughput: targets back to back per measurement, order rotated every round; ratios paired per round (median and worst round)', env, client: 'node http keep-alive agent', haproxy: haveHaproxy ? spawnSync('haproxy', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0] : 'not available' },
+    settings: { seconds: SECONDS, rounds: ROUNDS, concurrency: CONCURRENCY, latencyRequests: `${LATENCY_REQUESTS} per target or 2 s per target, one request per target in turn (order rotated every turn)`, interleaved: 'throughput: targets back to back per measurement, order rotated every round; ratios paired per round (median and worst round)', env, client: 'node http keep-alive agent', before: before ? `${before} at ${spawnSync('git', ['-C', before, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim()}` : undefined, floor: targets.floor ? 'node:net relay, each connection piped to its own daemon connection, no parsing, no policy' : undefined, haproxy: haveHaproxy ? spawnSync('haproxy', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0] : 'not available' },
     results, logsMiBps: logs, eventsPerSecond: events, ratios,
     goals: { rpsVsDirect: '>= 0.9 (median)', rpsVsHaproxy: '>= 1.0 (median)', addedP99Ms: '< 1 (median)' },
     met: goals,

@@ -1,0 +1,32 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { createAudit, type AuditEntry } from './audit.js';
+
+const entry = (verdict: AuditEntry['verdict'], rule: string, seconds: number): AuditEntry =>
+  ({ client: '127.0.0.1', method: 'GET', path: '/_ping', verdict, rule, status: 200, durationMs: seconds * 1000 });
+
+/** prom-client's own metrics fed the same requests: what /metrics printed before the plain-number counts. */
+function reference() {
+  const registry = new Registry();
+  const requests = new Counter({ name: 'berth_socket_proxy_requests_total', help: 'Requests by verdict and deciding rule', labelNames: ['verdict', 'rule'], registers: [registry] });
+  const duration = new Histogram({ name: 'berth_socket_proxy_request_duration_seconds', help: 'Request duration (whole exchange, streams included) by verdict', labelNames: ['verdict'], buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300], registers: [registry] });
+  return { registry, record: (e: AuditEntry) => { requests.inc({ verdict: e.verdict, rule: e.rule }); duration.observe({ verdict: e.verdict }, e.durationMs / 1000); } };
+}
+
+test('metrics: the plain-number counts print what prom-client printed, bucket edges included, across scrapes', async () => {
+  const audit = createAudit({ destination: false });
+  const ref = reference();
+  // Values on bucket edges, between them, past the last one, and for every verdict.
+  const first = [entry('allow', 'PING', 0.0003), entry('allow', 'PING', 0.0005), entry('allow', 'PING', 0.001), entry('deny', 'default', 0.002),
+    entry('allow', 'CONTAINERS', 3), entry('error', 'framing', 400), entry('allow', 'PING', 0.0005000001)];
+  for (const e of first) { audit.record(e); ref.record(e); }
+  const scraped = await audit.registry.metrics();
+  assert.equal(scraped, await ref.registry.metrics());
+  assert.match(scraped, /berth_socket_proxy_request_duration_seconds_bucket\{le="0.0005",verdict="allow"\} 2\n/);
+  assert.match(scraped, /berth_socket_proxy_request_duration_seconds_bucket\{le="\+Inf",verdict="error"\} 1\n/);
+  // Counts keep adding up after a scrape (the counter takes each scrape's new counts once).
+  for (const e of first.slice(3)) { audit.record(e); ref.record(e); }
+  assert.equal(await audit.registry.metrics(), await ref.registry.metrics());
+  assert.match(await audit.registry.metrics(), /berth_socket_proxy_requests_total\{verdict="deny",rule="default"\} 2\n/);
+});
