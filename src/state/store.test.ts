@@ -43,6 +43,15 @@ test('a store written by a newer berth is refused with one line', () => {
   assert.throws(() => StateStore.open(dir), /written by a newer berth \(schema 999\)/);
 });
 
+test('a store whose applied schema differs by name (another build) is refused with one line, before any migration runs', () => {
+  const dir = freshDir();
+  const store = StateStore.open(dir);
+  const version = store.schemaVersion;
+  store.db.prepare('UPDATE schema_migrations SET name = ? WHERE version = ?').run('some branch', version);
+  store.close();
+  assert.throws(() => StateStore.open(dir), new RegExp(`written by another build of berth \\(its schema ${version} is "some branch"`));
+});
+
 test('a lock is exclusive, names its holder, and is released', async () => {
   const store = StateStore.open(freshDir());
   const lock = await acquireLock(store, 'deploy:shop', { purpose: 'rollout app' });

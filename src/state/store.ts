@@ -42,10 +42,19 @@ export class StateStore {
   /** Applies the migrations not yet applied, each in its own transaction. */
   private migrate(): void {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
-    const applied = new Set(this.db.prepare('SELECT version FROM schema_migrations').all().map((r) => (r as { version: number }).version));
+    const rows = this.db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all() as Array<{ version: number; name: string }>;
+    const applied = new Set(rows.map((r) => r.version));
     const newest = Math.max(0, ...applied);
     if (newest > MIGRATIONS.length) {
       throw new BerthError(`the state store in ${this.dir} was written by a newer berth (schema ${newest}); upgrade berth`);
+    }
+    // A version applied under another name came from another build (a development branch): running
+    // the migrations on top of it would mix schemas, so say so instead of failing half-way.
+    const foreign = rows.find((r) => MIGRATIONS[r.version - 1]!.name !== r.name);
+    if (foreign) {
+      throw new BerthError(`the state store in ${this.dir} was written by another build of berth (its schema ${foreign.version} is "${foreign.name}", this berth's is "${MIGRATIONS[foreign.version - 1]!.name}")`, {
+        hint: 'move that state directory aside (keep it: it holds the deploy history and backup catalog), or set BERTH_STATE_DIR',
+      });
     }
     for (const [index, migration] of MIGRATIONS.entries()) {
       const version = index + 1;
