@@ -186,10 +186,15 @@ describe('body policy on containers/create (strict mode)', () => {
   }
   test('allowed: a plain container with a named volume', { skip }, async () => {
     const name = testName('spok');
-    const r = await rawExchange({ port: writer.port }, create(name, `{${base},"HostConfig":{"Binds":["${name}:/data"]}}`));
-    assert.equal(statuses(r.text)[0], 201, r.text);
-    assert.equal((await containersNamed(name)).length, 1);
-    await engine!.docker.getVolume(name).remove().catch(() => undefined);
+    try {
+      const r = await rawExchange({ port: writer.port }, create(name, `{${base},"HostConfig":{"Binds":["${name}:/data"]}}`));
+      assert.equal(statuses(r.text)[0], 201, r.text);
+      assert.equal((await containersNamed(name)).length, 1);
+    } finally {
+      // The daemon made the volume for the bind (unlabelled): it goes once its container has gone.
+      await engine!.docker.getContainer(name).remove({ force: true }).catch(() => undefined);
+      await engine!.docker.getVolume(name).remove().catch(() => undefined);
+    }
   });
   test('oversized bodies are refused with 413, never forwarded uninspected', { skip }, async () => {
     const name = testName('spbig');
