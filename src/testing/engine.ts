@@ -77,6 +77,12 @@ export async function removeLabelled(engine: Engine, value: string, options: { p
   await Promise.all(volumes.map((v) => engine.docker.getVolume(v.Name).remove({ force: true }).catch(() => undefined)));
   const images = (await engine.docker.listImages({ filters })).filter((i) => matches(i.Labels));
   await Promise.all(images.map((i) => engine.docker.getImage(i.Id).remove({ force: true }).catch(() => undefined)));
+  if (options.prefix) {
+    // Rollback targets berth tagged for the run's test projects (berth-keep/<project>-<service>:<deploy>).
+    const keep = (await engine.docker.listImages({ filters: { reference: ['berth-keep/*'] } })).flatMap((i) => i.RepoTags ?? []);
+    const tags = keep.filter((t) => t.startsWith('berth-keep/berthtest') && t.includes(value));
+    for (const tag of tags) await engine.docker.getImage(tag).remove().catch(() => undefined);
+  }
 }
 
 /** Removes whatever Compose created for one project (containers, networks, volumes). */
