@@ -18,3 +18,10 @@ export function unknownServiceError(project: Pick<ComposeProject, 'name' | 'serv
 export function requireServices(project: Pick<ComposeProject, 'name' | 'services' | 'inactiveServices'>, names: string[]): void {
   for (const name of names) if (!project.services[name]) throw unknownServiceError(project, name);
 }
+
+/** The services a command works on: the named ones (each must exist), else every active one. */
+export function selectServices(project: Pick<ComposeProject, 'name' | 'services' | 'inactiveServices'>, names: string[] | undefined): string[] {
+  if (!names?.length) return Object.keys(project.services);
+  requireServices(project, names);
+  return names;
+}

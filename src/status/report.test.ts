@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ComposeProject, ServiceModel } from '../compose/types.js';
-import { buildStatusReport, selectServices, type ContainerFacts } from './report.js';
+import { buildStatusReport, type ContainerFacts } from './report.js';
+import { selectServices } from '../compose/select.js';
 
 function project(replicas: Record<string, number>, inactive: string[] = []): ComposeProject {
   const services = Object.fromEntries(Object.entries(replicas).map(([name, n]) => [name, { name, replicas: n } as ServiceModel]));

@@ -1,6 +1,5 @@
 import type { ComposeProject } from '../compose/types.js';
 import type { Health } from '../compose/containers.js';
-import { requireServices } from '../compose/select.js';
 import { BerthError } from '../lib/errors.js';
 
 /** What the engine says about one container of a service (gathered by collect.ts). */
@@ -60,14 +59,6 @@ export interface StatusReport {
   /** No container of the project at all: which project was looked for, and what runs instead. */
   notFound?: { project: string; runningAs?: string; otherProjects: string[] };
   ok: boolean;
-}
-
-/** Picks the services to report; an unknown name is bad input. */
-export function selectServices(project: ComposeProject, names: string[]): string[] {
-  const all = Object.keys(project.services);
-  if (names.length === 0) return all;
-  requireServices(project, names);
-  return names;
 }
 
 /**

@@ -26,7 +26,7 @@ Examples:
   berth debug db --replica 1 -- ls -la /target/var/lib/postgresql/data`)
     .action(
       action(async (ctx, service: string, command: string[], flags: { replica?: string; image?: string; dryRun?: boolean }) => {
-        const { selectServices } = await import('../../runbook/services.js');
+        const { selectServices } = await import('../../compose/select.js');
         const { listServiceContainers } = await import('../../compose/containers.js');
         const { helperImage, requireHelperImage } = await import('../../runbook/helper.js');
         const { planDebug } = await import('../../runbook/debug/plan.js');

@@ -54,9 +54,7 @@ Examples:
         const { runLogs, logsPlan, shortName } = await import('../../runbook/logs/run.js');
         const { renderParsed, levelFromName } = await import('../../runbook/logs/parse.js');
         const tail = flags.tail === undefined ? undefined : Number(flags.tail);
-        if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw new BerthError(`invalid --tail "${flags.tail}": expected a whole number`, { exitCode: ExitCode.usage });
         const level = flags.level === undefined ? undefined : levelFromName(flags.level);
-        if (flags.level !== undefined && !level) throw new BerthError(`invalid --level "${flags.level}": expected trace, debug, info, warn, error or fatal`, { exitCode: ExitCode.usage });
         let grep: RegExp | undefined;
         try {
           grep = flags.grep === undefined ? undefined : new RegExp(flags.grep);

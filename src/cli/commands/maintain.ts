@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../../lib/duration.js';
-import { BerthError, ExitCode } from '../../lib/errors.js';
+import { ExitCode } from '../../lib/errors.js';
 import type { MaintainReport, RefreshStep } from '../../runbook/maintain/run.js';
 import type { PrunePlan } from '../../runbook/maintain/prune.js';
 import { value } from '../values.js';
@@ -53,7 +53,6 @@ Examples:
     .action(
       action(async (ctx, services: string[], flags: MaintainFlags) => {
         const keep = Number(flags.keep);
-        if (!Number.isInteger(keep) || keep < 1) throw new BerthError(`invalid --keep "${flags.keep}": expected a whole number ≥ 1`, { exitCode: ExitCode.usage });
         const { parseDrain } = await import('./rollout.js');
         const options = {
           services, keep, refresh: flags.refresh !== false, prune: flags.prune !== false, dangling: Boolean(flags.dangling),

@@ -61,7 +61,6 @@ Examples:
       action(async (ctx, name: string, flags: RotateFlags) => {
         if (flags.fromFile && flags.stdin) throw new BerthError('give the new value with --from-file or --stdin, not both', { exitCode: ExitCode.usage });
         const length = Number(flags.length);
-        if (!Number.isInteger(length) || length < 16 || length > 512) throw new BerthError(`invalid --length "${flags.length}": expected 16 to 512 bytes`, { exitCode: ExitCode.usage });
         const { planSecretRotation, runRotation, generateSecret } = await import('../../runbook/secrets/run.js');
         const { describeRotateStep } = await import('../../runbook/secrets/plan.js');
         const project = await ctx.project();

@@ -27,7 +27,7 @@ Examples:
         // error is still the one reported when both fail.
         const connecting = import('../../engine/client.js').then((m) => m.Engine.connect({ details: false }));
         connecting.catch(() => {});
-        const [{ selectServices, buildStatusReport }, { collectContainerFacts, collectDeclaredImages, collectComposeProjects }] = await Promise.all([import('../../status/report.js'), import('../../status/collect.js')]);
+        const [{ buildStatusReport }, { collectContainerFacts, collectDeclaredImages, collectComposeProjects }, { selectServices }] = await Promise.all([import('../../status/report.js'), import('../../status/collect.js'), import('../../compose/select.js')]);
         const project = await ctx.project();
         const selected = selectServices(project, services);
         const engine = await connecting;

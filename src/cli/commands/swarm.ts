@@ -53,7 +53,7 @@ function withSignals<T>(ctx: CommandContext, fn: (signal: AbortSignal) => Promis
 
 /** `berth up --swarm` and `berth deploy --swarm`. */
 export async function stackDeploy(ctx: CommandContext, services: string[], flags: StackDeployFlags, kind: 'deploy'): Promise<number> {
-  const [{ deployStack, planStackDeploy, renderStackPlan, describeStackStep }, { selectServices }, { renderStack }] = await Promise.all([import('../../swarm/deploy.js'), import('../../status/report.js'), import('../../compose/stack.js')]);
+  const [{ deployStack, planStackDeploy, renderStackPlan, describeStackStep }, { selectServices }, { renderStack }] = await Promise.all([import('../../swarm/deploy.js'), import('../../compose/select.js'), import('../../compose/stack.js')]);
   const project = await ctx.project();
   selectServices(project, services);
   const built = flags.build === false ? [] : Object.values(project.services).filter((s) => s.hasBuild && s.image).map((s) => s.name);
@@ -114,7 +114,7 @@ export async function stackUpdate(ctx: CommandContext, services: string[], flags
 
 /** `berth status --swarm`. */
 export async function stackStatus(ctx: CommandContext, services: string[]): Promise<number> {
-  const [{ selectServices }, { collectStackStatus }] = await Promise.all([import('../../status/report.js'), import('../../status/stack.js')]);
+  const [{ selectServices }, { collectStackStatus }] = await Promise.all([import('../../compose/select.js'), import('../../status/stack.js')]);
   const project = await ctx.project();
   const selected = selectServices(project, services);
   const report = await collectStackStatus(await ctx.engine(), project, selected);

@@ -24,7 +24,7 @@ Examples:
     .action(
       action(async (ctx, services: string[], opts: { build: boolean; timeout?: string; dryRun?: boolean; swarm?: boolean; lockWait?: string }) => {
         if (opts.swarm) return (await import('./swarm.js')).stackDeploy(ctx, services, opts, 'deploy');
-        const { selectServices } = await import('../../status/report.js');
+        const { selectServices } = await import('../../compose/select.js');
         const project = await ctx.project();
         const selected = selectServices(project, services);
         const compose = await ctx.compose();

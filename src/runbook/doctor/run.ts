@@ -2,7 +2,7 @@
 import type { ComposeProject } from '../../compose/types.js';
 import type { Engine } from '../../engine/client.js';
 import type { StateStore } from '../../state/store.js';
-import { selectServices } from '../services.js';
+import { selectServices } from '../../compose/select.js';
 import { collectDoctorFacts } from './collect.js';
 import { diagnose, planChecks } from './diagnose.js';
 import type { DoctorCheck, DoctorReport } from './types.js';

@@ -6,7 +6,7 @@ import { ComposeLabel, listServiceContainers, type ServiceContainer } from '../.
 import type { ComposeProject } from '../../compose/types.js';
 import type { Engine } from '../../engine/client.js';
 import type { StateStore } from '../../state/store.js';
-import { selectServices } from '../services.js';
+import { selectServices } from '../../compose/select.js';
 import { byTime, engineTime, readLogs, TimeOrderedBuffer, type LogEntry, type LogSource } from './entries.js';
 import { atLeast, lineLevel, parseLine, type Level, type ParsedLine } from './parse.js';
 import { listRetained, type RetainedReplica } from './retain.js';

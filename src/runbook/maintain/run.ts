@@ -11,7 +11,7 @@ import type { ComposeProject } from '../../compose/types.js';
 import type { Engine } from '../../engine/client.js';
 import { BerthError, ExitCode, errorMessage } from '../../lib/errors.js';
 import type { StateStore } from '../../state/store.js';
-import { selectServices } from '../services.js';
+import { selectServices } from '../../compose/select.js';
 import { planPrune, type PrunePlan } from './prune.js';
 
 export interface MaintainOptions {
