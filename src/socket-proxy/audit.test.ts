@@ -30,3 +30,26 @@ test('metrics: the plain-number counts print what prom-client printed, bucket ed
   assert.equal(await audit.registry.metrics(), await ref.registry.metrics());
   assert.match(await audit.registry.metrics(), /berth_socket_proxy_requests_total\{verdict="deny",rule="default"\} 2\n/);
 });
+
+test('audit lines: pino JSON lines, every string escaped where it must be, optional keys left out', () => {
+  const lines: string[] = [];
+  const audit = createAudit({ destination: { write: (s: string) => { lines.push(s); } } });
+  const hostile = 'a"b\\c\u0001d\u00e9\u2028\ud800e';
+  audit.record({ client: '127.0.0.1', method: 'GET', path: '/_ping', verdict: 'allow', rule: 'PING', status: 200, forwarded: true, durationMs: 0.123456789 });
+  audit.record({ client: '::1', method: 'POST', path: hostile, query: `x=${hostile}`, verdict: 'deny', rule: 'body:x"', reason: hostile, status: 403, forwarded: false, durationMs: 2, headers: { 'user-agent': hostile }, upgrade: true });
+  assert.equal(lines.length, 2);
+  for (const line of lines) assert.ok(line.endsWith('}\n') && !line.slice(0, -1).includes('\n'), 'one line each');
+  const [plain, odd] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(Object.keys(plain!), ['level', 'time', 'component', 'client', 'method', 'path', 'verdict', 'rule', 'status', 'forwarded', 'durationMs', 'msg']);
+  assert.equal(plain!.level, 30);
+  assert.equal(plain!.durationMs, 0.123);
+  assert.ok(!Number.isNaN(Date.parse(plain!.time as string)));
+  assert.equal(odd!.level, 40);
+  assert.equal(odd!.path, hostile);
+  assert.equal(odd!.query, `x=${hostile}`);
+  assert.equal(odd!.reason, hostile);
+  assert.equal(odd!.rule, 'body:x"');
+  assert.deepEqual(odd!.headers, { 'user-agent': hostile });
+  assert.equal(odd!.upgrade, true);
+  assert.equal(odd!.msg, 'deny');
+});

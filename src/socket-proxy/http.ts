@@ -6,8 +6,6 @@
 export const MAX_HEAD_BYTES = 64 * 1024;
 export const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE']);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Header values: visible ASCII, SP, HTAB; obs-text (>= 0x80) is refused too.
-const FIELD_VALUE = /^[\t\x20-\x7e]*$/;
 
 export class HttpError extends Error {
   constructor(readonly status: number, message: string) { super(message); }
@@ -45,10 +43,33 @@ export function findHeadEnd(buf: Buffer, limit = MAX_HEAD_BYTES): number {
   return end + 4;
 }
 
+/** Bytes allowed in a token (method, header name), by char code. */
+const TOKEN_CHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TOKEN_CHAR[c.charCodeAt(0)] = 1;
+
+function isToken(s: string, from: number, to: number): boolean {
+  if (to <= from) return false;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 127 || !TOKEN_CHAR[c]) return false;
+  }
+  return true;
+}
+
+/**
+ * Parses a request head strictly. Written as one scan over the head's text (no split, no regex
+ * per header): it runs for every request, and is the same grammar as before: header names are
+ * tokens, values visible ASCII, SP and HTAB (obs-text, >= 0x80, is refused too).
+ */
 export function parseRequestHead(buf: Buffer, headLength: number): RequestHead {
-  const text = buf.toString('latin1', 0, headLength - 4);
-  const lines = text.split('\r\n');
-  const requestLine = lines[0] ?? '';
+  return parseRequestHeadText(buf.toString('latin1', 0, headLength - 4), headLength);
+}
+
+/** parseRequestHead on the head's text (latin1, without the final CRLFCRLF). */
+export function parseRequestHeadText(text: string, headLength: number): RequestHead {
+  let lineEnd = text.indexOf('\r\n');
+  if (lineEnd < 0) lineEnd = text.length;
+  const requestLine = text.slice(0, lineEnd);
   if (requestLine.startsWith('PRI * HTTP/2')) throw new HttpError(400, 'HTTP/2 is not relayed');
   const parts = requestLine.split(' ');
   if (parts.length !== 3) throw new HttpError(400, 'malformed request line');
@@ -64,16 +85,26 @@ export function parseRequestHead(buf: Buffer, headLength: number): RequestHead {
   const connection: string[] = [];
   let upgrade: string | undefined;
   let expectContinue = false;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line === '') throw new HttpError(400, 'empty header line');
-    if (line[0] === ' ' || line[0] === '\t') throw new HttpError(400, 'obsolete line folding in headers');
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw new HttpError(400, 'malformed header line');
-    const name = line.slice(0, colon);
-    if (!TOKEN.test(name)) throw new HttpError(400, `malformed header name ${JSON.stringify(name)}`);
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
-    if (!FIELD_VALUE.test(value)) throw new HttpError(400, `control or non-ASCII byte in header ${name}`);
+  for (let start = lineEnd + 2; start <= text.length && lineEnd < text.length; start = lineEnd + 2) {
+    lineEnd = text.indexOf('\r\n', start);
+    if (lineEnd < 0) lineEnd = text.length;
+    if (lineEnd === start) throw new HttpError(400, 'empty header line');
+    const first = text.charCodeAt(start);
+    if (first === 0x20 || first === 0x09) throw new HttpError(400, 'obsolete line folding in headers');
+    const colon = text.indexOf(':', start);
+    if (colon < 0 || colon >= lineEnd || colon === start) throw new HttpError(400, 'malformed header line');
+    const name = text.slice(start, colon);
+    if (!isToken(text, start, colon)) throw new HttpError(400, `malformed header name ${JSON.stringify(name)}`);
+    // The value without the spaces and tabs around it; visible ASCII, SP and HTAB only (no obs-text).
+    let from = colon + 1;
+    let to = lineEnd;
+    while (from < to && (text.charCodeAt(from) === 0x20 || text.charCodeAt(from) === 0x09)) from++;
+    while (to > from && (text.charCodeAt(to - 1) === 0x20 || text.charCodeAt(to - 1) === 0x09)) to--;
+    for (let i = from; i < to; i++) {
+      const c = text.charCodeAt(i);
+      if ((c < 0x20 && c !== 0x09) || c > 0x7e) throw new HttpError(400, `control or non-ASCII byte in header ${name}`);
+    }
+    const value = text.slice(from, to);
     const lower = name.toLowerCase();
     switch (lower) {
       case 'content-length':
@@ -91,7 +122,7 @@ export function parseRequestHead(buf: Buffer, headLength: number): RequestHead {
         hosts++;
         break;
       case 'connection':
-        connection.push(...value.toLowerCase().split(',').map((s) => s.trim()).filter(Boolean));
+        for (const token of value.toLowerCase().split(',')) { const t = token.trim(); if (t) connection.push(t); }
         continue;
       case 'upgrade':
         if (upgrade !== undefined) throw new HttpError(400, 'duplicate Upgrade');
@@ -237,19 +268,28 @@ export interface ResponseHead {
 
 export function parseResponseHead(buf: Buffer, headLength: number, requestMethod: string): ResponseHead {
   const text = buf.toString('latin1', 0, headLength - 4);
-  const lines = text.split(/\r?\n/);
-  const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0] ?? '');
+  // One scan over the lines (LF or CRLF); only the four headers that frame the response are read.
+  let lineEnd = text.indexOf('\n');
+  if (lineEnd < 0) lineEnd = text.length;
+  const statusLine = text.slice(0, text.charCodeAt(lineEnd - 1) === 13 ? lineEnd - 1 : lineEnd);
+  const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(statusLine);
   if (!m) throw new HttpError(502, 'malformed response from the daemon');
   const status = Number(m[1]);
   let length: number | undefined;
   let chunked = false;
-  let close = lines[0]!.startsWith('HTTP/1.0');
+  let close = statusLine.startsWith('HTTP/1.0');
   let contentType = '';
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
+  for (let start = lineEnd + 1; start < text.length; start = lineEnd + 1) {
+    lineEnd = text.indexOf('\n', start);
+    if (lineEnd < 0) lineEnd = text.length;
+    const stop = text.charCodeAt(lineEnd - 1) === 13 ? lineEnd - 1 : lineEnd;
+    const colon = text.indexOf(':', start);
+    if (colon <= start || colon >= stop) continue;
+    // content-length, content-type, connection, transfer-encoding: the rest is skipped unread
+    const c = text.charCodeAt(start) | 0x20;
+    if (c !== 0x63 && c !== 0x74 && text.charCodeAt(start) > 0x20) continue;
+    const name = text.slice(start, colon).trim().toLowerCase();
+    const value = text.slice(colon + 1, stop).trim();
     if (name === 'content-length') {
       if (length !== undefined && length !== Number(value)) throw new HttpError(502, 'conflicting Content-Length from the daemon');
       length = Number(value);

@@ -46,6 +46,27 @@ export class SocketReader {
     });
   }
 
+  /**
+   * Resolves when a chunk or the end is there; undefined when one already is. One plain promise
+   * per wait: the per-request path waits with this, then reads synchronously.
+   */
+  ready(): Promise<void> | undefined {
+    if (this.chunks.length || this.ended) return undefined;
+    return new Promise<void>((resolve) => { this.wake = resolve; });
+  }
+
+  /** The first buffered chunk, left in place. */
+  peek(): Buffer | undefined { return this.chunks[0]; }
+
+  /** Drops the first `bytes` bytes of the first buffered chunk (what peek() showed was used). */
+  consume(bytes: number): void {
+    const chunk = this.chunks[0]!;
+    if (bytes >= chunk.length) this.chunks.shift();
+    else this.chunks[0] = chunk.subarray(bytes);
+    this.buffered -= Math.min(bytes, chunk.length);
+    if (this.buffered < HIGH_WATER && this.socket.isPaused()) this.socket.resume();
+  }
+
   private take(): Buffer {
     const chunk = this.chunks.shift()!;
     this.buffered -= chunk.length;

@@ -6,11 +6,11 @@
  */
 import { connect, createServer, isIP, type Server, type Socket } from 'node:net';
 import { chmodSync, existsSync, lstatSync, statSync, unlinkSync } from 'node:fs';
-import { auditHeaders, auditQuery, createAudit, startMetrics, type Audit } from './audit.js';
+import { auditQuery, createAudit, startMetrics, type Audit } from './audit.js';
 import { judgeBody, judgeQuery, parseForm } from './body.js';
-import { ChunkedDecoder, encodeChunk, findHeadEnd, HttpError, parseRequestHead, parseResponseHead, serializeRequestHead, type RequestHead } from './http.js';
+import { ChunkedDecoder, encodeChunk, findHeadEnd, HttpError, parseResponseHead, serializeRequestHead, type RequestHead } from './http.js';
+import { parseRequest, type ParsedRequest } from './parsed.js';
 import { SocketReader, write } from './io.js';
-import { canonicalTarget } from './path.js';
 import { PolicyError, type Policy, type Verdict } from './policy.js';
 
 export interface SocketProxyConfig {
@@ -234,6 +234,10 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
   for (;;) {
     let headRead: HeadRead;
     try {
+      // Wait for the next request with one plain promise, then read its head synchronously (a
+      // head that came in pieces takes the slow path, under the head timeout).
+      const waiting = reader.ready();
+      if (waiting) await waiting;
       const read = readHead(reader, client, config.headTimeoutMs ?? 30_000);
       headRead = read instanceof Promise ? await read : read;
     } catch (error) {
@@ -244,9 +248,9 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
     if (!headRead) { client.end(); finish(); return; }
     const started = performance.now();
     const ms = () => performance.now() - started;
-    let head: RequestHead;
+    let parsed: ParsedRequest;
     try {
-      head = parseRequestHead(headRead.buf, headRead.end);
+      parsed = parseRequest(headRead.buf, headRead.end);
     } catch (error) {
       const status = error instanceof HttpError ? error.status : 400;
       const line = headRead.buf.toString('latin1', 0, Math.min(200, headRead.buf.indexOf('\r\n'))).split(' ');
@@ -254,17 +258,13 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
       audit.record({ client: who, method: line[0] ?? '-', path, query: auditQuery(rawQuery ?? ''), verdict: 'error', rule: 'framing', reason: (error as Error).message, status, forwarded: false, durationMs: ms() });
       return refuse(status, (error as Error).message);
     }
-    const headersForLog = auditHeaders(head.headers);
+    const { head, target, query, headersForLog, rawPath } = parsed;
     // `forwarded`: whether any byte of this request reached the daemon, so every line says what the daemon got.
     let forwarded = false;
     // The query is logged apart from the path, credentials redacted (the path stays as judged).
-    const q = head.target.indexOf('?');
-    const query = q < 0 ? undefined : auditQuery(head.target.slice(q + 1));
-    const rawPath = q < 0 ? head.target : head.target.slice(0, q);
     const log = (verdict: 'allow' | 'deny' | 'error', rule: string, status: number, reason?: string, path = rawPath) =>
       audit.record({ client: who, method: head.method, path, query, verdict, rule, reason, status, forwarded, durationMs: ms(), headers: headersForLog, upgrade: head.upgrade !== undefined || undefined });
 
-    const target = canonicalTarget(head.target);
     if (!target.ok) { log('deny', 'path', 400, target.reason); return refuse(400, target.reason); }
     const verdict: Verdict = config.policy.decide({ method: head.method, route: target.route, client: who });
     if (!verdict.allow) { log('deny', verdict.rule, 403, verdict.reason, target.path); return refuse(403, `${verdict.reason} (rule ${verdict.rule})`); }
@@ -341,7 +341,7 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
     }
     const up = upstream;
     const framing = wholeBody !== undefined ? { length: wholeBody.length } : upload ? (head.framing.kind === 'chunked' ? { chunked: true } : { length: (head.framing as { length: number }).length }) : { length: 0 };
-    const forwardedHead = serializeRequestHead(head, target.target, framing, upgrade);
+    const forwardedHead = !upload && wholeBody === undefined && parsed.forwardWithoutBody ? parsed.forwardWithoutBody : serializeRequestHead(head, target.target, framing, upgrade);
     const idleApplies = idle > 0 && verdict.endpoint?.section !== 'events' && !target.route.startsWith('/events');
     if (idleApplies) client.setTimeout(idle);
 
@@ -392,9 +392,16 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
       if (reader.sawEnd && reader.pending === 0) onClientEnd();
       else client.once('end', onClientEnd);
     }
-    let outcome: { status: number; close: boolean; tunnel: boolean; endClient?: boolean };
+    let outcome: Outcome;
     try {
-      outcome = await relayResponse(up, client, head, verdict, upgrade !== undefined, () => { responseStarted = true; });
+      // The usual response (a head and a Content-Length body, here in one read) is relayed
+      // synchronously; everything else (partial, chunked, 1xx, upgrades, hijacks) by relayResponse.
+      const waiting = up.reader.ready();
+      if (waiting) await waiting;
+      const started = () => { responseStarted = true; };
+      const buffered = upgrade === undefined ? relayBufferedResponse(up, client, head, started) : undefined;
+      if (buffered?.drain) await buffered.drain;
+      outcome = buffered ?? await relayResponse(up, client, head, verdict, upgrade !== undefined, started);
     } catch (error) {
       if (uploadFailed) return; // logged and answered above
       // A client that went away mid-response (Ctrl-C on logs -f) is not the daemon's failure.
@@ -488,8 +495,31 @@ async function streamUpload(stream: BodyStream, up: Socket, chunked: boolean): P
   if (chunked) await write(up, '0\r\n\r\n');
 }
 
+type Outcome = { status: number; close: boolean; tunnel: boolean; endClient?: boolean };
+
+/**
+ * Relays a response already buffered whole in the daemon connection's first chunk (a final status,
+ * a Content-Length body or none), in one write, without waiting; undefined (nothing consumed) for
+ * every other response. `drain` is set when the client's buffer is full.
+ */
+function relayBufferedResponse(up: Upstream, client: Socket, head: RequestHead, started: () => void): (Outcome & { drain?: Promise<void> }) | undefined {
+  const chunk = up.reader.peek();
+  if (!chunk) return undefined;
+  const i = chunk.indexOf('\r\n\r\n', 0, 'latin1');
+  if (i < 0) return undefined;
+  const end = i + 4;
+  const response = parseResponseHead(chunk, end, head.method);
+  if (response.status < 200) return undefined;
+  const bodyBytes = response.framing.kind === 'none' ? 0 : response.framing.kind === 'length' ? response.framing.length : -1;
+  if (bodyBytes < 0 || chunk.length < end + bodyBytes) return undefined;
+  started();
+  up.reader.consume(end + bodyBytes);
+  const written = write(client, end + bodyBytes === chunk.length ? chunk : chunk.subarray(0, end + bodyBytes));
+  return { status: response.status, close: response.close, tunnel: false, drain: written };
+}
+
 /** Relays one response. Returns whether to tunnel (hijack) afterwards. */
-async function relayResponse(up: Upstream, client: Socket, head: RequestHead, verdict: Verdict, upgradeRequested: boolean, started: () => void): Promise<{ status: number; close: boolean; tunnel: boolean; endClient?: boolean }> {
+async function relayResponse(up: Upstream, client: Socket, head: RequestHead, verdict: Verdict, upgradeRequested: boolean, started: () => void): Promise<Outcome> {
   for (;;) {
     let buf: Buffer = Buffer.alloc(0);
     let end = -1;
