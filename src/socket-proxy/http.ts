@@ -177,6 +177,11 @@ export class ChunkedDecoder {
   private line = '';
   done = false;
 
+  /** Whether the bytes fed so far end exactly between two chunks (or at the start of the body). */
+  get atBoundary(): boolean {
+    return this.state === 'size' && this.line === '';
+  }
+
   /** Data bytes of a chunk that has begun but not ended (its start was already returned). */
   get partial(): number {
     return this.state === 'data' ? this.size - this.remaining : 0;
@@ -266,8 +271,29 @@ export interface ResponseHead {
   contentType: string;
 }
 
+/**
+ * Parsed response heads by their text, for GET and for HEAD: the daemon's heads repeat byte for
+ * byte (its Date changes once a second), and the result is a pure function of the bytes. Bounded:
+ * cleared when full. The results are frozen: every caller shares them.
+ */
+const RESPONSE_CACHE_ENTRIES = 64;
+const responseCache = { GET: new Map<string, ResponseHead>(), HEAD: new Map<string, ResponseHead>() };
+
 export function parseResponseHead(buf: Buffer, headLength: number, requestMethod: string): ResponseHead {
   const text = buf.toString('latin1', 0, headLength - 4);
+  const cache = requestMethod === 'HEAD' ? responseCache.HEAD : responseCache.GET;
+  const hit = cache.get(text);
+  if (hit) return hit;
+  const head = parseResponseHeadText(text, headLength, requestMethod);
+  if (text.length <= 1024) {
+    if (cache.size >= RESPONSE_CACHE_ENTRIES) cache.clear();
+    Object.freeze(head.framing);
+    cache.set(text, Object.freeze(head));
+  }
+  return head;
+}
+
+function parseResponseHeadText(text: string, headLength: number, requestMethod: string): ResponseHead {
   // One scan over the lines (LF or CRLF); only the four headers that frame the response are read.
   let lineEnd = text.indexOf('\n');
   if (lineEnd < 0) lineEnd = text.length;

@@ -9,17 +9,38 @@ export class SocketReader {
   private buffered = 0;
   private ended = false;
   private wake: (() => void) | undefined;
+  private consumer: ((chunk: Buffer | null) => void) | undefined;
 
   constructor(private readonly socket: Socket) {
     socket.on('data', (chunk: Buffer) => {
+      if (this.consumer && !this.chunks.length) return this.consumer(chunk);
       this.chunks.push(chunk);
       this.buffered += chunk.length;
       if (this.buffered >= HIGH_WATER) socket.pause();
       this.notify();
     });
-    socket.on('end', () => { this.ended = true; this.notify(); });
-    socket.on('close', () => { this.ended = true; this.notify(); });
+    const onEnd = () => {
+      this.ended = true;
+      if (this.consumer && !this.chunks.length) this.consumer(null);
+      else this.notify();
+    };
+    socket.on('end', onEnd);
+    socket.on('close', onEnd);
   }
+
+  /**
+   * Push mode: every chunk (the buffered ones first, at once) goes to `consumer` as it arrives,
+   * synchronously, and null at the end of the stream (maybe more than once: detach on it). For a
+   * long response relayed a read at a time, no promise per read. The consumer pauses the socket
+   * for backpressure itself; detach() returns to pull mode (unshift what was not used after).
+   */
+  attach(consumer: (chunk: Buffer | null) => void): void {
+    this.consumer = consumer;
+    while (this.consumer === consumer && this.chunks.length) consumer(this.take());
+    if (this.consumer === consumer && this.ended) consumer(null);
+  }
+
+  detach(): void { this.consumer = undefined; }
 
   private notify(): void {
     const wake = this.wake;

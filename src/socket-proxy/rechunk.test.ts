@@ -11,6 +11,8 @@ import { proxyOverFakeDaemon } from './testkit.js';
 const lines = Array.from({ length: 200 }, (_, i) => `{"line":${i},"text":"${'x'.repeat(i % 50)}"}\n`);
 const chunkOf = (line: string) => `${Buffer.byteLength(line).toString(16)}\r\n${line}\r\n`;
 const body = lines.map(chunkOf).join('') + '0\r\n\r\n';
+// Paced events: the daemon's own chunks, one with a chunk extension (valid, and passed on as sent).
+const paced = [chunkOf(lines[0]!), `${Buffer.byteLength(lines[1]!).toString(16)};x=1\r\n${lines[1]}\r\n`, chunkOf(lines[2]!)];
 let proxy: Awaited<ReturnType<typeof proxyOverFakeDaemon>>;
 
 before(async () => {
@@ -18,6 +20,19 @@ before(async () => {
     socket.once('data', async (d) => {
       const request = d.toString('latin1');
       const head = `HTTP/1.1 200 OK\r\n${request.includes('/events') ? 'Content-Type: application/json\r\n' : ''}Transfer-Encoding: chunked\r\n\r\n`;
+      if (request.includes('late=1')) {
+        // The head at once, the body much later (as /wait answers when the container exits).
+        socket.write(head);
+        await sleep(1000);
+        return socket.end(chunkOf(lines[0]!) + '0\r\n\r\n');
+      }
+      if (request.includes('paced=1')) {
+        // One event per daemon write, as the real daemon flushes them: each read holds one chunk.
+        socket.write(head);
+        for (const chunk of paced) { await sleep(20); socket.write(chunk); }
+        await sleep(20);
+        return socket.end('0\r\n\r\n');
+      }
       if (!request.includes('split=1')) return socket.end(head + body);
       // The second message's chunk is cut in the middle by a pause, as a slow daemon write would be.
       const two = chunkOf(lines[0]!) + chunkOf(lines[1]!) + '0\r\n\r\n';
@@ -31,15 +46,20 @@ before(async () => {
 });
 after(() => proxy.close());
 
-/** The chunks' data of one response through the proxy, as they arrived. */
-async function chunksOf(path: string): Promise<string[]> {
+/** The response body through the proxy, still chunked. */
+async function bodyOf(path: string): Promise<Buffer> {
   const client = connect({ host: '127.0.0.1', port: proxy.port });
   // write, not end: an EOF from the client ends a stream at once (as the daemon itself does)
   client.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
   let raw = '';
   for await (const d of client) raw += (d as Buffer).toString('latin1');
   assert.match(raw, /^HTTP\/1\.1 200 /);
-  const received = Buffer.from(raw.slice(raw.indexOf('\r\n\r\n') + 4), 'latin1');
+  return Buffer.from(raw.slice(raw.indexOf('\r\n\r\n') + 4), 'latin1');
+}
+
+/** The chunks' data of one response through the proxy, as they arrived. */
+async function chunksOf(path: string): Promise<string[]> {
+  const received = await bodyOf(path);
   const decoder = new ChunkedDecoder();
   const chunks: string[] = [];
   let at = 0;
@@ -76,4 +96,23 @@ test('a JSON message cut by a pause is held until its end; a byte stream passes 
   const logs = await chunksOf('/v1.41/containers/abc/logs?split=1');
   assert.equal(logs.join(''), lines[0]! + lines[1]!);
   assert.equal(logs[0], lines[0]! + lines[1]!.slice(0, 10 - 4), 'the piece before the pause went out alone');
+});
+
+test('events written one at a time pass through as the daemon sent them, byte for byte', async () => {
+  for (const path of ['/v1.41/events?paced=1', '/v1.41/containers/abc/logs?paced=1']) {
+    assert.equal((await bodyOf(path)).toString('latin1'), paced.join('') + '0\r\n\r\n', path);
+  }
+});
+
+test('the response head goes out at once, before any of the body (a client may wait for it to go on)', async () => {
+  const client = connect({ host: '127.0.0.1', port: proxy.port });
+  client.write('GET /v1.41/containers/abc/logs?follow=1&late=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  const started = Date.now();
+  const first = await new Promise<string>((resolve) => client.once('data', (d: Buffer) => resolve(d.toString('latin1'))));
+  assert.ok(Date.now() - started < 700, `the head came after ${Date.now() - started} ms, with the body`);
+  assert.match(first, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.ok(!first.includes('"line":0'), 'the body had not been written yet');
+  let rest = '';
+  for await (const d of client) rest += (d as Buffer).toString('latin1');
+  assert.ok(rest.includes('"line":0'));
 });

@@ -592,6 +592,9 @@ function isJsonStream(contentType: string): boolean {
   return /^application\/([\w.+-]*\+)?(x-)?json(-stream)?\b/.test(contentType);
 }
 
+/** Reads up to this size holding whole chunks are passed on as they came (see relayChunked). */
+const RAW_READ_BYTES = 4096;
+
 /** A daemon chunk bigger than this is passed on in pieces even in a JSON stream (bounded memory). */
 const HOLD_LIMIT = 64 * 1024;
 
@@ -603,15 +606,22 @@ const HOLD_LIMIT = 64 * 1024;
  * reads is held until its end arrives (already on its way), so a client that parses each chunk as
  * newline-separated messages never sees half of one. HAProxy gives no such guarantee.
  */
-async function relayChunked(up: Upstream, client: Socket, head: Buffer, wholeMessages: boolean): Promise<void> {
+function relayChunked(up: Upstream, client: Socket, head: Buffer, wholeMessages: boolean): Promise<void> {
   const decoder = new ChunkedDecoder();
   let out: Buffer[] = [head];
   let data: Buffer[] = [];
   let dataBytes = 0;
+  let lastChunkSent = false;
   /** Moves the data into one chunk of `out`, keeping the last `hold` bytes back. */
   const takeData = (hold: number) => {
     const bytes = dataBytes - hold;
     if (bytes <= 0) return;
+    if (hold === 0) { // all of it (the usual case): no slicing
+      out.push(Buffer.from(`${bytes.toString(16)}\r\n`, 'latin1'), ...data, CRLF);
+      data = [];
+      dataBytes = 0;
+      return;
+    }
     let taken = 0;
     let n = 0;
     while (n < data.length && taken + data[n]!.length <= bytes) taken += data[n++]!.length;
@@ -633,21 +643,59 @@ async function relayChunked(up: Upstream, client: Socket, head: Buffer, wholeMes
     out = [];
     return write(client, bytes);
   };
-  let chunk = up.reader.takeBuffered(Number.MAX_SAFE_INTEGER);
-  while (!decoder.done) {
-    if (!chunk) {
-      await flush();
-      chunk = (await up.reader.next()) ?? undefined;
-      if (!chunk) throw new Error('the daemon closed the connection inside a response');
-    }
-    const { data: pieces, consumed } = decoder.feed(chunk, true); // chunk is ours: decoded in place
-    up.reader.unshift(chunk.subarray(consumed));
-    for (const piece of pieces) { data.push(piece); dataBytes += piece.length; }
-    chunk = decoder.done ? undefined : up.reader.takeBuffered(Number.MAX_SAFE_INTEGER);
-  }
-  takeData(0);
-  out.push(LAST_CHUNK);
-  await flush();
+  // Push mode: each read of the daemon's is decoded and written in its 'data' event, no promise
+  // per read (an event stream is a read per event); the one promise settles with the response.
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const fail = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      up.reader.detach();
+      reject(error);
+    };
+    const onRead = (chunk: Buffer | null) => {
+      if (settled) return;
+      if (!chunk) return fail(new Error('the daemon closed the connection inside a response'));
+      let consumed: number;
+      try {
+        // A small read of one or two whole chunks (an event, a log line, as the daemon flushes
+        // them) goes out as the daemon's own bytes, once validated: nothing to merge, nothing copied.
+        const small = chunk.length <= RAW_READ_BYTES && dataBytes === 0 && decoder.atBoundary;
+        const fed = decoder.feed(chunk, !small); // a big read is ours: decoded in place
+        consumed = fed.consumed;
+        if (small && fed.data.length <= 2 && (decoder.atBoundary || decoder.done)) {
+          out.push(consumed === chunk.length ? chunk : chunk.subarray(0, consumed));
+          lastChunkSent = decoder.done;
+        } else for (const piece of fed.data) { data.push(piece); dataBytes += piece.length; }
+      } catch (error) {
+        return fail(error);
+      }
+      if (decoder.done) {
+        // The bytes after the body belong to the next response: back to the reader.
+        settled = true;
+        up.reader.detach();
+        up.reader.unshift(chunk.subarray(consumed));
+        takeData(0);
+        if (!lastChunkSent) out.push(LAST_CHUNK);
+        const written = flush();
+        if (written) written.then(resolve, reject);
+        else resolve();
+        return;
+      }
+      sendOut();
+    };
+    const sendOut = () => {
+      const written = flush();
+      if (written) { // the client's buffer is full: the daemon waits
+        up.socket.pause();
+        written.then(() => { if (!settled) up.socket.resume(); }, fail);
+      }
+    };
+    up.reader.attach(onRead);
+    // The head goes out at once, body or not yet: a client may wait for it before its next
+    // request (docker run waits for /wait's head, then starts the container).
+    if (!settled && out.length) sendOut();
+  });
 }
 
 /**
