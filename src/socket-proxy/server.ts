@@ -592,7 +592,7 @@ function isJsonStream(contentType: string): boolean {
   return /^application\/([\w.+-]*\+)?(x-)?json(-stream)?\b/.test(contentType);
 }
 
-/** Reads up to this size holding whole chunks are passed on as they came (see relayChunked). */
+/** Reads up to this size that end between chunks are passed on as they came (see relayChunked). */
 const RAW_READ_BYTES = 4096;
 
 /** A daemon chunk bigger than this is passed on in pieces even in a JSON stream (bounded memory). */
@@ -658,12 +658,12 @@ function relayChunked(up: Upstream, client: Socket, head: Buffer, wholeMessages:
       if (!chunk) return fail(new Error('the daemon closed the connection inside a response'));
       let consumed: number;
       try {
-        // A small read of one or two whole chunks (an event, a log line, as the daemon flushes
-        // them) goes out as the daemon's own bytes, once validated: nothing to merge, nothing copied.
+        // A small read of whole chunks (events, log lines, as the daemon flushes them) goes out
+        // as the daemon's own bytes, once validated: nothing copied. Big reads are merged.
         const small = chunk.length <= RAW_READ_BYTES && dataBytes === 0 && decoder.atBoundary;
         const fed = decoder.feed(chunk, !small); // a big read is ours: decoded in place
         consumed = fed.consumed;
-        if (small && fed.data.length <= 2 && (decoder.atBoundary || decoder.done)) {
+        if (small && (decoder.atBoundary || decoder.done)) {
           out.push(consumed === chunk.length ? chunk : chunk.subarray(0, consumed));
           lastChunkSent = decoder.done;
         } else for (const piece of fed.data) { data.push(piece); dataBytes += piece.length; }
