@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChunkedDecoder, findHeadEnd, HttpError, parseRequestHead } from './http.js';
+import { ChunkedDecoder, encodeChunkOf, findHeadEnd, HttpError, parseRequestHead } from './http.js';
 
 const head = (text: string) => {
   const buf = Buffer.from(text, 'latin1');
@@ -86,4 +86,18 @@ test('the chunked decoder reads the same whole or byte by byte (its fast paths a
   for (const step of [1, 5, 64, 1 << 20]) assert.equal(decode(many, step, true), decode(many, 1 << 20), `in place, ${step} bytes a time`);
   assert.equal(decode(cases[0]!, 1 << 20), 'hello 15 true');
   assert.match(decode('0000000000005\r\nhello\r\n0\r\n\r\n', 1 << 20), /^error: invalid chunk size/);
+});
+
+test('encodeChunkOf: one chunk of the pieces, its size in lower-case hex, at every digit count', () => {
+  for (const bytes of [1, 9, 15, 16, 17, 255, 256, 4095, 4096, 65535, 65536, 70000]) {
+    const data = Buffer.alloc(bytes, 'x');
+    const pieces = bytes > 3 ? [data.subarray(0, 1), data.subarray(1, 3), data.subarray(3)] : [data];
+    const chunk = encodeChunkOf(pieces, bytes);
+    assert.equal(chunk.toString('latin1', 0, chunk.indexOf('\r\n')), bytes.toString(16));
+    const decoder = new ChunkedDecoder();
+    const { data: decoded, consumed } = decoder.feed(Buffer.concat([chunk, Buffer.from('0\r\n\r\n')]));
+    assert.ok(decoder.done);
+    assert.equal(consumed, chunk.length + 5);
+    assert.ok(Buffer.concat(decoded).equals(data), `${bytes} bytes round-trip`);
+  }
 });

@@ -262,6 +262,23 @@ export function encodeChunk(data: Buffer): Buffer[] {
   return data.length ? [Buffer.from(`${data.length.toString(16)}\r\n`, 'latin1'), data, Buffer.from('\r\n', 'latin1')] : [];
 }
 
+const HEX_DIGIT = Buffer.from('0123456789abcdef', 'latin1');
+
+/** One chunk holding `pieces` (`bytes` long in all): its size line, the data, CRLF, in one buffer. */
+export function encodeChunkOf(pieces: Buffer[], bytes: number): Buffer {
+  let digits = 1;
+  while (bytes >= 16 ** digits) digits++;
+  const out = Buffer.allocUnsafe(digits + 2 + bytes + 2);
+  for (let i = digits - 1, n = bytes; i >= 0; i--, n = Math.floor(n / 16)) out[i] = HEX_DIGIT[n % 16]!;
+  out[digits] = 13;
+  out[digits + 1] = 10;
+  let at = digits + 2;
+  for (const piece of pieces) { out.set(piece, at); at += piece.length; }
+  out[at] = 13;
+  out[at + 1] = 10;
+  return out;
+}
+
 /** The daemon's response head, parsed just enough to find where the response ends. */
 export interface ResponseHead {
   status: number;

@@ -8,7 +8,7 @@ import { connect, createServer, isIP, type Server, type Socket } from 'node:net'
 import { chmodSync, existsSync, lstatSync, statSync, unlinkSync } from 'node:fs';
 import { auditQuery, createAudit, startMetrics, type Audit } from './audit.js';
 import { judgeBody, judgeQuery, parseForm } from './body.js';
-import { ChunkedDecoder, encodeChunk, findHeadEnd, HttpError, parseResponseHead, serializeRequestHead, type RequestHead } from './http.js';
+import { ChunkedDecoder, encodeChunk, encodeChunkOf, findHeadEnd, HttpError, parseResponseHead, serializeRequestHead, type RequestHead } from './http.js';
 import { parseRequest, type ParsedRequest } from './parsed.js';
 import { SocketReader, write } from './io.js';
 import { PolicyError, type Policy, type Verdict } from './policy.js';
@@ -584,7 +584,6 @@ async function relayResponse(up: Upstream, client: Socket, head: RequestHead, ve
   }
 }
 
-const CRLF = Buffer.from('\r\n', 'latin1');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
 /** JSON streams (events, stats, pull and build progress): a message per daemon chunk. */
@@ -616,8 +615,8 @@ function relayChunked(up: Upstream, client: Socket, head: Buffer, wholeMessages:
   const takeData = (hold: number) => {
     const bytes = dataBytes - hold;
     if (bytes <= 0) return;
-    if (hold === 0) { // all of it (the usual case): no slicing
-      out.push(Buffer.from(`${bytes.toString(16)}\r\n`, 'latin1'), ...data, CRLF);
+    if (hold === 0) { // all of it (the usual case): one buffer, size line and CRLF written in place
+      out.push(encodeChunkOf(data, bytes));
       data = [];
       dataBytes = 0;
       return;
@@ -631,7 +630,7 @@ function relayChunked(up: Upstream, client: Socket, head: Buffer, wholeMessages:
       pieces.push(rest[0]!.subarray(0, bytes - taken));
       rest[0] = rest[0]!.subarray(bytes - taken);
     }
-    out.push(Buffer.from(`${bytes.toString(16)}\r\n`, 'latin1'), ...pieces, CRLF);
+    out.push(encodeChunkOf(pieces, bytes));
     data = rest;
     dataBytes = hold;
   };
