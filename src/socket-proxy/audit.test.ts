@@ -43,7 +43,9 @@ test('audit lines: pino JSON lines, every string escaped where it must be, optio
   assert.deepEqual(Object.keys(plain!), ['level', 'time', 'component', 'client', 'method', 'path', 'verdict', 'rule', 'status', 'forwarded', 'durationMs', 'msg']);
   assert.equal(plain!.level, 30);
   assert.equal(plain!.durationMs, 0.123);
-  assert.ok(!Number.isNaN(Date.parse(plain!.time as string)));
+  assert.equal(odd!.durationMs, 2);
+  assert.match(plain!.time as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.ok(Math.abs(Date.parse(plain!.time as string) - Date.now()) < 5000, 'the time is now');
   assert.equal(odd!.level, 40);
   assert.equal(odd!.path, hostile);
   assert.equal(odd!.query, `x=${hostile}`);
@@ -52,4 +54,18 @@ test('audit lines: pino JSON lines, every string escaped where it must be, optio
   assert.deepEqual(odd!.headers, { 'user-agent': hostile });
   assert.equal(odd!.upgrade, true);
   assert.equal(odd!.msg, 'deny');
+});
+
+test('audit lines: the time is toISOString\'s for every millisecond, across second boundaries', (t) => {
+  const lines: string[] = [];
+  const audit = createAudit({ destination: { write: (s: string) => { lines.push(s); } } });
+  const start = Date.UTC(2026, 11, 31, 23, 59, 59, 998); // the last milliseconds of a year
+  const times = [0, 1, 2, 3, 999, 1000, 1001, 60_000, 86_400_000 + 7].map((d) => start + d);
+  for (const time of times) {
+    t.mock.timers.enable({ apis: ['Date'], now: time });
+    audit.record({ client: '::1', method: 'GET', path: '/_ping', verdict: 'allow', rule: 'PING', status: 200, durationMs: 1234.5678 });
+    t.mock.timers.reset();
+  }
+  assert.deepEqual(lines.map((l) => (JSON.parse(l) as { time: string }).time), times.map((time) => new Date(time).toISOString()));
+  assert.equal((JSON.parse(lines[0]!) as { durationMs: number }).durationMs, 1234.568);
 });

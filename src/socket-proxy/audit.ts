@@ -73,6 +73,9 @@ export function auditQuery(query: string): string | undefined {
   }).join('');
 }
 
+/** '000' to '999'. */
+const THREE_DIGITS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+
 /** A string as JSON: copied between quotes when nothing in it needs escaping (the usual case). */
 export function jsonString(s: string): string {
   for (let i = 0; i < s.length; i++) {
@@ -118,19 +121,26 @@ export function createAudit(options: { level?: string; destination?: Destination
   // template: JSON.stringify of the entry object (and pino's key-by-key serializer before it) was
   // the largest part of a request's JS time. Strings go through jsonString, which copies the plain
   // ones (addresses, canonical paths, rule names) as they are.
-  let lastMs = 0;
-  let lastTime = '';
+  // The time as toISOString gives it, its date and seconds formatted once a second: a Date and
+  // its toISOString per line cost more than the rest of the line (measured: ~6 us of ~9).
+  let lastSecond = -1;
+  let secondPrefix = '';
   const line = (level: 30 | 40, e: AuditEntry): string => {
     const now = Date.now();
-    if (now !== lastMs) { lastMs = now; lastTime = new Date(now).toISOString(); }
+    const second = Math.floor(now / 1000);
+    if (second !== lastSecond) { lastSecond = second; secondPrefix = new Date(second * 1000).toISOString().slice(0, 20); }
+    const lastTime = `${secondPrefix}${THREE_DIGITS[now - second * 1000]}Z`;
     let s = `{"level":${level},"time":"${lastTime}","component":"socket-proxy","client":${jsonString(e.client)},"method":${jsonString(e.method)},"path":${jsonString(e.path)}`;
     if (e.query !== undefined) s += `,"query":${jsonString(e.query)}`;
     s += `,"verdict":"${e.verdict}","rule":${jsonString(e.rule)}`;
     if (e.reason !== undefined) s += `,"reason":${jsonString(e.reason)}`;
     s += `,"status":${e.status}`;
     if (e.forwarded !== undefined) s += `,"forwarded":${e.forwarded}`;
-    // Microseconds are the clock's useful precision here; more digits are noise.
-    s += `,"durationMs":${Math.round(e.durationMs * 1000) / 1000}`;
+    // Microseconds are the clock's useful precision here; more digits are noise. Written from
+    // integers (a double's shortest decimal form costs a few microseconds).
+    const micros = Math.max(0, Math.round(e.durationMs * 1000));
+    const millis = Math.floor(micros / 1000);
+    s += `,"durationMs":${millis}.${THREE_DIGITS[micros - millis * 1000]}`;
     if (e.headers !== undefined) s += `,"headers":${JSON.stringify(e.headers)}`;
     if (e.upgrade !== undefined) s += `,"upgrade":${e.upgrade}`;
     return `${s},"msg":"${e.verdict}"}\n`;
