@@ -69,22 +69,7 @@ export function parseRequestHead(buf: Buffer, headLength: number): RequestHead {
 export function parseRequestHeadText(text: string, headLength: number): RequestHead {
   let lineEnd = text.indexOf('\r\n');
   if (lineEnd < 0) lineEnd = text.length;
-  const requestLine = text.slice(0, lineEnd);
-  if (requestLine.startsWith('PRI * HTTP/2')) throw new HttpError(400, 'HTTP/2 is not relayed');
-  const parts = requestLine.split(' ');
-  if (parts.length !== 3) throw new HttpError(400, 'malformed request line');
-  const [method, target, proto] = parts as [string, string, string];
-  if (!TOKEN.test(method)) throw new HttpError(400, 'malformed method');
-  if (!METHODS.has(method)) throw new HttpError(405, `method ${method} is not allowed`);
-  if (proto !== 'HTTP/1.1' && proto !== 'HTTP/1.0') throw new HttpError(proto.startsWith('HTTP/2') ? 400 : 505, `unsupported protocol ${proto}`);
-  const headers: [string, string][] = [];
-  let contentLength: number | undefined;
-  let chunked = false;
-  let transferEncodingSeen = false;
-  let hosts = 0;
-  const connection: string[] = [];
-  let upgrade: string | undefined;
-  let expectContinue = false;
+  const builder = new RequestHeadBuilder(text.slice(0, lineEnd));
   for (let start = lineEnd + 2; start <= text.length && lineEnd < text.length; start = lineEnd + 2) {
     lineEnd = text.indexOf('\r\n', start);
     if (lineEnd < 0) lineEnd = text.length;
@@ -104,48 +89,88 @@ export function parseRequestHeadText(text: string, headLength: number): RequestH
       const c = text.charCodeAt(i);
       if ((c < 0x20 && c !== 0x09) || c > 0x7e) throw new HttpError(400, `control or non-ASCII byte in header ${name}`);
     }
-    const value = text.slice(from, to);
-    const lower = name.toLowerCase();
-    switch (lower) {
+    builder.add(name, text.slice(from, to));
+  }
+  return builder.build(headLength);
+}
+
+/**
+ * What a request line and header lines mean (framing, connection, upgrade), once a parser has
+ * split and checked them: kept apart from the scanning so every parser means the same.
+ */
+export class RequestHeadBuilder {
+  private readonly method: string;
+  private readonly target: string;
+  private readonly proto: string;
+  private readonly headers: [string, string][] = [];
+  private contentLength: number | undefined;
+  private chunked = false;
+  private transferEncodingSeen = false;
+  private hosts = 0;
+  private readonly connection: string[] = [];
+  private upgrade: string | undefined;
+  private expectContinue = false;
+
+  constructor(requestLine: string) {
+    if (requestLine.startsWith('PRI * HTTP/2')) throw new HttpError(400, 'HTTP/2 is not relayed');
+    const parts = requestLine.split(' ');
+    if (parts.length !== 3) throw new HttpError(400, 'malformed request line');
+    const [method, target, proto] = parts as [string, string, string];
+    if (!TOKEN.test(method)) throw new HttpError(400, 'malformed method');
+    if (!METHODS.has(method)) throw new HttpError(405, `method ${method} is not allowed`);
+    if (proto !== 'HTTP/1.1' && proto !== 'HTTP/1.0') throw new HttpError(proto.startsWith('HTTP/2') ? 400 : 505, `unsupported protocol ${proto}`);
+    this.method = method;
+    this.target = target;
+    this.proto = proto;
+  }
+
+  /** A header line: its name as sent and its value, trimmed and checked. */
+  add(name: string, value: string): void {
+    switch (name.toLowerCase()) {
       case 'content-length':
-        if (contentLength !== undefined) throw new HttpError(400, 'duplicate Content-Length');
+        if (this.contentLength !== undefined) throw new HttpError(400, 'duplicate Content-Length');
         if (!/^\d{1,15}$/.test(value)) throw new HttpError(400, 'invalid Content-Length');
-        contentLength = Number(value);
-        continue;
+        this.contentLength = Number(value);
+        return;
       case 'transfer-encoding':
-        if (transferEncodingSeen) throw new HttpError(400, 'duplicate Transfer-Encoding');
-        transferEncodingSeen = true;
+        if (this.transferEncodingSeen) throw new HttpError(400, 'duplicate Transfer-Encoding');
+        this.transferEncodingSeen = true;
         if (value.toLowerCase() !== 'chunked') throw new HttpError(501, `Transfer-Encoding ${JSON.stringify(value)} is not supported (only chunked)`);
-        chunked = true;
-        continue;
+        this.chunked = true;
+        return;
       case 'host':
-        hosts++;
+        this.hosts++;
         break;
       case 'connection':
-        for (const token of value.toLowerCase().split(',')) { const t = token.trim(); if (t) connection.push(t); }
-        continue;
+        for (const token of value.toLowerCase().split(',')) { const t = token.trim(); if (t) this.connection.push(t); }
+        return;
       case 'upgrade':
-        if (upgrade !== undefined) throw new HttpError(400, 'duplicate Upgrade');
-        upgrade = value.toLowerCase();
-        continue;
+        if (this.upgrade !== undefined) throw new HttpError(400, 'duplicate Upgrade');
+        this.upgrade = value.toLowerCase();
+        return;
       case 'expect':
         if (value.toLowerCase() !== '100-continue') throw new HttpError(417, 'unsupported Expect');
-        expectContinue = true;
-        continue;
+        this.expectContinue = true;
+        return;
       case 'keep-alive': case 'proxy-connection': case 'te': case 'trailer': case 'http2-settings':
-        continue;
+        return;
     }
-    headers.push([name, value]);
+    this.headers.push([name, value]);
   }
-  if (contentLength !== undefined && chunked) throw new HttpError(400, 'both Content-Length and Transfer-Encoding');
-  if (hosts > 1) throw new HttpError(400, 'duplicate Host');
-  if (proto === 'HTTP/1.0' && chunked) throw new HttpError(400, 'chunked with HTTP/1.0');
-  const keepAlive = proto === 'HTTP/1.1' ? !connection.includes('close') : connection.includes('keep-alive');
-  if (upgrade !== undefined && !connection.includes('upgrade')) upgrade = undefined; // not an upgrade request without Connection: upgrade
-  return {
-    method, target, version: proto === 'HTTP/1.1' ? '1.1' : '1.0', headers, keepAlive, upgrade, expectContinue, headLength,
-    framing: chunked ? { kind: 'chunked' } : contentLength !== undefined && contentLength > 0 ? { kind: 'length', length: contentLength } : { kind: 'none' },
-  };
+
+  build(headLength: number): RequestHead {
+    const { proto, chunked, contentLength, connection } = this;
+    if (contentLength !== undefined && chunked) throw new HttpError(400, 'both Content-Length and Transfer-Encoding');
+    if (this.hosts > 1) throw new HttpError(400, 'duplicate Host');
+    if (proto === 'HTTP/1.0' && chunked) throw new HttpError(400, 'chunked with HTTP/1.0');
+    const keepAlive = proto === 'HTTP/1.1' ? !connection.includes('close') : connection.includes('keep-alive');
+    // Not an upgrade request without Connection: upgrade.
+    const upgrade = this.upgrade !== undefined && connection.includes('upgrade') ? this.upgrade : undefined;
+    return {
+      method: this.method, target: this.target, version: proto === 'HTTP/1.1' ? '1.1' : '1.0', headers: this.headers, keepAlive, upgrade, expectContinue: this.expectContinue, headLength,
+      framing: chunked ? { kind: 'chunked' } : contentLength !== undefined && contentLength > 0 ? { kind: 'length', length: contentLength } : { kind: 'none' },
+    };
+  }
 }
 
 /** Serializes the head we forward: canonical request line, kept headers, our own framing. */
@@ -314,14 +339,7 @@ function parseResponseHeadText(text: string, headLength: number, requestMethod: 
   // One scan over the lines (LF or CRLF); only the four headers that frame the response are read.
   let lineEnd = text.indexOf('\n');
   if (lineEnd < 0) lineEnd = text.length;
-  const statusLine = text.slice(0, text.charCodeAt(lineEnd - 1) === 13 ? lineEnd - 1 : lineEnd);
-  const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(statusLine);
-  if (!m) throw new HttpError(502, 'malformed response from the daemon');
-  const status = Number(m[1]);
-  let length: number | undefined;
-  let chunked = false;
-  let close = statusLine.startsWith('HTTP/1.0');
-  let contentType = '';
+  const builder = new ResponseHeadBuilder(text.slice(0, text.charCodeAt(lineEnd - 1) === 13 ? lineEnd - 1 : lineEnd));
   for (let start = lineEnd + 1; start < text.length; start = lineEnd + 1) {
     lineEnd = text.indexOf('\n', start);
     if (lineEnd < 0) lineEnd = text.length;
@@ -331,19 +349,43 @@ function parseResponseHeadText(text: string, headLength: number, requestMethod: 
     // content-length, content-type, connection, transfer-encoding: the rest is skipped unread
     const c = text.charCodeAt(start) | 0x20;
     if (c !== 0x63 && c !== 0x74 && text.charCodeAt(start) > 0x20) continue;
-    const name = text.slice(start, colon).trim().toLowerCase();
-    const value = text.slice(colon + 1, stop).trim();
-    if (name === 'content-length') {
-      if (length !== undefined && length !== Number(value)) throw new HttpError(502, 'conflicting Content-Length from the daemon');
-      length = Number(value);
-    } else if (name === 'transfer-encoding') chunked = value.toLowerCase().split(',').map((s) => s.trim()).includes('chunked');
-    else if (name === 'connection') close = value.toLowerCase().split(',').map((s) => s.trim()).includes('close');
-    else if (name === 'content-type') contentType = value.toLowerCase();
+    builder.add(text.slice(start, colon).trim().toLowerCase(), text.slice(colon + 1, stop).trim());
   }
-  let framing: ResponseHead['framing'];
-  if (requestMethod === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200)) framing = { kind: 'none' };
-  else if (chunked) framing = { kind: 'chunked' };
-  else if (length !== undefined && Number.isFinite(length)) framing = { kind: 'length', length };
-  else framing = { kind: 'close' };
-  return { status, headLength, framing, close: close || framing.kind === 'close', contentType };
+  return builder.build(headLength, requestMethod);
+}
+
+/** What a response's status line and headers say about where it ends (for every parser alike). */
+export class ResponseHeadBuilder {
+  private readonly status: number;
+  private length: number | undefined;
+  private chunked = false;
+  private close: boolean;
+  private contentType = '';
+
+  constructor(statusLine: string) {
+    const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(statusLine);
+    if (!m) throw new HttpError(502, 'malformed response from the daemon');
+    this.status = Number(m[1]);
+    this.close = statusLine.startsWith('HTTP/1.0');
+  }
+
+  /** A header: its name lower-cased, its value trimmed. */
+  add(name: string, value: string): void {
+    if (name === 'content-length') {
+      if (this.length !== undefined && this.length !== Number(value)) throw new HttpError(502, 'conflicting Content-Length from the daemon');
+      this.length = Number(value);
+    } else if (name === 'transfer-encoding') this.chunked = value.toLowerCase().split(',').map((s) => s.trim()).includes('chunked');
+    else if (name === 'connection') this.close = value.toLowerCase().split(',').map((s) => s.trim()).includes('close');
+    else if (name === 'content-type') this.contentType = value.toLowerCase();
+  }
+
+  build(headLength: number, requestMethod: string): ResponseHead {
+    const { status, length } = this;
+    let framing: ResponseHead['framing'];
+    if (requestMethod === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200)) framing = { kind: 'none' };
+    else if (this.chunked) framing = { kind: 'chunked' };
+    else if (length !== undefined && Number.isFinite(length)) framing = { kind: 'length', length };
+    else framing = { kind: 'close' };
+    return { status, headLength, framing, close: this.close || framing.kind === 'close', contentType: this.contentType };
+  }
 }
