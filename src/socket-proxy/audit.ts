@@ -77,7 +77,7 @@ export function auditQuery(query: string): string | undefined {
 const THREE_DIGITS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
 
 /** A string as JSON: copied between quotes when nothing in it needs escaping (the usual case). */
-export function jsonString(s: string): string {
+function jsonString(s: string): string {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) return JSON.stringify(s);
@@ -149,12 +149,11 @@ export function createAudit(options: { level?: string; destination?: Destination
   // The hot path only adds to plain numbers; prom-client sees them when /metrics is scraped.
   // Its inc()/observe() validate and hash the labels on every call, bound or not: ~5 us of the
   // ~60 us a proxied /_ping costs in CPU here.
-  const counts = new Map<string, Map<string, { verdict: string; rule: string; n: number }>>();
-  const countsInOrder: { verdict: string; rule: string; n: number }[] = []; // /metrics lists them as first seen
+  const counts = new Map<string, { verdict: string; rule: string; n: number }>();
   new Counter({
     name: 'berth_socket_proxy_requests_total', help: 'Requests by verdict and deciding rule', labelNames: ['verdict', 'rule'], registers: [registry],
     collect() {
-      for (const c of countsInOrder) if (c.n) { this.inc({ verdict: c.verdict, rule: c.rule }, c.n); c.n = 0; }
+      for (const c of counts.values()) if (c.n) { this.inc({ verdict: c.verdict, rule: c.rule }, c.n); c.n = 0; }
     },
   });
   const durations = new DurationHistogram('berth_socket_proxy_request_duration_seconds', 'Request duration (whole exchange, streams included) by verdict', [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300]);
@@ -163,10 +162,9 @@ export function createAudit(options: { level?: string; destination?: Destination
     logger,
     registry,
     record(entry) {
-      let byRule = counts.get(entry.verdict);
-      if (!byRule) counts.set(entry.verdict, (byRule = new Map()));
-      let count = byRule.get(entry.rule);
-      if (!count) { byRule.set(entry.rule, (count = { verdict: entry.verdict, rule: entry.rule, n: 0 })); countsInOrder.push(count); }
+      const key = `${entry.verdict} ${entry.rule}`;
+      let count = counts.get(key);
+      if (!count) counts.set(key, (count = { verdict: entry.verdict, rule: entry.rule, n: 0 }));
       count.n++;
       durations.observe(entry.verdict, entry.durationMs / 1000);
       if (!out) return;

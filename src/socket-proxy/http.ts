@@ -5,7 +5,6 @@
 
 export const MAX_HEAD_BYTES = 64 * 1024;
 export const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE']);
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 export class HttpError extends Error {
   constructor(readonly status: number, message: string) { super(message); }
@@ -116,7 +115,7 @@ export class RequestHeadBuilder {
     const parts = requestLine.split(' ');
     if (parts.length !== 3) throw new HttpError(400, 'malformed request line');
     const [method, target, proto] = parts as [string, string, string];
-    if (!TOKEN.test(method)) throw new HttpError(400, 'malformed method');
+    if (!isToken(method, 0, method.length)) throw new HttpError(400, 'malformed method');
     if (!METHODS.has(method)) throw new HttpError(405, `method ${method} is not allowed`);
     if (proto !== 'HTTP/1.1' && proto !== 'HTTP/1.0') throw new HttpError(proto.startsWith('HTTP/2') ? 400 : 505, `unsupported protocol ${proto}`);
     this.method = method;

@@ -79,15 +79,6 @@ export class SocketReader {
   /** The first buffered chunk, left in place. */
   peek(): Buffer | undefined { return this.chunks[0]; }
 
-  /** Drops the first `bytes` bytes of the first buffered chunk (what peek() showed was used). */
-  consume(bytes: number): void {
-    const chunk = this.chunks[0]!;
-    if (bytes >= chunk.length) this.chunks.shift();
-    else this.chunks[0] = chunk.subarray(bytes);
-    this.buffered -= Math.min(bytes, chunk.length);
-    if (this.buffered < HIGH_WATER && this.socket.isPaused()) this.socket.resume();
-  }
-
   private take(): Buffer {
     const chunk = this.chunks.shift()!;
     this.buffered -= chunk.length;

@@ -398,10 +398,10 @@ async function handleConnection(client: Socket, config: SocketProxyConfig, audit
       // synchronously; everything else (partial, chunked, 1xx, upgrades, hijacks) by relayResponse.
       const waiting = up.reader.ready();
       if (waiting) await waiting;
-      const started = () => { responseStarted = true; };
-      const buffered = upgrade === undefined ? relayBufferedResponse(up, client, head, started) : undefined;
+      const markStarted = () => { responseStarted = true; };
+      const buffered = upgrade === undefined ? relayBufferedResponse(up, client, head, markStarted) : undefined;
       if (buffered?.drain) await buffered.drain;
-      outcome = buffered ?? await relayResponse(up, client, head, verdict, upgrade !== undefined, started);
+      outcome = buffered ?? await relayResponse(up, client, head, verdict, upgrade !== undefined, markStarted);
     } catch (error) {
       if (uploadFailed) return; // logged and answered above
       // A client that went away mid-response (Ctrl-C on logs -f) is not the daemon's failure.
@@ -513,8 +513,7 @@ function relayBufferedResponse(up: Upstream, client: Socket, head: RequestHead, 
   const bodyBytes = response.framing.kind === 'none' ? 0 : response.framing.kind === 'length' ? response.framing.length : -1;
   if (bodyBytes < 0 || chunk.length < end + bodyBytes) return undefined;
   started();
-  up.reader.consume(end + bodyBytes);
-  const written = write(client, end + bodyBytes === chunk.length ? chunk : chunk.subarray(0, end + bodyBytes));
+  const written = write(client, up.reader.takeBuffered(end + bodyBytes)!);
   return { status: response.status, close: response.close, tunnel: false, drain: written };
 }
 
@@ -615,12 +614,6 @@ function relayChunked(up: Upstream, client: Socket, head: Buffer, wholeMessages:
   const takeData = (hold: number) => {
     const bytes = dataBytes - hold;
     if (bytes <= 0) return;
-    if (hold === 0) { // all of it (the usual case): one buffer, size line and CRLF written in place
-      out.push(encodeChunkOf(data, bytes));
-      data = [];
-      dataBytes = 0;
-      return;
-    }
     let taken = 0;
     let n = 0;
     while (n < data.length && taken + data[n]!.length <= bytes) taken += data[n++]!.length;
